@@ -1,0 +1,131 @@
+"""Rules as data, compiled into one durable-rules ruleset definition.
+
+Each rule becomes one durable-rules rule matching the case fact (a flat
+object of every known fact of one case, keyed by vocabulary name) joined with
+the derived facts it builds on. Priorities are made unique, so the firing
+order is total: durable-rules does not guarantee the order of equal
+priorities (upstream issue #190).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kneerules.ruledata import AllOf, AnyOf, Condition, FactTest, NoneOf, Rule
+
+Expr = dict[str, Any]
+Action = Callable[[Any], None]
+
+CASE = "case"
+DERIVED = "derived"
+END = "end"
+END_PRIORITY = 65000
+_NEGATED_OP = {"gt": "$lte", "gte": "$lt", "lt": "$gte", "lte": "$gt"}
+
+
+def _either(exprs: list[Expr]) -> Expr:
+    return exprs[0] if len(exprs) == 1 else {"$or": exprs}
+
+
+def _both(exprs: list[Expr]) -> Expr:
+    return exprs[0] if len(exprs) == 1 else {"$and": exprs}
+
+
+def _missing(name: str) -> Expr:
+    return {"$nex": {name: 1}}
+
+
+def compile_test(test: FactTest) -> Expr:
+    name = test.fact
+    if test.is_ == "unknown":
+        return _missing(name)
+    if test.is_ == "known":
+        return {"$ex": {name: 1}}
+    if test.is_ is not None:
+        return {name: test.is_}
+    if test.equals is not None:
+        return {name: test.equals}
+    if test.in_ is not None:
+        return _either([{name: value} for value in test.in_])
+    comparisons = test.comparisons()
+    if comparisons:
+        return _both([{f"${op}": {name: bound}} for op, bound in comparisons])
+    return {name: True}
+
+
+def negate_test(test: FactTest) -> Expr:
+    """Satisfied exactly when ``test`` is not; an unrecorded fact satisfies no test."""
+    name = test.fact
+    if test.is_ == "unknown":
+        return {"$ex": {name: 1}}
+    if test.is_ == "known":
+        return _missing(name)
+    if test.is_ is not None:
+        return _either([{name: not test.is_}, _missing(name)])
+    if test.equals is not None:
+        return _either([{"$neq": {name: test.equals}}, _missing(name)])
+    if test.in_ is not None:
+        return _either([_both([{"$neq": {name: v}} for v in test.in_]), _missing(name)])
+    comparisons = test.comparisons()
+    if comparisons:
+        return _either([{_NEGATED_OP[op]: {name: bound}} for op, bound in comparisons]
+                       + [_missing(name)])
+    return _either([{name: False}, _missing(name)])
+
+
+def compile_condition(condition: Condition, negate: bool = False) -> Expr | None:
+    """The durable-rules expression of ``condition``; ``None`` means always satisfied."""
+    if isinstance(condition, FactTest):
+        return negate_test(condition) if negate else compile_test(condition)
+    if isinstance(condition, NoneOf):
+        return compile_condition(AnyOf(condition.items), negate=not negate)
+    conjunctive = isinstance(condition, AllOf) != negate
+    parts = [compile_condition(item, negate) for item in condition.items]
+    if conjunctive:
+        kept = [p for p in parts if p is not None]
+        return _both(kept) if kept else None
+    if any(p is None for p in parts):
+        return None
+    if not parts:  # an empty "any" can never hold; the linter refuses it earlier
+        return {"kind": "__never__"}
+    return _either([p for p in parts if p is not None])
+
+
+def compile_rule(rule: Rule) -> Expr:
+    expr = compile_condition(rule.when)
+    case_pattern = {"kind": CASE} if expr is None else {"$and": [{"kind": CASE}, expr]}
+    patterns: list[Expr] = [{CASE: case_pattern}]
+    for index, name in enumerate(rule.after):
+        patterns.append({f"d{index}": {"$and": [{"kind": DERIVED}, {"name": name}]}})
+    return {"all": patterns}
+
+
+def compile_ruleset(
+    rules: tuple[Rule, ...], action_for: Callable[[int], Action], end_action: Action
+) -> dict[str, Expr]:
+    """The ruleset definition for ``durable.engine.Host.set_rulesets``.
+
+    ``rules`` must already be in firing precedence; rule ``i`` gets priority
+    ``i + 1`` and ``action_for(i)``. ``end_action`` runs last, on the end marker.
+    """
+    if len(rules) >= END_PRIORITY - 1:
+        raise ValueError(f"too many rules ({len(rules)}) for durable-rules' 16-bit priorities")
+    definition: dict[str, Expr] = {}
+    for index, rule in enumerate(rules):
+        compiled = compile_rule(rule)
+        compiled["pri"] = index + 1
+        compiled["run"] = action_for(index)
+        definition[f"r{index}"] = compiled
+    definition["end"] = {"all": [{"m": {"kind": END}}], "pri": END_PRIORITY, "run": end_action}
+    # Without a rule accepting them, durable-rules refuses facts no condition matches
+    # (MessageNotHandledException); a join with a partner that never exists accepts any
+    # case or derived fact without running Python.
+    definition["sink"] = {
+        "all": [
+            {"x": {"$or": [{"kind": CASE}, {"kind": DERIVED}]}},
+            {"never": {"kind": "__never__"}},
+        ],
+        "run": end_action,
+    }
+    return definition

@@ -1,0 +1,144 @@
+"""The library entry point: ``Engine().evaluate(case)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from kneerules.durable_backend import DurableRunner
+from kneerules.errors import CaseError, PluginError, Problem, RulesetError, SafetyError
+from kneerules.knowledge import KnowledgeBase, build_knowledge
+from kneerules.loading import RulesetSpec, load_ruleset
+from kneerules.logic import score_case
+from kneerules.model import Assessment, Case, EngineInfo, FactValue, PluginInfo
+from kneerules.plugins import get_plugin_manager
+from kneerules.reasoning import build_assessment
+from kneerules.validate import parse_case, parse_json
+
+DEFAULT_RULESET = "posterior-knee"
+
+
+def available_rulesets() -> dict[str, Path | Any]:
+    """Named rule sets shipped with kneerules, by name."""
+    folder = files("kneerules_rulesets")
+    return {
+        entry.name.removesuffix(".yaml"): entry
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".yaml")
+    }
+
+
+def find_ruleset(name_or_path: str | Path) -> RulesetSpec:
+    """A rule set by name (``posterior-knee``) or by the path of its YAML file."""
+    shipped = available_rulesets()
+    if isinstance(name_or_path, str) and name_or_path in shipped:
+        return load_ruleset(shipped[name_or_path])
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return load_ruleset(path)
+    known = ", ".join(shipped)
+    raise RulesetError(f"no rule set named {str(name_or_path)!r} (available: {known})")
+
+
+class Engine:
+    """Evaluates cases against one rule set. Build once; :meth:`evaluate` is thread-safe.
+
+    ``ruleset`` is a shipped rule set's name or a rule-set file. ``disable``
+    names plugins to leave out (the safety plugin refuses). ``plugins`` adds
+    plugin objects beyond the installed ones; ``plugin_manager`` replaces
+    discovery altogether.
+    """
+
+    def __init__(
+        self,
+        ruleset: str | Path | RulesetSpec = DEFAULT_RULESET,
+        *,
+        disable: Iterable[str] = (),
+        plugins: Sequence[object] = (),
+        plugin_manager: pluggy.PluginManager | None = None,
+    ) -> None:
+        from kneerules import __version__
+
+        self.ruleset = ruleset if isinstance(ruleset, RulesetSpec) else find_ruleset(ruleset)
+        self.disabled = tuple(disable)
+        self.plugin_manager = plugin_manager or get_plugin_manager(
+            disable=self.disabled, extra=plugins
+        )
+        self.knowledge: KnowledgeBase = build_knowledge(
+            self.plugin_manager, self.ruleset, self.disabled
+        )
+        safety = self.ruleset.safety
+        if not any(rule.plugin == safety for rule in self.knowledge.rules):
+            raise SafetyError(safety, "contributed no rules: the safety check cannot run")
+        self._runner = DurableRunner(self.knowledge.rules)
+        self.info = EngineInfo(
+            version=__version__,
+            ruleset=self.ruleset.name,
+            ruleset_version=self.ruleset.version,
+            plugins=tuple(PluginInfo(p.name, p.version) for p in self.knowledge.plugins),
+        )
+
+    @property
+    def vocabulary(self) -> Mapping[str, Any]:
+        return self.knowledge.facts
+
+    def parse(self, data: Any, source: str | None = None) -> Case:
+        """A validated :class:`Case` from decoded JSON, JSON text or bytes."""
+        if isinstance(data, str | bytes):
+            data = parse_json(data, source)
+        return parse_case(data, self.knowledge.facts, source)
+
+    def evaluate(self, case: Case | Mapping[str, Any]) -> Assessment:
+        """The assessment of one case (a :class:`Case` or a dict in the case format).
+
+        Raises :class:`CaseError` for invalid input, :class:`PluginError` (or
+        :class:`SafetyError` for the safety plugin) if a plugin fails, and
+        never returns a partial assessment."""
+        if not isinstance(case, Case):
+            case = self.parse(case)
+        else:
+            # A Case built in Python skipped JSON validation: check it against the vocabulary.
+            from kneerules.convert import converter
+
+            case = parse_case(converter.unstructure(case), self.knowledge.facts)
+        facts: dict[str, FactValue] = case.facts()
+        scores = []
+        for spec in self.knowledge.scores:
+            result = score_case(spec, facts)
+            scores.append(result)
+            facts[spec.fact] = result.score
+        for plugin, hook in self.knowledge.case_fact_hooks:
+            facts.update(self._case_facts(plugin, hook, case, facts))
+        firing = self._runner.run(facts, case.case_id)
+        return build_assessment(self.knowledge, case, facts, scores, firing, self.info)
+
+    def _case_facts(self, plugin: str, hook: Any, case: Case, facts: Mapping[str, FactValue]
+                    ) -> Mapping[str, FactValue]:
+        error_type = SafetyError if plugin == self.ruleset.safety else PluginError
+        try:
+            extra = hook(case=case, facts=dict(facts))
+        except Exception as exc:
+            raise error_type(plugin, f"kneerules_case_facts() raised {exc!r}") from exc
+        if extra is None:
+            return {}
+        problems = []
+        for name, value in extra.items():
+            spec = self.knowledge.facts.get(name)
+            if spec is None or spec.plugin != plugin:
+                problems.append(f"{name!r} is not a fact this plugin declares")
+            elif not isinstance(value, bool | int | float | str):
+                problems.append(f"{name!r} has a value of type {type(value).__name__}")
+        if problems:
+            raise error_type(plugin, "kneerules_case_facts() returned " + "; ".join(problems))
+        return dict(extra)
+
+    def evaluate_json(self, raw: bytes | str, source: str | None = None) -> Assessment:
+        """Parses, validates and evaluates one case given as JSON text."""
+        return self.evaluate(self.parse(raw, source))
+
+
+__all__ = ["DEFAULT_RULESET", "CaseError", "Engine", "Problem", "available_rulesets"]

@@ -1,0 +1,118 @@
+"""The hooks through which a plugin contributes clinical knowledge to kneerules.
+
+Every hook is optional. The contribution hooks (all but
+:func:`kneerules_case_facts`) are called once, when an :class:`~kneerules.Engine`
+is built; their results are validated together and compiled into one
+durable-rules ruleset. Each plugin's implementation is called on its own, so an
+error names the plugin that raised it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from kneerules.model import Case, FactValue
+    from kneerules.ruledata import (
+        AdviceSpec,
+        ConditionInfo,
+        ConsiderationSpec,
+        FactSpec,
+        Rule,
+        ScoreSpec,
+    )
+
+PROJECT = "kneerules"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def kneerules_conditions() -> Sequence[ConditionInfo]:
+    """Return the conditions (diagnoses) this plugin can put in the differential.
+
+    Called once per engine. Each :class:`~kneerules.ruledata.ConditionInfo` has
+    an ``id`` unique across plugins (``bakers_cyst``), a ``name``, a
+    ``description``, the ``source`` it comes from and its ``commonness`` rank,
+    which breaks ties in the differential (1 = most common).
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def kneerules_facts() -> Sequence[FactSpec]:
+    """Return the facts this plugin adds to the vocabulary.
+
+    Called once per engine. This is how the finding vocabulary grows: a case
+    may use any finding or measurement some loaded plugin declares, and a rule
+    may only read facts that are declared. Each
+    :class:`~kneerules.ruledata.FactSpec` has a ``name``, a ``kind``
+    (``finding``, ``measurement``, ``score`` or ``conclusion``), its
+    ``meaning`` and, for numbers, its ``unit`` and range.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def kneerules_rules() -> Sequence[Rule]:
+    """Return this plugin's rules.
+
+    Called once per engine. Each :class:`~kneerules.ruledata.Rule` has an
+    ``id`` unique across plugins, a ``priority`` (lower fires first; below 100
+    is reserved for the safety plugin), a condition ``when`` over facts, the
+    conclusions of other rules it builds on (``after``), what it concludes
+    (``then``), a plain-language ``because`` and a ``source``.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def kneerules_advice() -> Sequence[AdviceSpec]:
+    """Return this plugin's treatment advice.
+
+    Called once per engine. Each :class:`~kneerules.ruledata.AdviceSpec`
+    applies to a ``condition`` when it leads the differential, to a ``triage``
+    level, to every case (``always``), or when a rule names it in
+    ``then.advise``.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def kneerules_considerations() -> Sequence[ConsiderationSpec]:
+    """Return causes outside the modelled conditions that this plugin's rules can point to.
+
+    Called once per engine; rules name them in ``then.consider`` and they are
+    listed under ``considerations`` in the assessment.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def kneerules_scores() -> Sequence[ScoreSpec]:
+    """Return clinical scores (such as the Wells score) this plugin defines as data.
+
+    Called once per engine. For every case the engine sums each score's items
+    (counted, not counted or unknown), reports the breakdown in the
+    assessment's ``scores`` and makes the total available to rules as the
+    fact named by the score's ``fact``.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def kneerules_case_facts(case: Case, facts: Mapping[str, FactValue]) -> Mapping[str, FactValue]:
+    """Return facts computed from a case, before its rules are evaluated.
+
+    Called once for every case evaluated. ``case`` is the validated
+    :class:`~kneerules.model.Case` and ``facts`` every fact known so far by
+    name (findings, measurements, ``patient.age``, ``side``, ``onset`` and
+    score totals). Return a mapping of fact names, declared by this plugin
+    through :func:`kneerules_facts`, to values; they are added to the case's
+    facts. An exception raised here makes the evaluation fail with an error
+    naming this plugin: no partial assessment is ever returned.
+    """
+    raise NotImplementedError

@@ -1,0 +1,259 @@
+"""Collects every plugin's contribution and checks that, together, they make sense."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from importlib.resources import files
+from typing import Any
+
+import attrs
+import pluggy
+
+from kneerules.convert import did_you_mean
+from kneerules.errors import PluginError, Problem, RuleDataError, SafetyError
+from kneerules.loading import RulesetSpec, load_plugin_data
+from kneerules.plugins import BUILTIN_PLUGINS, LoadedPlugin, describe_plugins
+from kneerules.ruledata import (
+    MAX_PRIORITY,
+    SAFETY_PRIORITY_LIMIT,
+    AdviceSpec,
+    ConditionInfo,
+    ConsiderationSpec,
+    FactSpec,
+    FactTest,
+    Rule,
+    ScoreSpec,
+    walk_tests,
+)
+
+CORE = "kneerules"
+CaseFactsHook = Callable[..., Any]
+
+
+def core_vocabulary() -> tuple[FactSpec, ...]:
+    """The findings, measurements and fields of the case format that every installation knows."""
+    return load_plugin_data(files("kneerules") / "vocabulary.yaml", CORE).facts
+
+
+@attrs.frozen
+class KnowledgeBase:
+    """Everything the loaded plugins know, validated as a whole."""
+
+    ruleset: RulesetSpec
+    plugins: tuple[LoadedPlugin, ...]
+    facts: Mapping[str, FactSpec]
+    conditions: Mapping[str, ConditionInfo]
+    rules: tuple[Rule, ...]
+    """In firing precedence: priority, then id (durable-rules' tie order is not guaranteed)."""
+    advice: Mapping[str, AdviceSpec]
+    considerations: Mapping[str, ConsiderationSpec]
+    scores: tuple[ScoreSpec, ...]
+    case_fact_hooks: tuple[tuple[str, CaseFactsHook], ...]
+
+    @property
+    def safety(self) -> str:
+        return self.ruleset.safety
+
+
+def _fail(plugin: str, ruleset: RulesetSpec, message: str) -> PluginError:
+    cls = SafetyError if plugin == ruleset.safety else PluginError
+    return cls(plugin, message)
+
+
+def select_plugins(
+    pm: pluggy.PluginManager, ruleset: RulesetSpec, disabled: Iterable[str]
+) -> list[LoadedPlugin]:
+    """The plugins the rule set is made of, in a stable order; refuses to run without the
+    safety plugin or an essential one."""
+    for name in disabled:
+        if name == ruleset.safety:
+            raise SafetyError(name, "is the safety plugin and cannot be switched off")
+        if name in ruleset.essential:
+            raise PluginError(name, "is essential to the triage policy and cannot be switched off")
+    loaded = {p.name: p for p in describe_plugins(pm)}
+    for name in (ruleset.safety, *ruleset.essential):
+        if name not in loaded:
+            raise _fail(name, ruleset, "is required by rule set "
+                        f"{ruleset.name!r} but is not installed or was blocked")
+    chosen = [loaded[name] for name in ruleset.plugins if name in loaded]
+    if ruleset.external_plugins:
+        chosen += [
+            p for name, p in sorted(loaded.items())
+            if name not in ruleset.plugins and name not in BUILTIN_PLUGINS
+        ]
+    return chosen
+
+
+def _call(plugin: LoadedPlugin, hook: str, ruleset: RulesetSpec) -> Sequence[Any]:
+    if hook not in plugin.hooks:
+        return ()
+    try:
+        result = getattr(plugin.plugin, hook)()
+    except RuleDataError as exc:
+        if plugin.name == ruleset.safety:
+            raise SafetyError(plugin.name, str(exc)) from exc
+        raise
+    except Exception as exc:
+        raise _fail(plugin.name, ruleset, f"{hook}() raised {exc!r}") from exc
+    if result is None:
+        return ()
+    if not isinstance(result, list | tuple):
+        raise _fail(plugin.name, ruleset, f"{hook}() returned {type(result).__name__}, "
+                    "expected a list")
+    return result
+
+
+def build_knowledge(
+    pm: pluggy.PluginManager, ruleset: RulesetSpec, disabled: Iterable[str] = ()
+) -> KnowledgeBase:
+    chosen = select_plugins(pm, ruleset, disabled)
+    facts: dict[str, FactSpec] = {}
+    problems: dict[str, list[Problem]] = defaultdict(list)
+    source_of = {p.name: str(getattr(p.plugin, "data_file", f"plugin {p.name}")) for p in chosen}
+
+    def add_unique(table: dict[str, Any], key: str, item: Any, kind: str, plugin: str) -> None:
+        if key in table:
+            other = table[key].plugin
+            problems[plugin].append(Problem(f'{kind} "{key}"', f"duplicate id, also in {other!r}"))
+        else:
+            table[key] = item
+
+    for fact in core_vocabulary():
+        facts[fact.name] = fact
+    conditions: dict[str, ConditionInfo] = {}
+    rules: dict[str, Rule] = {}
+    advice: dict[str, AdviceSpec] = {}
+    considerations: dict[str, ConsiderationSpec] = {}
+    scores: list[ScoreSpec] = []
+    for p in chosen:
+        for item in _call(p, "kneerules_facts", ruleset):
+            add_unique(facts, item.name, attrs.evolve(item, plugin=p.name), "fact", p.name)
+        for item in _call(p, "kneerules_conditions", ruleset):
+            add_unique(conditions, item.id, attrs.evolve(item, plugin=p.name), "condition", p.name)
+        for item in _call(p, "kneerules_rules", ruleset):
+            add_unique(rules, item.id, attrs.evolve(item, plugin=p.name), "rule", p.name)
+        for item in _call(p, "kneerules_advice", ruleset):
+            add_unique(advice, item.id, attrs.evolve(item, plugin=p.name), "advice", p.name)
+        for item in _call(p, "kneerules_considerations", ruleset):
+            add_unique(considerations, item.id, attrs.evolve(item, plugin=p.name),
+                       "consideration", p.name)
+        scores += [attrs.evolve(s, plugin=p.name) for s in _call(p, "kneerules_scores", ruleset)]
+
+    derived = {r_name for r in rules.values() for r_name in r.then.derive}
+    for rule in rules.values():
+        problems[rule.plugin] += check_rule(rule, facts, conditions, advice, considerations,
+                                            derived, rule.plugin == ruleset.safety)
+    for item in advice.values():
+        if item.condition is not None and item.condition not in conditions:
+            problems[item.plugin].append(Problem(
+                f'advice "{item.id}"',
+                f'unknown condition "{item.condition}"{did_you_mean(item.condition, conditions)}'))
+    for score in scores:
+        spec = facts.get(score.fact)
+        if spec is None or spec.kind != "score":
+            problems[score.plugin].append(Problem(
+                f'score "{score.id}"', f'fact "{score.fact}" must be declared with kind: score'))
+        for item in score.items:
+            for test in walk_tests(item.when):
+                problems[score.plugin] += check_test(test, facts, f'score "{score.id}"')
+    for plugin, found in problems.items():
+        if found:
+            error = RuleDataError(found, source_of.get(plugin, plugin))
+            if plugin == ruleset.safety:
+                raise SafetyError(plugin, str(error)) from error
+            raise error
+    hooks = tuple(
+        (p.name, p.plugin.kneerules_case_facts)  # type: ignore[attr-defined]
+        for p in chosen if "kneerules_case_facts" in p.hooks
+    )
+    return KnowledgeBase(
+        ruleset=ruleset,
+        plugins=tuple(chosen),
+        facts=facts,
+        conditions=conditions,
+        rules=tuple(sorted(rules.values(), key=lambda r: (r.priority, r.id))),
+        advice=advice,
+        considerations=considerations,
+        scores=tuple(sorted(scores, key=lambda s: s.id)),
+        case_fact_hooks=hooks,
+    )
+
+
+def check_test(test: FactTest, facts: Mapping[str, FactSpec], where: str) -> list[Problem]:
+    """Problems with one fact test: an undeclared fact, or an operator its type cannot take."""
+    spec = facts.get(test.fact)
+    if spec is None:
+        return [Problem(where, f'unknown fact "{test.fact}"{did_you_mean(test.fact, facts)}')]
+    found = []
+    if test.comparisons() and not spec.is_numeric:
+        found.append(Problem(where, f'"{test.fact}" is not a number; gt/gte/lt/lte cannot apply'))
+    values = ([test.equals] if test.equals is not None else []) + list(test.in_ or ())
+    if values:
+        if not spec.choices:
+            found.append(Problem(where, f'"{test.fact}" has no choices; equals/in cannot apply'))
+        for value in values:
+            if spec.choices and value not in spec.choices:
+                found.append(Problem(where, f'"{value}" is not a choice of "{test.fact}" '
+                                     f"({', '.join(spec.choices)})"))
+    if test.is_ in (True, False) and spec.kind not in ("finding", "conclusion"):
+        found.append(Problem(where, f'"{test.fact}" is not true/false; use is: known/unknown '
+                             "or a comparison"))
+    if spec.kind == "conclusion":
+        found.append(Problem(where, f'"{test.fact}" is a conclusion; list it under after'))
+    return found
+
+
+def check_rule(
+    rule: Rule,
+    facts: Mapping[str, FactSpec],
+    conditions: Mapping[str, ConditionInfo],
+    advice: Mapping[str, AdviceSpec],
+    considerations: Mapping[str, ConsiderationSpec],
+    derived: set[str],
+    is_safety: bool,
+) -> list[Problem]:
+    where = f'rule "{rule.id}"'
+    found: list[Problem] = []
+    if not rule.because.strip():
+        found.append(Problem(where, "because is empty: say why, in plain language"))
+    if not rule.source.strip():
+        found.append(Problem(where, "source is empty: name the section or guideline"))
+    if rule.then.is_empty():
+        found.append(Problem(where, "then concludes nothing"))
+    low, high = (0, SAFETY_PRIORITY_LIMIT - 1) if is_safety else (SAFETY_PRIORITY_LIMIT,
+                                                                    MAX_PRIORITY)
+    if not low <= rule.priority <= high:
+        role = "the safety plugin's" if is_safety else "a non-safety"
+        found.append(Problem(where, f"priority {rule.priority} is outside {low}..{high}, "
+                             f"the range of {role} rules"))
+    for test in walk_tests(rule.when):
+        found += check_test(test, facts, where)
+    for name in rule.after:
+        spec = facts.get(name)
+        if spec is None or spec.kind != "conclusion":
+            found.append(Problem(where, f'after: "{name}" is not a declared conclusion'
+                                 f"{did_you_mean(name, derived)}"))
+        elif name not in derived:
+            found.append(Problem(where, f'after: no rule derives "{name}", so this never fires'))
+    for name in rule.then.derive:
+        spec = facts.get(name)
+        if spec is None or spec.kind != "conclusion":
+            found.append(Problem(where, f'derive: "{name}" must be declared as a fact with '
+                                 "kind: conclusion"))
+    for condition_id, _ in rule.then.evidence:
+        if condition_id not in conditions:
+            found.append(Problem(where, f'evidence for unknown condition "{condition_id}"'
+                                 f"{did_you_mean(condition_id, conditions)}"))
+    flag = rule.then.red_flag
+    if flag and flag.condition is not None and flag.condition not in conditions:
+        found.append(Problem(where, f'red flag for unknown condition "{flag.condition}"'))
+    for advice_id in rule.then.advise:
+        if advice_id not in advice:
+            found.append(Problem(where, f'advise: unknown advice "{advice_id}"'
+                                 f"{did_you_mean(advice_id, advice)}"))
+    for consideration in rule.then.consider:
+        if consideration not in considerations:
+            found.append(Problem(where, f'consider: unknown consideration "{consideration}"'
+                                 f"{did_you_mean(consideration, considerations)}"))
+    return found

@@ -1,0 +1,176 @@
+"""The case that goes in and the assessment that comes out (``../shared/spec``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import attrs
+
+from kneerules.ruledata import AdviceKind, Level, Likelihood
+
+CASE_FORMAT = "kneerules.case/1"
+ASSESSMENT_FORMAT = "kneerules.assessment/1"
+
+Sex = Literal["female", "male", "other", "unknown"]
+Onset = Literal["sudden", "gradual"]
+Side = Literal["left", "right", "both"]
+FactValue = bool | int | float | str
+
+
+@attrs.frozen
+class Patient:
+    age: int | None = None
+    sex: Sex | None = None
+
+
+@attrs.frozen
+class Case:
+    """One patient's findings. Findings are three-valued: true, false, or absent (unknown)."""
+
+    format: str = CASE_FORMAT
+    case_id: str | None = None
+    patient: Patient | None = None
+    onset: Onset | None = None
+    side: Side | None = None
+    findings: Mapping[str, bool] = attrs.field(factory=dict)
+    measurements: Mapping[str, float] = attrs.field(factory=dict)
+
+    def facts(self) -> dict[str, FactValue]:
+        """Every known fact by its vocabulary name (``patient.age``, ``side``, findings...)."""
+        known: dict[str, FactValue] = {}
+        if self.patient is not None:
+            if self.patient.age is not None:
+                known["patient.age"] = self.patient.age
+            if self.patient.sex is not None:
+                known["patient.sex"] = self.patient.sex
+        if self.onset is not None:
+            known["onset"] = self.onset
+        if self.side is not None:
+            known["side"] = self.side
+        known.update(self.findings)
+        known.update(self.measurements)
+        return known
+
+
+@attrs.frozen
+class Triage:
+    level: Level
+    message: str
+    because: tuple[str, ...]
+
+
+@attrs.frozen
+class RedFlag:
+    id: str
+    condition: str | None
+    rule: str
+    message: str
+
+
+@attrs.frozen
+class Evidence:
+    rule: str
+    because: str
+    weight: float
+
+
+@attrs.frozen
+class DifferentialEntry:
+    condition: str
+    name: str
+    score: float
+    likelihood: Likelihood
+    evidence: tuple[Evidence, ...]
+
+
+@attrs.frozen
+class Advice:
+    condition: str | None
+    kind: AdviceKind
+    text: str
+    id: str
+    source: str
+
+
+@attrs.frozen
+class Consideration:
+    id: str
+    name: str
+    description: str
+    rule: str
+    because: str
+    source: str
+
+
+@attrs.frozen
+class TraceStep:
+    step: int
+    rule: str
+    plugin: str
+    priority: int
+    matched: Mapping[str, FactValue]
+    concluded: tuple[str, ...]
+    because: str
+    source: str
+
+
+@attrs.frozen
+class ScoreItemResult:
+    id: str
+    label: str
+    points: float
+    status: Literal["counted", "not_counted", "unknown"]
+
+
+@attrs.frozen
+class ScoreResult:
+    id: str
+    name: str
+    score: float
+    interpretation: str
+    text: str
+    items: tuple[ScoreItemResult, ...]
+    unknown: tuple[str, ...]
+    notes: tuple[str, ...]
+    source: str
+
+
+@attrs.frozen
+class PluginInfo:
+    name: str
+    version: str
+
+
+@attrs.frozen
+class EngineInfo:
+    version: str
+    ruleset: str
+    ruleset_version: str
+    plugins: tuple[PluginInfo, ...]
+
+
+@attrs.frozen
+class Assessment:
+    """What kneerules answers for one case; :meth:`to_dict` gives the assessment JSON."""
+
+    case_id: str | None
+    triage: Triage
+    red_flags: tuple[RedFlag, ...]
+    differential: tuple[DifferentialEntry, ...]
+    advice: tuple[Advice, ...]
+    trace: tuple[TraceStep, ...]
+    engine: EngineInfo
+    considerations: tuple[Consideration, ...] = ()
+    scores: tuple[ScoreResult, ...] = ()
+    notes: tuple[str, ...] = ()
+    format: str = ASSESSMENT_FORMAT
+
+    def to_dict(self) -> dict[str, Any]:
+        from kneerules.convert import unstructure_assessment
+
+        return unstructure_assessment(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)

@@ -1,0 +1,213 @@
+"""From the rules that fired to an assessment: triage, red flags, differential, advice, trace.
+
+Everything here is a pure function of the fired rules (in firing order), the
+case's facts and the knowledge base, so the same case always gives the same
+assessment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from kneerules.durable_backend import Firing
+from kneerules.knowledge import KnowledgeBase
+from kneerules.logic import holds
+from kneerules.model import (
+    Advice,
+    Assessment,
+    Case,
+    Consideration,
+    DifferentialEntry,
+    EngineInfo,
+    Evidence,
+    FactValue,
+    RedFlag,
+    ScoreResult,
+    TraceStep,
+    Triage,
+)
+from kneerules.ruledata import LEVEL_RANK, AdviceSpec, Level, Likelihood, Rule, ScoreSpec
+
+DEFAULT_MESSAGES: dict[str, str] = {
+    "emergency": "Seek immediate medical attention.",
+    "urgent": "See a doctor within a day or two.",
+    "routine": "See a doctor or physiotherapist; self-care meanwhile.",
+}
+
+
+def concluded(rule: Rule) -> tuple[str, ...]:
+    """A rule's conclusions as short readable strings, for the trace."""
+    then = rule.then
+    out = list(then.derive)
+    if then.red_flag and then.red_flag.id not in out:
+        out.append(then.red_flag.id)
+    if then.triage:
+        out.append(f"triage: {then.triage.level}")
+    out += [f"evidence: {cond} {weight:+g}" for cond, weight in then.evidence]
+    out += [f"consider: {c}" for c in then.consider]
+    out += [f"advise: {a}" for a in then.advise]
+    return tuple(out)
+
+
+def build_trace(fired: Sequence[Rule], facts: Mapping[str, FactValue]) -> tuple[TraceStep, ...]:
+    steps = []
+    for number, rule in enumerate(fired, start=1):
+        matched: dict[str, FactValue] = {}
+        for name in rule.facts():
+            if name in rule.after:
+                matched[name] = True
+            elif name in facts:
+                matched[name] = facts[name]
+        steps.append(TraceStep(number, rule.id, rule.plugin, rule.priority, matched,
+                               concluded(rule), rule.because, rule.source))
+    return tuple(steps)
+
+
+def _support(rule_index: int, firing: Firing, rules: Sequence[Rule], seen: set[int]) -> None:
+    """Adds the rules whose conclusions ``rule_index`` built on, transitively."""
+    if rule_index in seen:
+        return
+    seen.add(rule_index)
+    for name in rules[rule_index].after:
+        for index in firing.derived_by.get(name, ()):
+            _support(index, firing, rules, seen)
+
+
+def decide_triage(firing: Firing, rules: Sequence[Rule]) -> Triage:
+    setting = [i for i in firing.fired if rules[i].then.triage]
+    if not setting:
+        return Triage("routine", DEFAULT_MESSAGES["routine"], ())
+    level: Level = max((rules[i].then.triage.level for i in setting),  # type: ignore[union-attr]
+                       key=LEVEL_RANK.__getitem__)
+    at_level = [i for i in setting if rules[i].then.triage.level == level]  # type: ignore[union-attr]
+    because: set[int] = set()
+    for index in at_level:
+        _support(index, firing, rules, because)
+    order = {index: step for step, index in enumerate(firing.fired)}
+    message = rules[at_level[0]].then.triage.message  # type: ignore[union-attr]
+    ids = tuple(rules[i].id for i in sorted(because, key=order.__getitem__))
+    return Triage(level, message or DEFAULT_MESSAGES[level], ids)
+
+
+def likelihood(score: float, kb: KnowledgeBase) -> Likelihood:
+    if score >= kb.ruleset.likely_at:
+        return "likely"
+    if score >= kb.ruleset.possible_at:
+        return "possible"
+    return "unlikely"
+
+
+def build_differential(fired: Sequence[Rule], kb: KnowledgeBase) -> tuple[DifferentialEntry, ...]:
+    evidence: dict[str, list[Evidence]] = {}
+    flagged = set()
+    for rule in fired:
+        for condition, weight in rule.then.evidence:
+            evidence.setdefault(condition, []).append(Evidence(rule.id, rule.because, weight))
+        if rule.then.red_flag and rule.then.red_flag.condition:
+            flagged.add(rule.then.red_flag.condition)
+    entries = []
+    for condition, items in evidence.items():
+        score = round(sum(e.weight for e in items), 6)
+        info = kb.conditions[condition]
+        entries.append(DifferentialEntry(condition, info.name, score, likelihood(score, kb),
+                                         tuple(items)))
+
+    def rank(entry: DifferentialEntry) -> tuple[bool, float, int, str]:
+        # A condition whose red flag fired leads, whatever its score; then score, then how
+        # common the clinical source says the cause is.
+        info = kb.conditions[entry.condition]
+        return (entry.condition not in flagged, -entry.score, info.commonness, entry.condition)
+
+    return tuple(sorted(entries, key=rank))
+
+
+def _advice(spec: AdviceSpec) -> Advice:
+    return Advice(spec.condition, spec.kind, spec.text, spec.id, spec.source)
+
+
+def select_advice(
+    kb: KnowledgeBase,
+    level: Level,
+    fired: Sequence[Rule],
+    differential: Sequence[DifferentialEntry],
+    scores: Sequence[ScoreResult],
+    facts: Mapping[str, FactValue],
+) -> tuple[Advice, ...]:
+    """Advice for the triage level, from fired rules, for the leading conditions, from scores,
+    and for every case; in that order, each piece once."""
+    chosen: dict[str, Advice] = {}
+    for spec in kb.advice.values():
+        if spec.triage == level:
+            chosen.setdefault(spec.id, _advice(spec))
+    for rule in fired:
+        for advice_id in rule.then.advise:
+            chosen.setdefault(advice_id, _advice(kb.advice[advice_id]))
+    leading = [e.condition for e in differential if e.likelihood != "unlikely"]
+    for condition in leading[: kb.ruleset.leading]:
+        for spec in kb.advice.values():
+            if spec.condition == condition and spec.triage is None and not spec.always:
+                chosen.setdefault(spec.id, _advice(spec))
+    for result, score_spec in zip(scores, kb.scores, strict=True):
+        advice = score_check_advice(result, score_spec, facts)
+        if advice is not None:
+            chosen.setdefault(advice.id, advice)
+    for spec in kb.advice.values():
+        if spec.always:
+            chosen.setdefault(spec.id, _advice(spec))
+    return tuple(chosen.values())
+
+
+def score_check_advice(
+    result: ScoreResult, spec: ScoreSpec, facts: Mapping[str, FactValue]
+) -> Advice | None:
+    """Advice to check the unknown items when recording them could lift the score a band."""
+    if not spec.check_advice or not result.unknown or not holds(spec.applies_when, facts):
+        return None
+    points = {item.id: item.points for item in spec.items}
+    reachable = result.score + sum(points[i] for i in result.unknown)
+    higher = [b for b in spec.bands if result.score < b.at_least <= reachable]
+    if not higher:
+        return None
+    labels = [item.label for item in spec.items if item.id in result.unknown]
+    text = spec.check_advice.replace("{items}", "; ".join(labels))
+    return Advice(None, "check", text, f"{spec.id}.check_unknown_items", spec.source)
+
+
+def build_assessment(
+    kb: KnowledgeBase,
+    case: Case,
+    facts: Mapping[str, FactValue],
+    scores: Sequence[ScoreResult],
+    firing: Firing,
+    info: EngineInfo,
+) -> Assessment:
+    rules = kb.rules
+    fired = [rules[i] for i in firing.fired]
+    triage = decide_triage(firing, rules)
+    red_flags = tuple(
+        RedFlag(r.then.red_flag.id, r.then.red_flag.condition, r.id, r.then.red_flag.message)
+        for r in fired if r.then.red_flag
+    )
+    differential = build_differential(fired, kb)
+    considerations: dict[str, Consideration] = {}
+    for rule in fired:
+        for cid in rule.then.consider:
+            spec = kb.considerations[cid]
+            considerations.setdefault(cid, Consideration(cid, spec.name, spec.description,
+                                                         rule.id, rule.because, spec.source))
+    notes = []
+    if not case.findings and not case.measurements:
+        notes.append("No findings were given: the assessment rests on no clinical information. "
+                     "Any new pain behind the knee should be reviewed by a doctor.")
+    return Assessment(
+        case_id=case.case_id,
+        triage=triage,
+        red_flags=red_flags,
+        differential=differential,
+        advice=select_advice(kb, triage.level, fired, differential, scores, facts),
+        trace=build_trace(fired, facts),
+        engine=info,
+        considerations=tuple(considerations.values()),
+        scores=tuple(scores),
+        notes=tuple(notes),
+    )

@@ -1,0 +1,259 @@
+"""The clinical content a plugin contributes, as typed, frozen data.
+
+Plugins write this as YAML (see ``docs/plugins.md``); :mod:`kneerules.loading`
+turns the YAML into these classes. Nothing here runs code from the data: a
+condition is a tree of fact tests, never an expression to evaluate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal, TypeAlias
+
+import attrs
+
+Level = Literal["routine", "urgent", "emergency"]
+LEVELS: tuple[Level, ...] = ("routine", "urgent", "emergency")
+LEVEL_RANK: dict[str, int] = {level: rank for rank, level in enumerate(LEVELS)}
+
+Likelihood = Literal["likely", "possible", "unlikely"]
+
+FactKind = Literal["finding", "measurement", "field", "score", "conclusion"]
+"""Where a fact comes from.
+
+``finding``: a true/false entry of the case's ``findings``; ``measurement``: a
+number in ``measurements``; ``field``: a top-level case field such as ``side``
+or ``patient.age``; ``score``: computed by the engine from a plugin's score
+definition; ``conclusion``: derived by a rule (``then.derive``)."""
+
+AdviceKind = Literal[
+    "seek_care",
+    "check",
+    "rice",
+    "medication",
+    "exercise",
+    "physiotherapy",
+    "brace",
+    "activity",
+    "information",
+]
+
+SAFETY_PRIORITY_LIMIT = 100
+"""Safety-plugin rules use priorities below this; every other rule must use this or more."""
+
+MAX_PRIORITY = 60000
+
+
+@attrs.frozen
+class FactSpec:
+    """One name of the vocabulary: what it means and what values it takes."""
+
+    name: str
+    kind: FactKind
+    meaning: str
+    unit: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    integer: bool = False
+    plugin: str = ""
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.kind in ("measurement", "score") or (self.kind == "field" and not self.choices)
+
+
+@attrs.frozen
+class FactTest:
+    """A test of one fact. With no comparison, the fact must be true.
+
+    ``is_`` is ``True``/``False`` (recorded present/absent), ``"unknown"`` (not
+    recorded) or ``"known"`` (recorded either way)."""
+
+    fact: str
+    is_: bool | Literal["unknown", "known"] | None = None
+    equals: str | None = None
+    in_: tuple[str, ...] | None = None
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+
+    def comparisons(self) -> list[tuple[str, float]]:
+        ops = (("gt", self.gt), ("gte", self.gte), ("lt", self.lt), ("lte", self.lte))
+        return [(op, value) for op, value in ops if value is not None]
+
+
+@attrs.frozen
+class AllOf:
+    items: tuple[Condition, ...]
+
+
+@attrs.frozen
+class AnyOf:
+    items: tuple[Condition, ...]
+
+
+@attrs.frozen
+class NoneOf:
+    items: tuple[Condition, ...]
+
+
+Condition: TypeAlias = FactTest | AllOf | AnyOf | NoneOf
+ALWAYS: Condition = AllOf(())
+
+
+def walk_tests(condition: Condition) -> Iterator[FactTest]:
+    """Every fact test in a condition tree, in written order."""
+    if isinstance(condition, FactTest):
+        yield condition
+    else:
+        for item in condition.items:
+            yield from walk_tests(item)
+
+
+@attrs.frozen
+class RedFlagSpec:
+    id: str
+    message: str
+    condition: str | None = None
+
+
+@attrs.frozen
+class TriageSpec:
+    level: Level
+    message: str
+
+
+@attrs.frozen
+class Conclusions:
+    """What a rule concludes when it fires."""
+
+    derive: tuple[str, ...] = ()
+    evidence: tuple[tuple[str, float], ...] = ()
+    red_flag: RedFlagSpec | None = None
+    triage: TriageSpec | None = None
+    advise: tuple[str, ...] = ()
+    consider: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (
+            self.derive
+            or self.evidence
+            or self.red_flag
+            or self.triage
+            or self.advise
+            or self.consider
+        )
+
+
+@attrs.frozen
+class Rule:
+    """A declarative rule: when ``when`` holds and every ``after`` conclusion was derived."""
+
+    id: str
+    priority: int
+    because: str
+    source: str
+    then: Conclusions
+    when: Condition = ALWAYS
+    after: tuple[str, ...] = ()
+    plugin: str = ""
+
+    def facts(self) -> list[str]:
+        """Names this rule reads, in written order, without repeats."""
+        seen: dict[str, None] = {}
+        for test in walk_tests(self.when):
+            seen.setdefault(test.fact, None)
+        for name in self.after:
+            seen.setdefault(name, None)
+        return list(seen)
+
+
+@attrs.frozen
+class ConditionInfo:
+    """A condition (diagnosis) a plugin can put in the differential."""
+
+    id: str
+    name: str
+    description: str
+    source: str
+    commonness: int = 100
+    """Rank by how common the clinical source says the cause is (1 = most common); breaks ties."""
+    plugin: str = ""
+
+
+@attrs.frozen
+class AdviceSpec:
+    """A piece of advice and when it applies.
+
+    It applies when its ``condition`` is among the leading conditions of the
+    differential, when the triage level is ``triage``, when ``always`` is set,
+    or when a fired rule names it in ``then.advise``."""
+
+    id: str
+    kind: AdviceKind
+    text: str
+    source: str
+    condition: str | None = None
+    triage: Level | None = None
+    always: bool = False
+    plugin: str = ""
+
+
+@attrs.frozen
+class ConsiderationSpec:
+    """A cause outside the modelled conditions that a rule can point to."""
+
+    id: str
+    name: str
+    description: str
+    source: str
+    plugin: str = ""
+
+
+@attrs.frozen
+class ScoreItem:
+    id: str
+    label: str
+    points: float
+    when: Condition
+
+
+@attrs.frozen
+class ScoreBand:
+    at_least: float
+    interpretation: str
+    text: str
+
+
+@attrs.frozen
+class ScoreSpec:
+    """A clinical score summed from items; its total becomes the fact ``fact``."""
+
+    id: str
+    name: str
+    fact: str
+    source: str
+    items: tuple[ScoreItem, ...]
+    bands: tuple[ScoreBand, ...]
+    applies_when: Condition = ALWAYS
+    """When unknown items could change the interpretation, advice to check them is given only
+    if this holds (for the Wells score: leg pain in one leg)."""
+    check_advice: str | None = None
+    """Advice when unknown items could lift the score into a higher band; ``{items}`` is
+    replaced by the unknown items' labels."""
+    notes: tuple[str, ...] = ()
+    plugin: str = ""
+
+
+@attrs.frozen
+class PluginData:
+    """Everything one plugin's data file declares."""
+
+    conditions: tuple[ConditionInfo, ...] = ()
+    facts: tuple[FactSpec, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    advice: tuple[AdviceSpec, ...] = ()
+    considerations: tuple[ConsiderationSpec, ...] = ()
+    scores: tuple[ScoreSpec, ...] = ()
