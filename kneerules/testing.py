@@ -11,7 +11,7 @@ own tests get the fixtures with no import:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -80,6 +80,6 @@ def case(findings: Mapping[str, bool] | None = None, **fields: Any) -> dict[str,
 
 
 @pytest.fixture
-def make_engine() -> Iterator[Callable[..., Any]]:
+def make_engine() -> Callable[..., Any]:
     """A factory for engines with a fresh plugin manager: ``make_engine(plugins=[...])``."""
-    yield make_test_engine
+    return make_test_engine
