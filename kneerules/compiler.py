@@ -24,12 +24,42 @@ END_PRIORITY = 65000
 _NEGATED_OP = {"gt": "$lte", "gte": "$lt", "lt": "$gte", "lte": "$gt"}
 
 
+MAX_NESTED_GROUPS = 14
+"""durable-rules 2.0.28 holds at most 32 expressions per pattern (MAX_SEQUENCE_EXPRESSIONS,
+error 113 "expression limit exceeded"); every nested $and/$or costs two, so no more than
+14 fit (measured). Tests and leaves of a flat group cost nothing against this limit."""
+
+
+def _group(operator: str, exprs: list[Expr]) -> Expr:
+    # Nested groups are what durable-rules' expression limit counts, so merge a group into
+    # its parent of the same kind ((a or (b or c)) is (a or b or c)).
+    flat: list[Expr] = []
+    for expr in exprs:
+        flat.extend(expr[operator] if set(expr) == {operator} else [expr])
+    return flat[0] if len(flat) == 1 else {operator: flat}
+
+
 def _either(exprs: list[Expr]) -> Expr:
-    return exprs[0] if len(exprs) == 1 else {"$or": exprs}
+    return _group("$or", exprs)
 
 
 def _both(exprs: list[Expr]) -> Expr:
-    return exprs[0] if len(exprs) == 1 else {"$and": exprs}
+    return _group("$and", exprs)
+
+
+def nested_groups(expr: Expr | None) -> int:
+    """How many $and/$or groups a compiled condition nests below its top level."""
+
+    def count(node: Any) -> int:
+        if isinstance(node, dict) and len(node) == 1:
+            (key, value), = node.items()
+            if key in ("$and", "$or"):
+                return 1 + sum(count(child) for child in value)
+        return 0
+
+    if expr is None:
+        return 0
+    return count(expr) - (1 if set(expr) == {"$and"} else 0)
 
 
 def _missing(name: str) -> Expr:
@@ -94,7 +124,7 @@ def compile_condition(condition: Condition, negate: bool = False) -> Expr | None
 
 def compile_rule(rule: Rule) -> Expr:
     expr = compile_condition(rule.when)
-    case_pattern = {"kind": CASE} if expr is None else {"$and": [{"kind": CASE}, expr]}
+    case_pattern = {"kind": CASE} if expr is None else _both([{"kind": CASE}, expr])
     patterns: list[Expr] = [{CASE: case_pattern}]
     for index, name in enumerate(rule.after):
         patterns.append({f"d{index}": {"$and": [{"kind": DERIVED}, {"name": name}]}})

@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 import pluggy
 
+from kneerules.compiler import MAX_NESTED_GROUPS, compile_condition, nested_groups
 from kneerules.convert import did_you_mean
 from kneerules.errors import PluginError, Problem, RuleDataError, SafetyError
 from kneerules.loading import RulesetSpec, load_plugin_data
@@ -229,6 +230,11 @@ def check_rule(
                              f"the range of {role} rules"))
     for test in walk_tests(rule.when):
         found += check_test(test, facts, where)
+    groups = nested_groups(compile_condition(rule.when))
+    if groups > MAX_NESTED_GROUPS:
+        found.append(Problem(where, f"condition too complex for durable-rules: {groups} nested "
+                             f"all/any/none groups once compiled, at most {MAX_NESTED_GROUPS}; "
+                             "split it into rules chained with derive and after"))
     for name in rule.after:
         spec = facts.get(name)
         if spec is None or spec.kind != "conclusion":

@@ -1,0 +1,298 @@
+"""The DVT safety plugin: first priority, never lowered, never skipped, fails closed."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kneerules import Engine, hookimpl
+from kneerules.cli import main
+from kneerules.dataplugin import DataPlugin
+from kneerules.errors import PluginError, SafetyError
+from kneerules.plugins import get_plugin_manager
+from kneerules.ruledata import LEVEL_RANK, SAFETY_PRIORITY_LIMIT
+
+DVT_FINDINGS = [
+    "pain.behind_knee", "pain.calf", "sign.calf_swelling", "sign.whole_leg_swelling",
+    "sign.redness", "sign.warmth", "sign.calf_tenderness", "sign.pitting_oedema",
+    "sign.visible_superficial_veins", "sign.breathlessness", "sign.chest_pain",
+    "risk.long_haul_travel", "risk.recent_surgery", "risk.bedridden", "risk.leg_in_plaster",
+    "risk.pregnancy", "risk.active_cancer", "risk.previous_dvt", "risk.obesity",
+    "test.dorsiflexion_pain", "test.d_dimer_positive",
+]
+OTHER_FINDINGS = [
+    "sign.fever", "sign.knee_swelling", "sign.swelling_behind_knee", "sign.locking",
+    "sign.difficulty_straightening", "sign.unable_to_bear_weight", "injury.pop",
+    "injury.twisting", "sign.pulsatile_mass", "worse.bending_knee", "activity.cycling",
+    "pain.sharp", "activity.running", "sign.morning_stiffness",
+]
+TESTS = ["test.dorsiflexion_pain", "test.d_dimer_positive"]
+SETTINGS = settings(max_examples=300, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+cases = st.fixed_dictionaries(
+    {"findings": st.dictionaries(st.sampled_from(DVT_FINDINGS + OTHER_FINDINGS), st.booleans(),
+                                 max_size=12)},
+    optional={
+        "side": st.sampled_from(["left", "right", "both"]),
+        "onset": st.sampled_from(["sudden", "gradual"]),
+        "measurements": st.fixed_dictionaries({}, optional={
+            "calf_swelling_cm": st.floats(0, 20, allow_nan=False),
+            "temperature_c": st.floats(35, 41, allow_nan=False),
+        }),
+    },
+)
+
+
+def level(engine: Engine, case: Mapping[str, Any]) -> int:
+    return LEVEL_RANK[engine.evaluate(case).triage.level]
+
+
+def with_finding(case: Mapping[str, Any], name: str, value: bool | None) -> dict[str, Any]:
+    findings = dict(case["findings"])
+    if value is None:
+        findings.pop(name, None)
+    else:
+        findings[name] = value
+    return {**case, "findings": findings}
+
+
+def emergency_findings(engine: Engine) -> list[str]:
+    """Every finding read by a rule of the safety plugin or a rule that sets emergency."""
+    names: set[str] = set()
+    for rule in engine.knowledge.rules:
+        triage = rule.then.triage
+        if rule.plugin == engine.ruleset.safety or (triage and triage.level == "emergency"):
+            names.update(n for n in rule.facts() if engine.knowledge.facts[n].kind == "finding")
+    return sorted(names)
+
+
+@SETTINGS
+@given(case=cases, seed=st.integers(0, 2**32 - 1))
+def test_level_and_trace_do_not_depend_on_finding_order(engine: Engine, case: dict[str, Any],
+                                                        seed: int) -> None:
+    """Triage and trace are identical whatever the order of the findings."""
+    items = list(case["findings"].items())
+    random.Random(seed).shuffle(items)
+    a = engine.evaluate(case)
+    b = engine.evaluate({**case, "findings": dict(items)})
+    assert a.triage == b.triage
+    assert a.trace == b.trace
+
+
+@SETTINGS
+@given(case=cases, data=st.data())
+def test_adding_an_emergency_finding_never_lowers_the_level(engine: Engine, case: dict[str, Any],
+                                                             data: st.DataObject) -> None:
+    """Recording any finding of the emergency rules as present never lowers the level."""
+    name = data.draw(st.sampled_from(emergency_findings(engine)))
+    assert level(engine, with_finding(case, name, True)) >= level(engine, case)
+
+
+@SETTINGS
+@given(case=cases, test=st.sampled_from(TESTS))
+def test_a_negative_test_never_lowers_below_the_other_findings(
+    engine: Engine, case: dict[str, Any], test: str
+) -> None:
+    """A negative test gives at least the level the other findings require on their own;
+    a positive one at least that of a negative one."""
+    without = level(engine, with_finding(case, test, None))
+    negative = level(engine, with_finding(case, test, False))
+    positive = level(engine, with_finding(case, test, True))
+    assert negative >= without
+    assert positive >= negative
+
+
+@SETTINGS
+@given(case=cases)
+def test_safety_red_flags_fire_before_any_other_rule(engine: Engine, case: dict[str, Any]
+                                                     ) -> None:
+    """Every red flag of the safety plugin fires before any rule of another plugin, and
+    DVT leads the differential whenever one fired."""
+    assessment = engine.evaluate(case)
+    steps = assessment.trace
+    flag_rules = {f.rule for f in assessment.red_flags if f.condition == "dvt"}
+    first_other = next((s.step for s in steps if s.plugin != "dvt"), len(steps) + 1)
+    for step in steps:
+        if step.rule in flag_rules:
+            assert step.step < first_other
+            assert step.priority < SAFETY_PRIORITY_LIMIT
+    if flag_rules:
+        assert assessment.differential[0].condition == "dvt"
+        assert assessment.triage.level == "emergency"
+
+
+@pytest.mark.parametrize(
+    ("findings", "side", "expected"),
+    [
+        # Route 1: swelling of the calf with redness, warmth or tenderness.
+        ({"pain.calf": True, "sign.calf_swelling": True, "sign.warmth": True}, "left",
+         "emergency"),
+        ({"pain.behind_knee": True, "sign.whole_leg_swelling": True,
+          "sign.calf_tenderness": True}, None, "emergency"),
+        # Route 3: swelling of the calf with a risk factor.
+        ({"pain.calf": True, "sign.calf_swelling": True, "risk.pregnancy": True}, "right",
+         "emergency"),
+        # Route 4: a positive self-test with a risk factor, or with swelling.
+        ({"pain.calf": True, "test.dorsiflexion_pain": True, "risk.bedridden": True}, "left",
+         "emergency"),
+        ({"pain.calf": True, "test.dorsiflexion_pain": True, "sign.calf_swelling": True}, "left",
+         "emergency"),
+        # Route 5: a raised D-dimer.
+        ({"pain.behind_knee": True, "test.d_dimer_positive": True}, None, "emergency"),
+        # Both legs: not the one-leg routes.
+        ({"pain.calf": True, "sign.calf_swelling": True, "sign.redness": True}, "both",
+         "routine"),
+        # A positive self-test alone is not enough.
+        ({"pain.calf": True, "test.dorsiflexion_pain": True}, "left", "routine"),
+        # Possible clot in the lung: breathlessness or chest pain with leg pain, both legs too.
+        ({"pain.calf": True, "sign.chest_pain": True}, "both", "emergency"),
+        ({"sign.calf_swelling": True, "sign.breathlessness": True}, None, "emergency"),
+        ({"sign.breathlessness": True}, None, "routine"),
+    ],
+)
+def test_suspected_dvt_routes(engine: Engine, findings: dict[str, bool], side: str | None,
+                              expected: str) -> None:
+    """Each route of triage policy v1's DVT emergency, and its boundaries."""
+    case: dict[str, Any] = {"findings": findings}
+    if side:
+        case["side"] = side
+    assessment = engine.evaluate(case)
+    assert assessment.triage.level == expected
+    if expected == "emergency":
+        assert assessment.red_flags
+        assert assessment.red_flags[0].condition == "dvt"
+        assert assessment.differential[0].condition == "dvt"
+
+
+def test_negative_self_test_advice(engine: Engine) -> None:
+    """A negative self-test keeps the emergency and says to seek attention regardless."""
+    assessment = engine.evaluate({"side": "right", "findings": {
+        "pain.calf": True, "sign.calf_swelling": True, "sign.warmth": True,
+        "test.dorsiflexion_pain": False}})
+    assert assessment.triage.level == "emergency"
+    assert "even if the self-test is negative" in assessment.triage.message
+    texts = " ".join(a.text for a in assessment.advice)
+    assert "does not rule out a DVT" in texts
+
+
+def test_red_flags_come_first_in_the_trace(engine: Engine) -> None:
+    """The DVT red flags are the first conclusions in the trace, before any other plugin."""
+    assessment = engine.evaluate({"side": "left", "onset": "sudden", "findings": {
+        "pain.calf": True, "sign.calf_swelling": True, "sign.redness": True,
+        "injury.twisting": True, "sign.swelling_behind_knee": True, "sign.locking": True}})
+    plugins = [s.plugin for s in assessment.trace]
+    assert plugins[: plugins.index("general")] == ["dvt"] * plugins.index("general")
+    assert "dvt" not in plugins[plugins.index("general"):]
+
+
+# --- Fails closed ---------------------------------------------------------------------------
+
+def _pm_with_dvt(replacement: object | None) -> Any:
+    pm = get_plugin_manager(entry_points=False)
+    pm.unregister(name="dvt")
+    if replacement is not None:
+        pm.register(replacement, name="dvt")
+    return pm
+
+
+def _dvt_data() -> DataPlugin:
+    return DataPlugin.from_package("kneerules_plugins.dvt", "dvt.yaml", name="dvt")
+
+
+class RaisingAtEvaluation(DataPlugin):
+    """The real DVT plugin, except that its per-case hook raises."""
+
+    @hookimpl
+    def kneerules_case_facts(self, case: Any, facts: Any) -> Mapping[str, Any]:
+        raise RuntimeError("clot detector unplugged")
+
+
+class RaisingAtLoad(DataPlugin):
+    @hookimpl
+    def kneerules_rules(self) -> list[Any]:
+        raise RuntimeError("rules unavailable")
+
+
+def test_switching_the_safety_plugin_off_is_refused() -> None:
+    """Disabling the safety plugin is an error, not an assessment without it."""
+    with pytest.raises(SafetyError, match="safety plugin"):
+        Engine(disable=["dvt"])
+
+
+def test_a_missing_safety_plugin_is_an_error() -> None:
+    """Without the safety plugin installed, no engine can be built."""
+    with pytest.raises(SafetyError, match="not installed"):
+        Engine(plugin_manager=_pm_with_dvt(None))
+
+
+def test_a_safety_plugin_raising_at_load_is_an_error() -> None:
+    """The safety plugin failing to give its rules stops the engine."""
+    plugin = RaisingAtLoad("dvt", _dvt_data().data_file)
+    with pytest.raises(SafetyError, match="rules unavailable"):
+        Engine(plugin_manager=_pm_with_dvt(plugin))
+
+
+def test_a_safety_plugin_raising_during_evaluation_is_an_error() -> None:
+    """The safety plugin failing on a case gives an error, never an assessment."""
+    engine = Engine(plugin_manager=_pm_with_dvt(RaisingAtEvaluation("dvt", _dvt_data().data_file)))
+    with pytest.raises(SafetyError, match="clot detector unplugged"):
+        engine.evaluate({"findings": {"pain.behind_knee": True}})
+
+
+def test_a_safety_plugin_whose_rules_do_not_compile_is_an_error(tmp_path: Any) -> None:
+    """A safety rule reading an undeclared fact stops the engine with a SafetyError."""
+    broken = tmp_path / "dvt.yaml"
+    text = _dvt_data().data_file.read_text().replace("when: test.d_dimer_positive",
+                                                     "when: test.d_dimer_positiv")
+    broken.write_text(text)
+    with pytest.raises(SafetyError, match="d_dimer_positiv"):
+        Engine(plugin_manager=_pm_with_dvt(DataPlugin("dvt", broken)))
+
+
+def test_a_safety_plugin_without_rules_is_an_error(tmp_path: Any) -> None:
+    """A safety plugin that contributes no rules cannot vouch for the safety check."""
+    empty = tmp_path / "dvt.yaml"
+    empty.write_text("conditions: []\n")
+    with pytest.raises(SafetyError, match="no rules"):
+        Engine(plugin_manager=_pm_with_dvt(DataPlugin("dvt", empty)))
+
+
+class RaisingCondition:
+    name = "flaky_condition"
+
+    @hookimpl
+    def kneerules_case_facts(self, case: Any, facts: Any) -> Mapping[str, Any]:
+        raise ValueError("lookup table missing")
+
+
+def test_a_raising_plugin_makes_the_assessment_an_error_naming_it() -> None:
+    """A non-safety plugin raising during evaluation is an error naming it, not a partial answer."""
+    pm = get_plugin_manager(entry_points=False, extra=[RaisingCondition()])
+    engine = Engine(plugin_manager=pm)
+    with pytest.raises(PluginError, match="flaky_condition") as caught:
+        engine.evaluate({"findings": {"pain.behind_knee": True}})
+    assert not isinstance(caught.value, SafetyError)
+    assert caught.value.plugin == "flaky_condition"
+
+
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_cli_refuses_to_run_without_the_safety_plugin(how: str, tmp_path: Any) -> None:
+    """The CLI exits non-zero, with a message and no traceback, when DVT is switched off."""
+    case = tmp_path / "case.json"
+    case.write_text('{"findings": {"pain.calf": true}}')
+    runner = CliRunner()
+    if how == "option":
+        result = runner.invoke(main, ["eval", str(case), "--disable", "dvt"])
+    else:
+        result = runner.invoke(main, ["eval", str(case)], env={"KNEERULES_DISABLE": "dvt"})
+    assert result.exit_code == 1
+    assert "safety plugin" in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

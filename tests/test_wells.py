@@ -1,0 +1,120 @@
+"""The two-level Wells score (Wells et al., NEJM 2003), against hand-worked cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kneerules import Engine
+from kneerules.model import ScoreResult
+
+ALL_ITEMS = [
+    "active_cancer", "paralysis_or_plaster", "bedridden_or_surgery", "deep_vein_tenderness",
+    "whole_leg_swollen", "calf_swelling_3cm", "pitting_oedema", "collateral_veins",
+    "previous_dvt",
+]
+
+
+def wells(engine: Engine, findings: dict[str, bool], **extra: Any) -> ScoreResult:
+    assessment = engine.evaluate({"findings": findings, **extra})
+    return next(s for s in assessment.scores if s.id == "wells")
+
+
+@pytest.mark.parametrize(
+    ("findings", "measurements", "item"),
+    [
+        ({"risk.active_cancer": True}, {}, "active_cancer"),
+        ({"risk.leg_in_plaster": True}, {}, "paralysis_or_plaster"),
+        ({"risk.bedridden": True}, {}, "bedridden_or_surgery"),
+        ({"risk.recent_surgery": True}, {}, "bedridden_or_surgery"),
+        ({"sign.calf_tenderness": True}, {}, "deep_vein_tenderness"),
+        ({"sign.whole_leg_swelling": True}, {}, "whole_leg_swollen"),
+        ({}, {"calf_swelling_cm": 3}, "calf_swelling_3cm"),
+        ({"sign.pitting_oedema": True}, {}, "pitting_oedema"),
+        ({"sign.visible_superficial_veins": True}, {}, "collateral_veins"),
+        ({"risk.previous_dvt": True}, {}, "previous_dvt"),
+    ],
+)
+def test_each_item_counts_one_point(engine: Engine, findings: dict[str, bool],
+                                    measurements: dict[str, float], item: str) -> None:
+    """Each Wells item, recorded alone, counts one point and is reported as counted."""
+    result = wells(engine, findings, measurements=measurements)
+    assert result.score == 1
+    assert result.interpretation == "unlikely"
+    counted = [i.id for i in result.items if i.status == "counted"]
+    assert counted == [item]
+    assert item not in result.unknown
+
+
+def test_bedridden_and_surgery_count_once(engine: Engine) -> None:
+    """Bedridden and recent surgery share one item: one point for either or both."""
+    result = wells(engine, {"risk.bedridden": True, "risk.recent_surgery": True})
+    assert result.score == 1
+
+
+def test_calf_swelling_under_three_cm_does_not_count(engine: Engine) -> None:
+    """A calf 2.9 cm larger does not count; the item is known, so not listed as unknown."""
+    result = wells(engine, {}, measurements={"calf_swelling_cm": 2.9})
+    assert result.score == 0
+    assert "calf_swelling_3cm" not in result.unknown
+
+
+def test_hand_worked_likely_case(engine: Engine) -> None:
+    """Cancer + pitting oedema + calf 3.5 cm larger = 3: DVT likely, emergency with leg pain."""
+    assessment = engine.evaluate({
+        "side": "right", "findings": {"pain.calf": True, "risk.active_cancer": True,
+                                      "sign.pitting_oedema": True},
+        "measurements": {"calf_swelling_cm": 3.5}})
+    result = next(s for s in assessment.scores if s.id == "wells")
+    assert result.score == 3
+    assert result.interpretation == "likely"
+    assert assessment.triage.level == "emergency"
+    assert "dvt.wells_two_or_more" in assessment.triage.because
+
+
+def test_hand_worked_unlikely_case(engine: Engine) -> None:
+    """Previous DVT only, everything else recorded absent = 1: unlikely, nothing unknown."""
+    findings = {
+        "pain.calf": True, "risk.previous_dvt": True, "risk.active_cancer": False,
+        "risk.leg_in_plaster": False, "risk.bedridden": False, "risk.recent_surgery": False,
+        "sign.calf_tenderness": False, "sign.whole_leg_swelling": False,
+        "sign.pitting_oedema": False, "sign.visible_superficial_veins": False,
+    }
+    assessment = engine.evaluate({"side": "left", "findings": findings,
+                                  "measurements": {"calf_swelling_cm": 1}})
+    result = next(s for s in assessment.scores if s.id == "wells")
+    assert result.score == 1
+    assert result.interpretation == "unlikely"
+    assert result.unknown == ()
+    assert not any(a.kind == "check" for a in assessment.advice)
+    assert "dvt.wells_two_or_more" not in {s.rule for s in assessment.trace}
+
+
+def test_unknown_items_are_listed_and_checks_advised(engine: Engine) -> None:
+    """Items not recorded are unknown; if they could lift the score to 2, advice names them."""
+    assessment = engine.evaluate({"side": "left", "findings": {
+        "pain.calf": True, "risk.previous_dvt": True, "sign.calf_tenderness": False}})
+    result = next(s for s in assessment.scores if s.id == "wells")
+    assert result.score == 1
+    assert "deep_vein_tenderness" not in result.unknown
+    assert set(result.unknown) == set(ALL_ITEMS) - {"previous_dvt", "deep_vein_tenderness"}
+    check = [a for a in assessment.advice if a.kind == "check"]
+    assert len(check) == 1
+    assert "pitting oedema" in check[0].text
+    assert "tenderness along the deep veins" not in check[0].text
+
+
+def test_no_check_advice_without_leg_pain_in_one_leg(engine: Engine) -> None:
+    """Pain in both legs is outside the Wells route, so no check advice is given."""
+    assessment = engine.evaluate({"side": "both", "findings": {"pain.calf": True}})
+    assert not any(a.kind == "check" for a in assessment.advice)
+
+
+def test_alternative_diagnosis_item_is_never_applied(engine: Engine) -> None:
+    """The minus-2 'alternative diagnosis' item is a clinician's call; the output says so."""
+    result = wells(engine, {"pain.calf": True, "injury.twisting": True})
+    assert all(item.points > 0 for item in result.items)
+    assert any("never applied automatically" in note for note in result.notes)
+    as_json = engine.evaluate({"findings": {"pain.calf": True}}).to_dict()
+    assert "never applied automatically" in " ".join(as_json["scores"][0]["notes"])
