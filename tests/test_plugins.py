@@ -1,0 +1,106 @@
+"""Plugins: discovery, listing, switching off, rule sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kneerules import Engine
+from kneerules.cli import main
+from kneerules.errors import PluginError, RulesetError
+from kneerules.plugins import BUILTIN_PLUGINS, get_plugin_manager
+
+BUILTINS = ["bakers_cyst", "calf_tear", "dvt", "general", "hamstring_injury",
+            "hyperextended_knee", "knee_arthritis", "ligament_sprain", "meniscus_tear"]
+
+
+def test_every_builtin_plugin_is_loaded_with_its_version() -> None:
+    """The default engine names the rule set and each built-in plugin with its version."""
+    engine = Engine(plugin_manager=get_plugin_manager(entry_points=False))
+    names = [p.name for p in engine.info.plugins]
+    assert sorted(names) == BUILTINS
+    assert engine.info.ruleset == "posterior-knee"
+    assert all(p.version == "0.1.0" for p in engine.info.plugins)
+
+
+def test_plugins_command_lists_versions_and_hooks() -> None:
+    """`kneerules plugins` shows each plugin, its version, its role and the hooks it implements."""
+    result = CliRunner().invoke(main, ["plugins"])
+    assert result.exit_code == 0, result.output
+    assert "dvt 0.1.0 (safety)  [builtin]" in result.output
+    assert "general 0.1.0 (essential)" in result.output
+    assert "kneerules_rules" in result.output
+    for name in BUILTIN_PLUGINS:
+        assert f"\n{name} " in "\n" + result.output
+
+
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_a_plugin_can_be_switched_off_by_name(how: str, tmp_path: Path) -> None:
+    """--disable or KNEERULES_DISABLE removes a condition plugin from the assessment."""
+    case = tmp_path / "case.json"
+    case.write_text('{"findings": {"pain.behind_knee": true, "sign.swelling_behind_knee": true}}')
+    args = ["eval", str(case), "--format", "json"]
+    env = {}
+    if how == "option":
+        args += ["--disable", "bakers_cyst"]
+    else:
+        env["KNEERULES_DISABLE"] = "bakers_cyst, hamstring_injury"
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert '"bakers_cyst"' not in result.output
+    assert '"name": "dvt"' in result.output
+
+
+def test_essential_plugin_refuses_to_be_switched_off() -> None:
+    """The plugin holding the triage policy floor cannot be switched off either."""
+    with pytest.raises(PluginError, match="essential"):
+        Engine(disable=["general"])
+
+
+def test_misspelt_hook_fails_loudly() -> None:
+    """A plugin implementing a hook that does not exist is refused when it registers."""
+    from kneerules import hookimpl
+
+    class Misspelt:
+        name = "misspelt"
+
+        @hookimpl
+        def kneerules_rule(self) -> list[object]:
+            return []
+
+    from pluggy import PluginValidationError
+
+    with pytest.raises(PluginValidationError, match="kneerules_rule"):
+        get_plugin_manager(entry_points=False, extra=[Misspelt()])
+
+
+def test_ruleset_by_path_selects_plugins(tmp_path: Path) -> None:
+    """A rule-set file chooses the plugins; the engine block names it and its version."""
+    ruleset = tmp_path / "safety-only.yaml"
+    ruleset.write_text(
+        "name: safety-only\nversion: '0.9'\ndescription: DVT and the triage floor only\n"
+        "safety: dvt\nessential: [dvt, general]\nplugins: [general, dvt]\n"
+        "external_plugins: false\n")
+    engine = Engine(ruleset)
+    assert [p.name for p in engine.info.plugins] == ["general", "dvt"]
+    assessment = engine.evaluate({"findings": {"pain.behind_knee": True}})
+    assert assessment.engine.ruleset == "safety-only"
+    assert assessment.engine.ruleset_version == "0.9"
+
+
+def test_a_ruleset_without_its_safety_plugin_is_refused(tmp_path: Path) -> None:
+    """A rule set must include the safety plugin it names."""
+    from kneerules.errors import RuleDataError
+
+    ruleset = tmp_path / "bad.yaml"
+    ruleset.write_text("name: bad\nversion: '1'\ndescription: x\nsafety: dvt\nplugins: [general]\n")
+    with pytest.raises(RuleDataError, match="safety"):
+        Engine(ruleset)
+
+
+def test_unknown_ruleset_names_the_available_ones() -> None:
+    """An unknown rule-set name is an error listing the shipped rule sets."""
+    with pytest.raises(RulesetError, match="posterior-knee"):
+        Engine("posterior-knees")
