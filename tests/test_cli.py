@@ -34,7 +34,7 @@ def test_explain_shows_the_trace() -> None:
     code, out, _ = invoke("eval", str(EXAMPLE), "--explain")
     assert code == 0
     assert "Trace (rules in the order they fired):" in out
-    assert "dvt.red_warm_swollen_calf  [plugin dvt, priority 20]" in out
+    assert "dvt.red_warm_swollen_calf  [plugin dvt, priority 2]" in out
     assert "matched: " in out
     assert "because: " in out
 

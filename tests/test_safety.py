@@ -113,16 +113,16 @@ def test_a_negative_test_never_lowers_below_the_other_findings(
 @given(case=cases)
 def test_safety_red_flags_fire_before_any_other_rule(engine: Engine, case: dict[str, Any]
                                                      ) -> None:
-    """Every red flag of the safety plugin fires before any rule of another plugin, and
-    DVT leads the differential whenever one fired."""
+    """The safety plugin's red flags are the first conclusions in the trace, before any
+    other rule fires, and DVT leads the differential whenever one fired."""
     assessment = engine.evaluate(case)
-    steps = assessment.trace
     flag_rules = {f.rule for f in assessment.red_flags if f.condition == "dvt"}
-    first_other = next((s.step for s in steps if s.plugin != "dvt"), len(steps) + 1)
-    for step in steps:
-        if step.rule in flag_rules:
-            assert step.step < first_other
-            assert step.priority < SAFETY_PRIORITY_LIMIT
+    leading = [s.rule for s in assessment.trace[: len(flag_rules)]]
+    assert set(leading) == flag_rules
+    assert [f.rule for f in assessment.red_flags if f.condition == "dvt"] == leading
+    for step in assessment.trace[: len(flag_rules)]:
+        assert step.plugin == "dvt"
+        assert step.priority < SAFETY_PRIORITY_LIMIT
     if flag_rules:
         assert assessment.differential[0].condition == "dvt"
         assert assessment.triage.level == "emergency"
@@ -249,8 +249,8 @@ def test_a_safety_plugin_raising_during_evaluation_is_an_error() -> None:
 def test_a_safety_plugin_whose_rules_do_not_compile_is_an_error(tmp_path: Any) -> None:
     """A safety rule reading an undeclared fact stops the engine with a SafetyError."""
     broken = tmp_path / "dvt.yaml"
-    text = _dvt_data().data_file.read_text().replace("when: test.d_dimer_positive",
-                                                     "when: test.d_dimer_positiv")
+    text = _dvt_data().data_file.read_text().replace("- test.d_dimer_positive",
+                                                     "- test.d_dimer_positiv")
     broken.write_text(text)
     with pytest.raises(SafetyError, match="d_dimer_positiv"):
         Engine(plugin_manager=_pm_with_dvt(DataPlugin("dvt", broken)))
