@@ -12,6 +12,7 @@ import codecs
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -151,13 +152,16 @@ def parse_json(raw: bytes | str, source: str | None = None,
     if not text.strip():
         raise CaseError([Problem("$", "the input is empty: expected a JSON object")], source)
     repeated: dict[int, list[str]] = {}
+    # Holding each such object keeps its id from being reused by a later one, should the
+    # decoder drop it (a duplicate key's earlier value).
+    held: list[dict[str, Any]] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         obj = dict(items)
         if len(obj) != len(items):
-            seen: set[str] = set()
-            dupes = [k for k, _ in items if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
-            repeated[id(obj)] = list(dict.fromkeys(dupes))
+            counts = Counter(key for key, _ in items)
+            repeated[id(obj)] = [key for key in obj if counts[key] > 1]
+            held.append(obj)
         return obj
 
     try:

@@ -331,7 +331,7 @@ PYTHON_INPUTS: list[tuple[str, Any, str]] = [
     ("patient a list", {"patient": [40]}, "$.patient: expected an object, got [40]"),
     ("a list", [GOOD], "$: expected a JSON object, got [{"),
     ("None", None, "$: expected a JSON object, got null"),
-    ("Case with a string finding", Case(findings={"sign.redness": "yes"}),
+    ("Case with a string finding", Case(findings={"sign.redness": "yes"}),  # type: ignore[dict-item]
      '$.findings["sign.redness"]: expected true or false, got "yes"'),
     ("Case with a string age", Case(patient=Patient(age="40")),  # type: ignore[arg-type]
      '$.patient.age: expected a whole number, got "40"'),
