@@ -358,7 +358,7 @@ def problems_from(exc: BaseException, path: str = "$") -> list[Problem]:
             found += problems_from(sub_exc, path)
         return found
     if isinstance(exc, ForbiddenExtraKeysError):
-        names = [a.alias or a.name for a in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
+        names = [a.name for a in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
         return [
             Problem(key_path(path, key), f"unknown field{did_you_mean(key, names)}"
                     if isinstance(key, str) else
