@@ -31,22 +31,24 @@ def _disabled(option: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def build_engine(ruleset: str, disable: Sequence[str]) -> Engine:
+def build_engine(ruleset: str, disable: Sequence[str], max_bytes: int | None = None) -> Engine:
     from kneerules.engine import Engine
     from kneerules.errors import KneerulesError
+    from kneerules.validate import DEFAULT_MAX_BYTES
 
     try:
-        return Engine(ruleset, disable=_disabled(disable))
+        return Engine(ruleset, disable=_disabled(disable), max_bytes=max_bytes or DEFAULT_MAX_BYTES)
     except KneerulesError as error:
         _fail(error)
 
 
-def _read_input(path: str) -> tuple[str, bytes]:
+def _read_input(path: str, max_bytes: int) -> tuple[str, bytes]:
+    # One byte past the limit is enough to refuse a file without reading all of it.
     if path == "-":
-        return "<stdin>", sys.stdin.buffer.read()
+        return "<stdin>", sys.stdin.buffer.read(max_bytes + 1)
     try:
         with open(path, "rb") as handle:
-            return path, handle.read()
+            return path, handle.read(max_bytes + 1)
     except OSError as error:
         raise click.BadParameter(f"cannot read {path!r}: {error.strerror}",
                                  param_hint="CASE") from None
@@ -59,7 +61,8 @@ def main() -> None:
 
 
 @main.command("eval")
-@click.argument("cases", nargs=-1, required=True, metavar="CASE...")
+@click.argument("cases", nargs=-1, required=True, metavar="CASE...",
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]),
               default="text", show_default=True, help="Output for a person or for a program.")
 @click.option("--explain", is_flag=True, help="Also show every rule that fired, and why.")
@@ -68,8 +71,11 @@ def main() -> None:
 @click.option("--ruleset", default="posterior-knee", show_default=True,
               help="A shipped rule set's name, or the path of a rule-set file.")
 @click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
+@click.option("--max-bytes", "max_bytes", type=click.IntRange(min=1), default=None,
+              metavar="N", help="Refuse a case larger than N bytes.  [default: 1048576 (1 MiB)]")
 def eval_command(cases: tuple[str, ...], output_format: str, explain: bool,
-                 why_not: tuple[str, ...], ruleset: str, disable: tuple[str, ...]) -> None:
+                 why_not: tuple[str, ...], ruleset: str, disable: tuple[str, ...],
+                 max_bytes: int | None) -> None:
     """Assess each CASE (a case.json file, or - for standard input).
 
     With one case and --format json, prints the assessment object; with
@@ -82,13 +88,13 @@ def eval_command(cases: tuple[str, ...], output_format: str, explain: bool,
     from kneerules.errors import CaseError, KneerulesError
     from kneerules.render import render_text
 
-    engine = build_engine(ruleset, disable)
+    engine = build_engine(ruleset, disable, max_bytes)
     unknown = [r for r in why_not if r not in {rule.id for rule in engine.knowledge.rules}]
     if unknown:
         raise click.BadParameter(f"no rule with id {unknown[0]!r}", param_hint="--why-not")
     failed = False
     for path in cases:
-        source, raw = _read_input(path)
+        source, raw = _read_input(path, engine.max_bytes)
         try:
             case = engine.parse(raw, source)
             assessment = engine.evaluate(case)

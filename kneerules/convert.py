@@ -10,9 +10,10 @@ import difflib
 import json
 import math
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+import reprlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Any, Literal, TypeGuard, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
@@ -23,6 +24,7 @@ from cattrs.errors import (
     IterableValidationError,
     IterableValidationNote,
 )
+from cattrs.gen import make_dict_structure_fn
 
 from kneerules.errors import Problem
 from kneerules.model import Assessment
@@ -46,34 +48,66 @@ class Invalid(Exception):
         super().__init__("; ".join(f"{p}: {m}" for p, m in self.problems))
 
 
+_MAX_SHOWN = 60
+
+
 def describe(value: Any) -> str:
-    """A value as the user wrote it in JSON, for messages."""
+    """A value as the user wrote it in JSON, for messages (Python's repr if JSON has none)."""
     if isinstance(value, float) and not math.isfinite(value):
         return {math.inf: "Infinity", -math.inf: "-Infinity"}.get(value, "NaN")
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        # Printing a huge integer is slow, and refused beyond 4300 digits; 60 would not fit.
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
     try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+        return _shorten(json.dumps(value, ensure_ascii=False, allow_nan=False))
+    except (TypeError, ValueError, RecursionError):
+        # Only a Python caller can pass what JSON cannot hold (a set, an object, bytes...).
+        return f"{_shorten(_safe_repr(value))} (a Python {type(value).__name__})"
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN - 3] + "..."
 
 
 def closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
-    return difflib.get_close_matches(name, list(candidates), n=n, cutoff=0.6)
+    """The valid names nearest a misspelt one: only the clear front-runners, best first."""
+    scored = []
+    for candidate in candidates:
+        ratio = difflib.SequenceMatcher(None, name, candidate).ratio()
+        if ratio >= 0.6:
+            scored.append((-ratio, candidate))
+    scored.sort()
+    if not scored:
+        return []
+    best = -scored[0][0]
+    # "sign.redess" is sign.redness; sign.fever merely shares the prefix.
+    return [c for r, c in scored[:n] if -r >= best - 0.1]
 
 
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    matches = closest(name, candidates)
+def did_you_mean(name: object, candidates: Iterable[str]) -> str:
+    matches = closest(name, candidates) if isinstance(name, str) else []
     if not matches:
         return ""
     return " (did you mean " + " or ".join(f'"{m}"' for m in matches) + "?)"
 
 
 def key_path(path: str, key: object) -> str:
+    """``path`` extended by an object key or list index: ``$.a``, ``$["a.b"]``, ``$[0]``."""
     if isinstance(key, str) and key.isidentifier():
         return f"{path}.{key}"
-    if isinstance(key, int):
+    if isinstance(key, int) and not isinstance(key, bool):
         return f"{path}[{key}]"
-    return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
+    if isinstance(key, str):
+        return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
+    # Only a Python caller can use a key that is not a string; show it as Python would.
+    return f"{path}[{_safe_repr(key)}]"
+
+
+def _safe_repr(value: object) -> str:
+    try:
+        return reprlib.repr(value)
+    except Exception:  # reprlib catches a failing __repr__, but not every failure
+        return "?"
 
 
 def _expect(description: str, value: Any) -> Invalid:
@@ -86,6 +120,11 @@ def _structure_bool(value: Any, _: type) -> bool:
     return value
 
 
+def is_number(value: Any) -> TypeGuard[int | float]:
+    """A JSON number: an int or float, but not a bool (``true`` is not ``1`` here)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _structure_int(value: Any, _: type) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise _expect("a whole number", value)
@@ -93,9 +132,9 @@ def _structure_int(value: Any, _: type) -> int:
 
 
 def _structure_float(value: Any, _: type) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not is_number(value):
         raise _expect("a number", value)
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise _expect("a finite number", value)
     return value
 
@@ -112,7 +151,7 @@ def _is_literal(tp: Any) -> bool:
 
 def _structure_literal(value: Any, tp: Any) -> Any:
     allowed = get_args(tp)
-    if value not in allowed or type(value) is not type(allowed[allowed.index(value)]):
+    if not any(type(value) is type(a) and value == a for a in allowed):
         choices = ", ".join(describe(a) for a in allowed)
         hint = did_you_mean(value, [str(a) for a in allowed]) if isinstance(value, str) else ""
         raise Invalid([("", f"expected one of {choices}, got {describe(value)}{hint}")])
@@ -231,8 +270,58 @@ def _structure_evidence(value: Any, _: Any) -> tuple[tuple[str, float], ...]:
     return tuple(sorted(pairs))
 
 
+def _is_homogeneous_tuple(tp: Any) -> bool:
+    args = get_args(tp)
+    return get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _relative(exc: BaseException, prefix: str) -> list[tuple[str, str]]:
+    return [(p.path, p.message) for p in problems_from(exc, prefix)]
+
+
+def _tuple_hook_factory(conv: cattrs.Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    def factory(tp: Any) -> Callable[[Any, Any], Any]:
+        item_type = get_args(tp)[0]
+
+        def hook(value: Any, _: Any) -> tuple[Any, ...]:
+            # cattrs would iterate a string or an object key by key: say what is expected.
+            if not isinstance(value, list | tuple):
+                raise _expect("a list", value)
+            items: list[Any] = []
+            problems: list[tuple[str, str]] = []
+            for index, item in enumerate(value):
+                try:
+                    items.append(conv.structure(item, item_type))
+                except Exception as exc:
+                    problems += _relative(exc, f"[{index}]")
+            if problems:
+                raise Invalid(problems)
+            return tuple(items)
+
+        return hook
+
+    return factory
+
+
+def _object_hook_factory(conv: cattrs.Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    def factory(cls: Any) -> Callable[[Any, Any], Any]:
+        inner = make_dict_structure_fn(cls, conv)
+
+        def hook(value: Any, _: Any) -> Any:
+            # cattrs' generated code assumes a mapping and fails obscurely on anything else.
+            if not isinstance(value, Mapping):
+                raise _expect("an object", value)
+            return inner(value, cls)
+
+        return hook
+
+    return factory
+
+
 def make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(detailed_validation=True, forbid_extra_keys=True)
+    conv.register_structure_hook_factory(attrs.has, _object_hook_factory(conv))
+    conv.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_hook_factory(conv))
     conv.register_structure_hook(bool, _structure_bool)
     conv.register_structure_hook(int, _structure_int)
     conv.register_structure_hook(float, _structure_float)
@@ -271,20 +360,20 @@ def problems_from(exc: BaseException, path: str = "$") -> list[Problem]:
     if isinstance(exc, ForbiddenExtraKeysError):
         names = [a.name for a in attrs.fields(exc.cl)] if attrs.has(exc.cl) else []
         return [
-            Problem(key_path(path, key), f"unknown field{did_you_mean(key, names)}")
-            for key in sorted(exc.extra_fields)
+            Problem(key_path(path, key), f"unknown field{did_you_mean(key, names)}"
+                    if isinstance(key, str) else
+                    f"field names must be strings, got {describe(key)}")
+            for key in sorted(exc.extra_fields, key=repr)
         ]
     if isinstance(exc, KeyError):
+        # A required attribute's key is missing; the note already put its name on the path.
         return [Problem(path, "is required")]
-    if isinstance(exc, TypeError | ValueError) and "missing" in str(exc):
-        return [Problem(path, str(exc))]
-    return [Problem(path, f"invalid value ({exc})")]
+    # A hook we did not write failed: still name the place, never let it escape.
+    return [Problem(path, f"invalid value ({type(exc).__name__}: {exc})")]
 
 
 def structure(data: Any, cls: type[T], path: str = "$") -> tuple[T | None, list[Problem]]:
     """Structures ``data`` into ``cls``; returns the object or every problem found."""
-    if attrs.has(cls) and not isinstance(data, Mapping):
-        return None, [Problem(path, f"expected an object, got {describe(data)}")]
     try:
         return converter.structure(data, cls), []
     except Exception as exc:

@@ -17,7 +17,7 @@ from kneerules.logic import score_case
 from kneerules.model import Assessment, Case, EngineInfo, FactValue, PluginInfo
 from kneerules.plugins import get_plugin_manager
 from kneerules.reasoning import build_assessment
-from kneerules.validate import parse_case, parse_json
+from kneerules.validate import DEFAULT_MAX_BYTES, parse_case, parse_json
 
 DEFAULT_RULESET = "posterior-knee"
 
@@ -50,7 +50,7 @@ class Engine:
     ``ruleset`` is a shipped rule set's name or a rule-set file. ``disable``
     names plugins to leave out (the safety plugin refuses). ``plugins`` adds
     plugin objects beyond the installed ones; ``plugin_manager`` replaces
-    discovery altogether.
+    discovery altogether. ``max_bytes`` caps the size of a case given as JSON text.
     """
 
     def __init__(
@@ -60,11 +60,13 @@ class Engine:
         disable: Iterable[str] = (),
         plugins: Sequence[object] = (),
         plugin_manager: pluggy.PluginManager | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         from kneerules import __version__
 
         self.ruleset = ruleset if isinstance(ruleset, RulesetSpec) else find_ruleset(ruleset)
         self.disabled = tuple(disable)
+        self.max_bytes = max_bytes
         self.plugin_manager = plugin_manager or get_plugin_manager(
             disable=self.disabled, extra=plugins
         )
@@ -87,9 +89,10 @@ class Engine:
         return self.knowledge.facts
 
     def parse(self, data: Any, source: str | None = None) -> Case:
-        """A validated :class:`Case` from decoded JSON, JSON text or bytes."""
+        """A validated :class:`Case` from decoded JSON, JSON text or bytes, or a
+        :class:`Case` built in Python; raises :class:`CaseError` with every problem."""
         if isinstance(data, str | bytes):
-            data = parse_json(data, source)
+            data = parse_json(data, source, self.max_bytes)
         return parse_case(data, self.knowledge.facts, source)
 
     def evaluate(self, case: Case | Mapping[str, Any]) -> Assessment:
@@ -98,13 +101,8 @@ class Engine:
         Raises :class:`CaseError` for invalid input, :class:`PluginError` (or
         :class:`SafetyError` for the safety plugin) if a plugin fails, and
         never returns a partial assessment."""
-        if not isinstance(case, Case):
-            case = self.parse(case)
-        else:
-            # A Case built in Python skipped JSON validation: check it against the vocabulary.
-            from kneerules.convert import converter
-
-            case = parse_case(converter.unstructure(case), self.knowledge.facts)
+        # Even a Case built in Python is checked: attrs does not enforce its types.
+        case = self.parse(case)
         facts: dict[str, FactValue] = case.facts()
         scores = []
         for spec in self.knowledge.scores:

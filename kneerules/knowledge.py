@@ -116,7 +116,10 @@ def build_knowledge(
     def add_unique(table: dict[str, Any], key: str, item: Any, kind: str, plugin: str) -> None:
         if key in table:
             other = table[key].plugin
-            problems[plugin].append(Problem(f'{kind} "{key}"', f"duplicate id, also in {other!r}"))
+            where = ("this plugin already defines it" if other == plugin else
+                     f'plugin "{other}" ({source_of.get(other, "core vocabulary")}) already '
+                     "defines it")
+            problems[plugin].append(Problem(f'{kind} "{key}"', f"duplicate {kind} id: {where}"))
         else:
             table[key] = item
 

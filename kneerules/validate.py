@@ -1,25 +1,112 @@
 """Turning untrusted input into a :class:`~kneerules.model.Case`, or a :class:`CaseError`
-that lists every problem at once, each with its JSON path."""
+that lists every problem at once, each with its JSON path.
+
+Two stages: :func:`parse_json` (bytes or text to Python values: size, encoding,
+syntax, depth) and :func:`parse_case` (values to a case: shape and types by the
+cattrs converter, names and ranges by the vocabulary of the loaded plugins).
+"""
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
-from collections.abc import Mapping
+import re
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from kneerules.convert import describe, did_you_mean, key_path, structure
+import attrs
+
+from kneerules.convert import describe, did_you_mean, is_number, key_path, structure
 from kneerules.errors import CaseError, Problem
-from kneerules.model import CASE_FORMAT, Case
+from kneerules.model import CASE_FORMAT, Case, Patient
 from kneerules.ruledata import FactSpec
 
 DEFAULT_MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 32
+"""A case is three levels deep; anything much deeper is not a case, and could exhaust the stack."""
+
 _SECTION_KIND = {"findings": "finding", "measurements": "measurement"}
+_SECTION_SHAPE = {"findings": "finding names to true or false",
+                  "measurements": "measurement names to numbers"}
+_FIELD_PATHS = {"patient.age": "$.patient.age", "patient.sex": "$.patient.sex",
+                "onset": "$.onset", "side": "$.side"}
+
+# Python's decoder messages, in the words of someone editing a JSON file.
+_JSON_MESSAGES = (
+    ("Expecting value", "expected a value"),
+    ("Expecting property name enclosed in double quotes", "expected a field name in double "
+     "quotes"),
+    ("Expecting ',' delimiter", "expected a comma between items"),
+    ("Expecting ':' delimiter", "expected a colon after the field name"),
+    ("Extra data", "unexpected text after the end of the JSON value"),
+    ("Unterminated string starting at", "a string is not closed"),
+    ("Invalid control character at", "a control character (such as a newline or tab) inside "
+     "a string; write it as \\n or \\t"),
+    ("Invalid \\escape", "an invalid backslash escape in a string"),
+    ("Invalid \\uXXXX escape", "an invalid \\u escape in a string"),
+)
+
+
+def _size(limit: int) -> str:
+    for unit, name in ((1024 * 1024, "MiB"), (1024, "KiB")):
+        if limit % unit == 0:
+            return f"{limit} bytes ({limit // unit} {name})"
+    return f"{limit} bytes"
+
+
+class _Refused(Exception):
+    """A JSON construct the case format does not allow, met while decoding."""
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
+    raise _Refused(f"invalid JSON: {name} is not a JSON number; give a finite number or "
+                   "leave the field out")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        # Valid JSON, but no double holds it; "got Infinity" would not be what was written.
+        raise _Refused(f"the number {text[:40]} is too large to represent")
+    return value
+
+
+def _json_message(message: str) -> str:
+    for python, ours in _JSON_MESSAGES:
+        if message.startswith(python):
+            return ours
+    return message[:1].lower() + message[1:]
+
+
+def _syntax_problem(exc: json.JSONDecodeError) -> Problem:
+    where = f"invalid JSON at line {exc.lineno}, column {exc.colno}"
+    before = exc.doc[:exc.pos].rstrip()
+    if not exc.doc[exc.pos:].strip():
+        return Problem("$", f"{where}: the text ends before the JSON value is complete")
+    if before.endswith(",") and exc.msg.startswith(("Expecting property name", "Expecting value")):
+        return Problem("$", f"{where}: a trailing comma; remove the last comma")
+    word = re.match(r"[A-Za-z_]+", exc.doc[exc.pos:])
+    if word and word.group().lower() in ("true", "false", "null", "none", "yes", "no"):
+        return Problem("$", f"{where}: {word.group()} is not a JSON value; write true, false "
+                       "or null, in lower case")
+    return Problem("$", f"{where}: {_json_message(exc.msg)}")
+
+
+def _decode(raw: bytes, source: str | None) -> str:
+    for bom, name in ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+                      (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
+        if raw.startswith(bom):
+            raise CaseError([Problem("$", f"the text is {name}, not UTF-8: save it as UTF-8")],
+                            source)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise CaseError([Problem("$", f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at line "
+                                 f"{line} (offset {exc.start}) is not valid UTF-8; save the "
+                                 "file as UTF-8")], source) from None
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -38,84 +125,199 @@ def _depth(value: Any, limit: int) -> int:
     return deepest
 
 
+def _duplicates(value: Any, repeated: Mapping[int, list[str]], path: str = "$",
+                ) -> Iterator[Problem]:
+    """Where the decoder met a key twice; json keeps only the last, which would drop data."""
+    if isinstance(value, dict):
+        for key in repeated.get(id(value), ()):
+            yield Problem(key_path(path, key), "given more than once; give each name once")
+        for key, item in value.items():
+            yield from _duplicates(item, repeated, key_path(path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _duplicates(item, repeated, key_path(path, index))
+
+
 def parse_json(raw: bytes | str, source: str | None = None,
                max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
-    """JSON text to Python values, refusing what JSON does not allow (NaN, Infinity)."""
-    size = len(raw.encode("utf-8") if isinstance(raw, str) else raw)
+    """JSON text to Python values; raises :class:`CaseError` for anything that is not
+    one well-formed JSON value of at most ``max_bytes`` bytes of UTF-8."""
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
-        raise CaseError([Problem("$", f"the input is {size} bytes, over the limit of "
-                                 f"{max_bytes} bytes")], source)
-    if isinstance(raw, bytes):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise CaseError([Problem("$", f"not UTF-8 text (byte {exc.start}: "
-                                     f"{raw[exc.start:exc.start + 1]!r})")], source) from None
-    else:
-        text = raw
+        raise CaseError([Problem("$", f"the input is larger than the limit of "
+                                 f"{_size(max_bytes)}")], source)
+    text = _decode(raw, source) if isinstance(raw, bytes) else raw
+    # RFC 8259 lets a parser ignore a byte order mark; Windows editors write one.
+    text = text.removeprefix("\ufeff")
     if not text.strip():
-        raise CaseError([Problem("$", "empty input: expected a JSON object")], source)
+        raise CaseError([Problem("$", "the input is empty: expected a JSON object")], source)
+    repeated: dict[int, list[str]] = {}
+    # Holding each such object keeps its id from being reused by a later one, should the
+    # decoder drop it (a duplicate key's earlier value).
+    held: list[dict[str, Any]] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(items)
+        if len(obj) != len(items):
+            counts = Counter(key for key, _ in items)
+            repeated[id(obj)] = [key for key in obj if counts[key] > 1]
+            held.append(obj)
+        return obj
+
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float,
+                          object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
-        raise CaseError([Problem("$", f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
-                                 f"{exc.msg}")], source) from None
-    except ValueError as exc:
-        raise CaseError([Problem("$", f"invalid JSON: {exc}")], source) from None
+        raise CaseError([_syntax_problem(exc)], source) from None
+    except _Refused as exc:
+        raise CaseError([Problem("$", str(exc))], source) from None
     except RecursionError:
-        raise CaseError([Problem("$", "JSON nested too deeply")], source) from None
+        raise CaseError([Problem("$", f"JSON nested more than {MAX_DEPTH} levels deep")],
+                        source) from None
+    except ValueError as exc:
+        # Python refuses integers of more than 4300 digits (CVE-2020-10735).
+        if re.search(r"\bdigits\b", str(exc)):
+            message = "a number has too many digits"
+        else:
+            message = _json_message(str(exc))
+        raise CaseError([Problem("$", f"invalid JSON: {message}")], source) from None
     if _depth(data, MAX_DEPTH) > MAX_DEPTH:
         raise CaseError([Problem("$", f"JSON nested more than {MAX_DEPTH} levels deep")], source)
+    if repeated:
+        raise CaseError(list(_duplicates(data, repeated)), source)
     return data
 
 
-def _check_section(data: Mapping[str, Any], section: str,
-                   vocabulary: Mapping[str, FactSpec]) -> list[Problem]:
-    entries = data.get(section)
-    if not isinstance(entries, Mapping):
-        return []  # the type error is reported by structuring
+def _value_problem(kind: str, value: Any, spec: FactSpec | None) -> str | None:
+    """What is wrong with a finding's or measurement's value, or None."""
+    if kind == "finding":
+        if not isinstance(value, bool):
+            return f"expected true or false, got {describe(value)}"
+        return None
+    if not is_number(value):
+        return f"expected a number, got {describe(value)}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"expected a finite number, got {describe(value)}"
+    return _range_problem(value, spec) if spec is not None else None
+
+
+def _range_problem(value: int | float, spec: FactSpec) -> str | None:
+    low = -math.inf if spec.minimum is None else spec.minimum
+    high = math.inf if spec.maximum is None else spec.maximum
+    if low <= value <= high:
+        return None
+    what = "a whole number" if spec.integer else "a number"
+    if spec.minimum is not None and spec.maximum is not None:
+        bounds = f"from {spec.minimum:g} to {spec.maximum:g}"
+    elif spec.minimum is not None:
+        bounds = f"of at least {spec.minimum:g}"
+    else:
+        bounds = f"of at most {spec.maximum:g}"
+    # A unit such as "0-10" (for a pain score) only repeats the range.
+    unit = f" {spec.unit}" if spec.unit and not spec.unit[0].isdigit() else ""
+    return f"expected {what} {bounds}{unit}, got {describe(value)}"
+
+
+def _check_section(section: str, entries: Mapping[Any, Any],
+                   vocabulary: Mapping[str, FactSpec]) -> tuple[dict[str, Any], list[Problem]]:
+    """The valid entries of ``findings`` or ``measurements``, and one problem per bad entry."""
     kind = _SECTION_KIND[section]
     names = [name for name, spec in vocabulary.items() if spec.kind == kind]
+    valid: dict[str, Any] = {}
     problems = []
     for name, value in entries.items():
         path = key_path(f"$.{section}", name)
+        if not isinstance(name, str):
+            problems.append(Problem(path, f"{kind} names must be strings, got {describe(name)}"))
+            continue
         spec = vocabulary.get(name)
-        if spec is None or spec.kind not in _SECTION_KIND.values():
-            problems.append(Problem(path, f"unknown {kind} name{did_you_mean(name, names)}"))
+        messages = []
+        if spec is None or spec.kind not in (*_SECTION_KIND.values(), "field"):
+            messages.append(f"unknown {kind} name{did_you_mean(name, names)}")
+            spec = None
+        elif spec.kind == "field":
+            messages.append(f"is not a {kind}: give it as {_FIELD_PATHS.get(name, name)}")
         elif spec.kind != kind:
             other = next(s for s, k in _SECTION_KIND.items() if k == spec.kind)
-            problems.append(Problem(path, f"is a {spec.kind}: put it under {other}"))
-        elif kind == "measurement":
-            problems += _check_number(path, value, spec)
-    return problems
+            messages.append(f"is a {spec.kind}, not a {kind}: move it to {other}")
+        if spec is None or spec.kind != "field":
+            wrong = _value_problem(spec.kind if spec else kind, value, spec)
+            if wrong:
+                messages.append(wrong)
+        if messages:
+            # One line per entry: a misspelt name with a bad value is one thing to fix there.
+            problems.append(Problem(path, "; ".join(messages)))
+        else:
+            valid[name] = value
+    return valid, problems
 
 
-def _check_number(path: str, value: Any, spec: FactSpec) -> list[Problem]:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return []  # reported by structuring
-    unit = f" {spec.unit}" if spec.unit else ""
-    low = -math.inf if spec.minimum is None else spec.minimum
-    high = math.inf if spec.maximum is None else spec.maximum
-    if not low <= value <= high:
-        return [Problem(path, f"expected a number from {spec.minimum:g} to {spec.maximum:g}"
-                        f"{unit}, got {describe(value)}")]
-    return []
+def _check_patient(patient: Any, vocabulary: Mapping[str, FactSpec]) -> list[Problem]:
+    if not isinstance(patient, Mapping) or "age" not in patient:
+        return []  # a wrong shape is reported by structuring
+    age = patient["age"]
+    spec = vocabulary.get("patient.age")
+    if spec is None or isinstance(age, bool) or not isinstance(age, int):
+        return []  # a wrong type is reported by structuring
+    wrong = _range_problem(age, spec)
+    return [Problem("$.patient.age", wrong)] if wrong else []
+
+
+def case_data(case: Case) -> dict[str, Any]:
+    """A :class:`Case` built in Python back to plain data, without trusting its types.
+
+    attrs does not check types, so an EHR integration can hand over a ``Case``
+    holding anything; this keeps whatever is there for :func:`parse_case` to judge.
+    """
+    data = {field.name: getattr(case, field.name) for field in attrs.fields(Case)}
+    patient = data["patient"]
+    if isinstance(patient, Patient):
+        data["patient"] = {field.name: getattr(patient, field.name)
+                           for field in attrs.fields(Patient)
+                           if getattr(patient, field.name) is not None}
+    return data
 
 
 def parse_case(data: Any, vocabulary: Mapping[str, FactSpec], source: str | None = None) -> Case:
-    """A validated case from decoded JSON; raises :class:`CaseError` with every problem."""
+    """A validated case from decoded JSON (or a :class:`Case` built in Python);
+    raises :class:`CaseError` listing every problem, each once."""
+    if isinstance(data, Case):
+        data = case_data(data)
     if not isinstance(data, Mapping):
         raise CaseError([Problem("$", f"expected a JSON object, got {describe(data)}")], source)
-    case, problems = structure(data, Case)
-    if "format" in data and isinstance(data["format"], str) and data["format"] != CASE_FORMAT:
-        problems.append(Problem("$.format", f'expected "{CASE_FORMAT}", got '
-                                f"{describe(data['format'])}"))
-    patient = data.get("patient")
-    if isinstance(patient, Mapping) and "age" in patient:
-        age_spec = vocabulary["patient.age"]
-        problems += _check_number("$.patient.age", patient["age"], age_spec)
+    problems: list[Problem] = []
+    shell = dict(data)
+    sections: dict[str, dict[str, Any]] = {}
     for section in _SECTION_KIND:
-        problems += _check_section(data, section, vocabulary)
+        entries = data.get(section)
+        if isinstance(entries, Mapping):
+            sections[section], found = _check_section(section, entries, vocabulary)
+            problems += found
+            shell[section] = {}  # its entries are checked above, against the vocabulary
+        elif section in data:
+            problems.append(Problem(f"$.{section}", f"expected an object of "
+                                    f"{_SECTION_SHAPE[section]}, got {describe(entries)}"))
+            del shell[section]
+    case, found = structure(shell, Case)
+    problems += found
+    form = data.get("format", CASE_FORMAT)
+    if isinstance(form, str) and form != CASE_FORMAT:
+        problems.append(Problem("$.format", f'expected "{CASE_FORMAT}", got {describe(form)}'))
+    problems += _check_patient(data.get("patient"), vocabulary)
     if problems or case is None:
-        raise CaseError(sorted(set(problems), key=lambda p: (p.path, p.message)), source)
-    return case
+        raise CaseError(_in_document_order(problems, data), source)
+    return attrs.evolve(case, findings=sections.get("findings", {}),
+                        measurements=sections.get("measurements", {}))
+
+
+def _in_document_order(problems: list[Problem], data: Mapping[Any, Any]) -> list[Problem]:
+    """Each problem once, grouped by the top-level field it is in, in the order of the input."""
+    roots = [key_path("$", key) for key in data]
+
+    def position(problem: Problem) -> int:
+        for index, root in enumerate(roots):
+            if problem.path == root or problem.path.startswith((root + ".", root + "[")):
+                return index
+        return -1  # the input as a whole
+
+    return sorted(dict.fromkeys(problems), key=position)
