@@ -88,7 +88,7 @@ def test_missing_file_is_a_usage_error() -> None:
     """A case file that does not exist is a usage error (exit 2), without a traceback."""
     code, _, err = invoke("eval", "/nonexistent/case.json")
     assert code == 2
-    assert "cannot read" in err
+    assert "does not exist" in err
     assert "Traceback" not in err
 
 
