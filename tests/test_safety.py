@@ -296,3 +296,20 @@ def test_cli_refuses_to_run_without_the_safety_plugin(how: str, tmp_path: Any) -
     assert "safety plugin" in result.output
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_unrecorded_calf_swelling_is_not_treated_as_absent(engine: Engine) -> None:
+    """Red, warm calf pain in one leg after a flight, swelling not recorded: DVT leads and
+    the advice says to check the calves, since swelling would make it an emergency."""
+    case = {"side": "left", "patient": {"age": 58}, "findings": {
+        "pain.calf": True, "sign.redness": True, "sign.warmth": True,
+        "risk.long_haul_travel": True}}
+    assessment = engine.evaluate(case)
+    assert assessment.differential[0].condition == "dvt"
+    assert "dvt.check_calf_swelling" in [a.id for a in assessment.advice]
+    swollen = engine.evaluate({**case, "findings": {**case["findings"],
+                                                    "sign.calf_swelling": True}})
+    assert swollen.triage.level == "emergency"
+    not_swollen = engine.evaluate({**case, "findings": {**case["findings"],
+                                                        "sign.calf_swelling": False}})
+    assert "dvt.check_calf_swelling" not in [a.id for a in not_swollen.advice]

@@ -99,7 +99,7 @@ def test_unknown_items_are_listed_and_checks_advised(engine: Engine) -> None:
     assert result.score == 1
     assert "deep_vein_tenderness" not in result.unknown
     assert set(result.unknown) == set(ALL_ITEMS) - {"previous_dvt", "deep_vein_tenderness"}
-    check = [a for a in assessment.advice if a.kind == "check"]
+    check = [a for a in assessment.advice if a.id == "wells.check_unknown_items"]
     assert len(check) == 1
     assert "pitting oedema" in check[0].text
     assert "tenderness along the deep veins" not in check[0].text
