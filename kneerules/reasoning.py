@@ -107,6 +107,10 @@ def build_differential(fired: Sequence[Rule], kb: KnowledgeBase) -> tuple[Differ
             flagged.add(rule.then.red_flag.condition)
     entries = []
     for condition, items in evidence.items():
+        # Only a condition something speaks for is a candidate; evidence against one that
+        # nothing suggests would rank it in a differential it does not belong to.
+        if not any(e.weight > 0 for e in items):
+            continue
         score = round(sum(e.weight for e in items), 6)
         info = kb.conditions[condition]
         entries.append(DifferentialEntry(condition, info.name, score, likelihood(score, kb),
