@@ -85,6 +85,9 @@ def eval_command(cases: tuple[str, ...], output_format: str, explain: bool,
     from kneerules.errors import CaseError, KneerulesError
     from kneerules.render import render_text
 
+    if why_not and output_format == "json":
+        raise click.BadParameter("explains for a person: use it with --format text",
+                                 param_hint="--why-not")
     engine = build_engine(ruleset, disable)
     why_rules = _why_not_rules(engine, why_not)
     failed = False

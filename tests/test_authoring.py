@@ -168,6 +168,13 @@ def test_why_not_unknown_rule_is_a_usage_error() -> None:
     assert '"general.locked_knee"' in result.output
 
 
+def test_why_not_with_json_is_a_usage_error() -> None:
+    """--why-not with --format json is refused (exit 2) rather than silently ignored."""
+    result = run_eval("--why-not", "general.locked_knee", "--format", "json")
+    assert result.exit_code == 2
+    assert "--format text" in result.output
+
+
 def test_testing_is_registered_as_pytest_plugin(request: pytest.FixtureRequest) -> None:
     """kneerules.testing is the pytest11 entry point, so its fixtures need no import."""
     registered = {ep.name: ep.value for ep in entry_points(group="pytest11")}
