@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -67,7 +68,9 @@ def main() -> None:
               default="text", show_default=True, help="Output for a person or for a program.")
 @click.option("--explain", is_flag=True, help="Also show every rule that fired, and why.")
 @click.option("--why-not", "why_not", multiple=True, metavar="RULE_ID",
-              help="Explain why a rule did not fire (repeatable); implies --explain.")
+              help="Say whether a rule fired and, if not, the first condition that failed or "
+                   "the conclusion it waited on (repeatable; a plugin name stands for all its "
+                   "rules); implies --explain.")
 @click.option("--ruleset", default="posterior-knee", show_default=True,
               help="A shipped rule set's name, or the path of a rule-set file.")
 @click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
@@ -88,10 +91,11 @@ def eval_command(cases: tuple[str, ...], output_format: str, explain: bool,
     from kneerules.errors import CaseError, KneerulesError
     from kneerules.render import render_text
 
+    if why_not and output_format == "json":
+        raise click.BadParameter("explains for a person: use it with --format text",
+                                 param_hint="--why-not")
     engine = build_engine(ruleset, disable, max_bytes)
-    unknown = [r for r in why_not if r not in {rule.id for rule in engine.knowledge.rules}]
-    if unknown:
-        raise click.BadParameter(f"no rule with id {unknown[0]!r}", param_hint="--why-not")
+    why_rules = _why_not_rules(engine, why_not)
     failed = False
     for path in cases:
         source, raw = _read_input(path, engine.max_bytes)
@@ -112,23 +116,25 @@ def eval_command(cases: tuple[str, ...], output_format: str, explain: bool,
             if len(cases) > 1:
                 click.echo(f"== {source}")
             click.echo(render_text(assessment, explain=explain or bool(why_not)), nl=False)
-            if why_not:
-                click.echo(_why_not_text(engine, case, why_not))
+            if why_rules:
+                click.echo(_why_not_text(engine, case, assessment, why_rules), nl=False)
     if failed:
         sys.exit(1)
 
 
-def _why_not_text(engine: Engine, case: Any, rule_ids: Sequence[str]) -> str:
-    from kneerules.logic import first_failure
+def _why_not_rules(engine: Engine, names: Sequence[str]) -> list[str]:
+    from kneerules.whynot import resolve_names
 
-    facts = case.facts()
-    lines = ["", "Why not:"]
-    for rule in engine.knowledge.rules:
-        if rule.id in rule_ids:
-            reason = first_failure(rule.when, facts)
-            lines.append(f"  {rule.id} [plugin {rule.plugin}]: "
-                         f"{reason or 'its condition holds; it waits on ' + ', '.join(rule.after)}")
-    return "\n".join(lines)
+    try:
+        return resolve_names(engine.knowledge, names)
+    except LookupError as error:
+        raise click.BadParameter(str(error.args[0]), param_hint="--why-not") from None
+
+
+def _why_not_text(engine: Engine, case: Any, assessment: Any, rule_ids: Sequence[str]) -> str:
+    from kneerules.whynot import explain_rules, render_explanations
+
+    return render_explanations(explain_rules(engine, case, assessment, rule_ids))
 
 
 @main.command("plugins")
@@ -143,6 +149,71 @@ def plugins_command(disable: tuple[str, ...], ruleset: str) -> None:
             " (essential)" if plugin.name in engine.ruleset.essential else "")
         click.echo(f"{plugin.name} {plugin.version}{role}  [{plugin.origin}]")
         click.echo(f"  hooks: {', '.join(plugin.hooks)}")
+
+
+@main.command("check")
+@click.argument("paths", nargs=-1, metavar="[PATH]...",
+                type=click.Path(exists=True, path_type=pathlib.Path))
+@click.option("--ruleset", default="posterior-knee", show_default=True,
+              help="The rule set whose plugins the PATHs are checked together with.")
+@click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
+def check_command(paths: tuple[pathlib.Path, ...], ruleset: str,
+                  disable: tuple[str, ...]) -> None:
+    """Check rule data for mistakes, without evaluating a case.
+
+    With no PATH, checks the installed rule set. Each PATH is a plugin data file
+    (YAML) or a folder searched for them (a plugin project); they are checked
+    together with the installed plugins, a file taking the place of the
+    installed plugin of its name. Prints one line per problem (file, rule or
+    entry, what is wrong) and exits 1 if there is any.
+    """
+    from kneerules.errors import KneerulesError
+    from kneerules.lint import lint
+
+    try:
+        report = lint(paths, ruleset=ruleset, disable=_disabled(disable))
+    except KneerulesError as error:
+        _fail(error)
+    for problem in report.problems:
+        click.echo(str(problem))
+    count = len(report.problems)
+    found = f"{count} problem{'s' if count != 1 else ''}"
+    if paths:
+        summary = (f"{found} in {', '.join(report.files) or 'no plugin data file'} (checked "
+                   f"with {len(report.plugins)} plugins, {report.rules} rules)")
+    else:
+        summary = (f"{found} in {report.rules} rules of {len(report.plugins)} plugins "
+                   f"({', '.join(report.plugins)})")
+    click.echo(summary, err=bool(count))
+    if count:
+        sys.exit(1)
+
+
+@main.command("new-plugin")
+@click.argument("name")
+@click.option("--directory", type=click.Path(file_okay=False, path_type=pathlib.Path),
+              default=".", show_default=True, help="Where to create the plugin's folder.")
+@click.option("--title", help="The condition's name for people (default: from NAME).")
+def new_plugin_command(name: str, directory: pathlib.Path, title: str | None) -> None:
+    """Create a plugin project NAME (e.g. popliteal_aneurysm) ready to install and test.
+
+    It has its own pyproject.toml declaring the kneerules entry point, the plugin
+    module, its rule data file, an example case and a passing test.
+    """
+    from kneerules.scaffold import ScaffoldError, name_problem, new_plugin
+
+    problem = name_problem(name)
+    if problem:
+        raise click.BadParameter(problem, param_hint="NAME")
+    try:
+        target, written = new_plugin(name, directory, title)
+    except ScaffoldError as error:
+        _fail(error)
+    click.echo(f"Created plugin {name!r} in {target}:")
+    for path in written:
+        click.echo(f"  {path.relative_to(target)}")
+    click.echo(f"Next:\n  cd {target}\n  pip install -e '.[test]'\n  pytest\n"
+               f"  kneerules check .\n  kneerules eval examples/{name}-case.json --why-not {name}")
 
 
 @main.command("rulesets")

@@ -14,7 +14,7 @@ from kneerules.errors import CaseError, PluginError, Problem, RulesetError, Safe
 from kneerules.knowledge import KnowledgeBase, build_knowledge
 from kneerules.loading import RulesetSpec, load_ruleset
 from kneerules.logic import score_case
-from kneerules.model import Assessment, Case, EngineInfo, FactValue, PluginInfo
+from kneerules.model import Assessment, Case, EngineInfo, FactValue, PluginInfo, ScoreResult
 from kneerules.plugins import get_plugin_manager
 from kneerules.reasoning import build_assessment
 from kneerules.validate import DEFAULT_MAX_BYTES, parse_case, parse_json
@@ -103,6 +103,13 @@ class Engine:
         never returns a partial assessment."""
         # Even a Case built in Python is checked: attrs does not enforce its types.
         case = self.parse(case)
+        facts, scores = self.case_facts(case)
+        firing = self._runner.run(facts, case.case_id)
+        return build_assessment(self.knowledge, case, facts, scores, firing, self.info)
+
+    def case_facts(self, case: Case) -> tuple[dict[str, FactValue], list[ScoreResult]]:
+        """Every fact the rules see for a validated ``case`` (scores and plugin-computed
+        facts included), and the score results; ``--why-not`` explains rules against these."""
         facts: dict[str, FactValue] = case.facts()
         scores = []
         for spec in self.knowledge.scores:
@@ -111,8 +118,7 @@ class Engine:
             facts[spec.fact] = result.score
         for plugin, hook in self.knowledge.case_fact_hooks:
             facts.update(self._case_facts(plugin, hook, case, facts))
-        firing = self._runner.run(facts, case.case_id)
-        return build_assessment(self.knowledge, case, facts, scores, firing, self.info)
+        return facts, scores
 
     def _case_facts(self, plugin: str, hook: Any, case: Case, facts: Mapping[str, FactValue]
                     ) -> Mapping[str, FactValue]:

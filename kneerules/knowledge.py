@@ -149,18 +149,9 @@ def build_knowledge(
         problems[rule.plugin] += check_rule(rule, facts, conditions, advice, considerations,
                                             derived, rule.plugin == ruleset.safety)
     for item in advice.values():
-        if item.condition is not None and item.condition not in conditions:
-            problems[item.plugin].append(Problem(
-                f'advice "{item.id}"',
-                f'unknown condition "{item.condition}"{did_you_mean(item.condition, conditions)}'))
+        problems[item.plugin] += check_advice(item, conditions)
     for score in scores:
-        spec = facts.get(score.fact)
-        if spec is None or spec.kind != "score":
-            problems[score.plugin].append(Problem(
-                f'score "{score.id}"', f'fact "{score.fact}" must be declared with kind: score'))
-        for item in score.items:
-            for test in walk_tests(item.when):
-                problems[score.plugin] += check_test(test, facts, f'score "{score.id}"')
+        problems[score.plugin] += check_score(score, facts)
     for plugin, found in problems.items():
         if found:
             error = RuleDataError(found, source_of.get(plugin, plugin))
@@ -208,6 +199,25 @@ def check_test(test: FactTest, facts: Mapping[str, FactSpec], where: str) -> lis
     return found
 
 
+def check_advice(item: AdviceSpec, conditions: Mapping[str, ConditionInfo]) -> list[Problem]:
+    if item.condition is not None and item.condition not in conditions:
+        return [Problem(f'advice "{item.id}"', f'unknown condition "{item.condition}"'
+                        f"{did_you_mean(item.condition, conditions)}")]
+    return []
+
+
+def check_score(score: ScoreSpec, facts: Mapping[str, FactSpec]) -> list[Problem]:
+    where = f'score "{score.id}"'
+    found = []
+    spec = facts.get(score.fact)
+    if spec is None or spec.kind != "score":
+        found.append(Problem(where, f'fact "{score.fact}" must be declared with kind: score'))
+    for item in score.items:
+        for test in walk_tests(item.when):
+            found += check_test(test, facts, where)
+    return found
+
+
 def check_rule(
     rule: Rule,
     facts: Mapping[str, FactSpec],
@@ -228,9 +238,10 @@ def check_rule(
     low, high = (0, SAFETY_PRIORITY_LIMIT - 1) if is_safety else (SAFETY_PRIORITY_LIMIT,
                                                                     MAX_PRIORITY)
     if not low <= rule.priority <= high:
-        role = "the safety plugin's" if is_safety else "a non-safety"
+        role = ("the safety plugin's rules" if is_safety else
+                "non-safety rules, which come after every safety rule")
         found.append(Problem(where, f"priority {rule.priority} is outside {low}..{high}, "
-                             f"the range of {role} rules"))
+                             f"the range of {role}"))
     for test in walk_tests(rule.when):
         found += check_test(test, facts, where)
     groups = nested_groups(compile_condition(rule.when))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from freshenv import FreshEnv
 
 from kneerules import Engine
 
@@ -15,3 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def engine() -> Engine:
     """The default engine: every built-in plugin, rule set posterior-knee."""
     return Engine()
+
+
+@pytest.fixture(scope="session")
+def fresh_env(tmp_path_factory: pytest.TempPathFactory) -> FreshEnv:
+    """A new virtual environment with this kneerules (not editable) and pytest installed."""
+    return FreshEnv.create(tmp_path_factory.mktemp("fresh-env"), ROOT)
