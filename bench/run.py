@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -202,6 +201,13 @@ def bench_memory(report: Report, count: int) -> None:
                 growth < 10)
 
 
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
@@ -219,7 +225,7 @@ def main() -> None:
             continue
         cases.append(case)
     print(f"kneerules benchmark: {len(cases)} cases, {len(engine.knowledge.rules)} rules, "
-          f"{cpu_count()} cores, Python {sys.version.split()[0]}, pid {os.getpid()}")
+          f"{cpu_count()} cores, Python {sys.version.split()[0]}, load average {_load()}")
     for case in cases:  # warm: cattrs builds its structuring code on first use
         engine.evaluate(case)
     gc.collect()
@@ -230,7 +236,8 @@ def main() -> None:
     bench_throughput(report, engine, cases, max(1, rounds - 2), count)
     bench_cold_start(report, 3 if args.quick else 10)
     bench_memory(report, memory)
-    print(f"done in {time.perf_counter() - began:.0f} s")
+    print(f"done in {time.perf_counter() - began:.0f} s; load average {_load()} (other work on "
+          "the machine skews every figure: compare runs taken when it is near 0)")
     if args.json:
         Path(args.json).write_text(json.dumps(report.figures, indent=2) + "\n")
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
+
+import attrs
 
 from kneerules.convert import describe, did_you_mean, key_path, structure
 from kneerules.errors import CaseError, Problem
-from kneerules.model import CASE_FORMAT, Case
+from kneerules.model import CASE_FORMAT, Case, Onset, Patient, Sex, Side
 from kneerules.ruledata import FactSpec
 
 DEFAULT_MAX_BYTES = 1024 * 1024
@@ -75,18 +77,21 @@ def _check_section(data: Mapping[str, Any], section: str,
     if not isinstance(entries, Mapping):
         return []  # the type error is reported by structuring
     kind = _SECTION_KIND[section]
-    names = [name for name, spec in vocabulary.items() if spec.kind == kind]
     problems = []
+    # Paths and candidate names are built only for an entry with a problem: this runs
+    # for every entry of every case.
     for name, value in entries.items():
-        path = key_path(f"$.{section}", name)
         spec = vocabulary.get(name)
         if spec is None or spec.kind not in _SECTION_KIND.values():
-            problems.append(Problem(path, f"unknown {kind} name{did_you_mean(name, names)}"))
+            names = [known for known, s in vocabulary.items() if s.kind == kind]
+            problems.append(Problem(key_path(f"$.{section}", name),
+                                    f"unknown {kind} name{did_you_mean(name, names)}"))
         elif spec.kind != kind:
             other = next(s for s, k in _SECTION_KIND.items() if k == spec.kind)
-            problems.append(Problem(path, f"is a {spec.kind}: put it under {other}"))
+            problems.append(Problem(key_path(f"$.{section}", name),
+                                    f"is a {spec.kind}: put it under {other}"))
         elif kind == "measurement":
-            problems += _check_number(path, value, spec)
+            problems += _check_number(key_path(f"$.{section}", name), value, spec)
     return problems
 
 
@@ -102,11 +107,59 @@ def _check_number(path: str, value: Any, spec: FactSpec) -> list[Problem]:
     return []
 
 
+_CASE_FIELDS = frozenset(field.name for field in attrs.fields(Case))
+_PATIENT_FIELDS = frozenset(field.name for field in attrs.fields(Patient))
+_SEXES, _ONSETS, _SIDES = get_args(Sex), get_args(Onset), get_args(Side)
+
+
+def _choice(value: Any, allowed: tuple[str, ...]) -> bool:
+    return value is None or (type(value) is str and value in allowed)
+
+
+def _numbers(value: Any) -> bool:
+    return type(value) is dict and all(
+        type(k) is str and type(v) in (int, float) and math.isfinite(v) for k, v in value.items())
+
+
+def quick_case(data: Mapping[str, Any]) -> Case | None:
+    """The :class:`Case` cattrs would build from ``data``, built directly when every field is
+    plainly well typed; ``None`` leaves the decision, and the report, to cattrs.
+
+    cattrs' general machinery is most of the time a small case takes to parse."""
+    if not _CASE_FIELDS.issuperset(data):
+        return None
+    fmt = data.get("format", CASE_FORMAT)
+    case_id, onset, side = data.get("case_id"), data.get("onset"), data.get("side")
+    findings, measurements = data.get("findings", {}), data.get("measurements", {})
+    if (type(fmt) is not str or (case_id is not None and type(case_id) is not str)
+            or not _choice(onset, _ONSETS) or not _choice(side, _SIDES)):
+        return None
+    if type(findings) is not dict or not all(
+            type(k) is str and type(v) is bool for k, v in findings.items()):
+        return None
+    if not _numbers(measurements):
+        return None
+    raw_patient = data.get("patient")
+    patient = None
+    if raw_patient is not None:
+        if type(raw_patient) is not dict or not _PATIENT_FIELDS.issuperset(raw_patient):
+            return None
+        age, sex = raw_patient.get("age"), raw_patient.get("sex")
+        if (age is not None and type(age) is not int) or not _choice(sex, _SEXES):
+            return None
+        patient = Patient(age=age, sex=sex)
+    return Case(format=fmt, case_id=case_id, patient=patient, onset=onset, side=side,
+                findings=dict(findings), measurements=dict(measurements))
+
+
 def parse_case(data: Any, vocabulary: Mapping[str, FactSpec], source: str | None = None) -> Case:
     """A validated case from decoded JSON; raises :class:`CaseError` with every problem."""
     if not isinstance(data, Mapping):
         raise CaseError([Problem("$", f"expected a JSON object, got {describe(data)}")], source)
-    case, problems = structure(data, Case)
+    case = quick_case(data)
+    problems: list[Problem] = []
+    if case is None:
+        case, problems = structure(data, Case)
     if "format" in data and isinstance(data["format"], str) and data["format"] != CASE_FORMAT:
         problems.append(Problem("$.format", f'expected "{CASE_FORMAT}", got '
                                 f"{describe(data['format'])}"))
