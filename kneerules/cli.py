@@ -132,6 +132,8 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
 
 
 def _eval_jsonl(engine: Engine, path: str, jobs: int) -> None:
+    import errno
+
     from kneerules.batch import Progress, assess_lines, count_lines
     from kneerules.errors import KneerulesError
 
@@ -157,6 +159,10 @@ def _eval_jsonl(engine: Engine, path: str, jobs: int) -> None:
     except KneerulesError as error:
         out.flush()
         _fail(error)
+    except OSError as error:
+        if error.errno == errno.EPIPE:  # the reader went away: click exits quietly
+            raise
+        raise click.ClickException(f"--jsonl streaming failed: {error.strerror}") from None
     finally:
         if progress:
             progress.close()
