@@ -213,7 +213,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args()
-    rounds, repeats, count, memory = (1, 2, 400, 2000) if args.quick else (5, 30, 6000, 100_000)
+    rounds, repeats, count, memory = (1, 2, 400, 2000) if args.quick else (5, 30, 12_000, 100_000)
     began = time.perf_counter()
     engine = Engine()
     cases = []
