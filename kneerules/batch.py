@@ -40,6 +40,9 @@ R = TypeVar("R")
 CaseInput = Case | Mapping[str, Any] | str | bytes
 Task = Callable[["Engine", T], R]
 
+# Cases per chunk: each chunk costs the parent a fixed overhead (measured: 64 -> 256 cut
+# the parent's time per case by a quarter), and a worker's chunk is ~40-70 ms of work.
+DEFAULT_CHUNKSIZE = 256
 # In-flight chunks per worker: enough that no worker waits for the next chunk while the
 # parent writes results, few enough that memory does not grow with the input.
 WINDOW_PER_JOB = 3
@@ -225,7 +228,7 @@ def assess(engine: Engine, case: CaseInput) -> Assessment | CaseError:
 
 
 def evaluate_many(engine: Engine, cases: Iterable[CaseInput], *, jobs: int | None = None,
-                  chunksize: int = 64, method: str | None = None
+                  chunksize: int = DEFAULT_CHUNKSIZE, method: str | None = None
                   ) -> Iterator[Assessment | CaseError]:
     """See :meth:`kneerules.engine.Engine.evaluate_many`."""
     return run_ordered(engine, assess, cases, jobs=jobs, chunksize=chunksize, method=method)
@@ -258,7 +261,8 @@ def assess_line(engine: Engine, numbered: tuple[int, bytes]) -> tuple[str, bool]
 
 
 def assess_lines(engine: Engine, lines: Iterable[bytes], *, jobs: int | None = None,
-                 chunksize: int = 64, method: str | None = None) -> Iterator[tuple[str, bool]]:
+                 chunksize: int = DEFAULT_CHUNKSIZE, method: str | None = None
+                 ) -> Iterator[tuple[str, bool]]:
     """Output lines for JSON Lines input, in input order (numbered from 1)."""
     return run_ordered(engine, assess_line, enumerate(lines, start=1), jobs=jobs,
                        chunksize=chunksize, method=method)

@@ -72,7 +72,8 @@ def main() -> None:
               "- for standard input) and write one JSON assessment per line, in order; a bad "
               "line gives an error record {\"line\": N, \"error\": {\"problems\": [...]}}.")
 @click.option("--jobs", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Processes for --jsonl; 0 means every core, 1 no extra process.")
+              help="Processes for --jsonl; 0 means every core, 1 no extra process. Workers "
+              "take 256 lines at a time: for a live feed answered line by line, use 1.")
 @click.pass_context
 def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str, explain: bool,
                  why_not: tuple[str, ...], ruleset: str, disable: tuple[str, ...],

@@ -124,7 +124,7 @@ class Engine:
         cases: Iterable[Case | Mapping[str, Any] | str | bytes],
         *,
         jobs: int | None = None,
-        chunksize: int = 64,
+        chunksize: int = 256,
     ) -> Iterator[Assessment | CaseError]:
         """Assesses many cases, yielding one result per case in input order.
 
