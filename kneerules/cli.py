@@ -62,7 +62,7 @@ def main() -> None:
 
 
 @main.command("eval")
-@click.argument("cases", nargs=-1, required=True, metavar="CASE...",
+@click.argument("cases", nargs=-1, metavar="CASE...",
                 type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]),
               default="text", show_default=True, help="Output for a person or for a program.")
@@ -76,21 +76,40 @@ def main() -> None:
 @click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
 @click.option("--max-bytes", "max_bytes", type=click.IntRange(min=1), default=None,
               metavar="N", help="Refuse a case larger than N bytes.  [default: 1048576 (1 MiB)]")
-def eval_command(cases: tuple[str, ...], output_format: str, explain: bool,
+@click.option("--jsonl", metavar="FILE|-", help="Read cases as JSON Lines (one case per line; "
+              "- for standard input) and write one JSON assessment per line, in order; a bad "
+              "line gives an error record {\"line\": N, \"error\": {\"problems\": [...]}}.")
+@click.option("--jobs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Processes for --jsonl; 0 means every core, 1 no extra process. Workers "
+              "take 256 lines at a time: for a live feed answered line by line, use 1.")
+@click.pass_context
+def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str, explain: bool,
                  why_not: tuple[str, ...], ruleset: str, disable: tuple[str, ...],
-                 max_bytes: int | None) -> None:
+                 max_bytes: int | None, jsonl: str | None, jobs: int) -> None:
     """Assess each CASE (a case.json file, or - for standard input).
 
     With one case and --format json, prints the assessment object; with
     several, one assessment per line (JSON Lines). A bad case is reported on
     standard error and the others are still assessed; the exit code is 1 if
-    any case failed.
+    any case failed. With --jsonl FILE instead of CASE..., assesses a whole
+    batch on --jobs processes.
     """
     import json
 
     from kneerules.errors import CaseError, KneerulesError
     from kneerules.render import render_text
 
+    if jsonl is not None:
+        from click.core import ParameterSource
+
+        text = ctx.get_parameter_source("output_format") != ParameterSource.DEFAULT
+        if cases or explain or why_not or (text and output_format == "text"):
+            raise click.UsageError("--jsonl writes JSON Lines: it takes no CASE, --explain, "
+                                   "--why-not or --format text")
+        _eval_jsonl(build_engine(ruleset, disable, max_bytes), jsonl, jobs)
+        return
+    if not cases:
+        raise click.UsageError("Missing argument 'CASE...' (or give --jsonl FILE).")
     if why_not and output_format == "json":
         raise click.BadParameter("explains for a person: use it with --format text",
                                  param_hint="--why-not")
@@ -118,6 +137,47 @@ def eval_command(cases: tuple[str, ...], output_format: str, explain: bool,
             click.echo(render_text(assessment, explain=explain or bool(why_not)), nl=False)
             if why_rules:
                 click.echo(_why_not_text(engine, case, assessment, why_rules), nl=False)
+    if failed:
+        sys.exit(1)
+
+
+def _eval_jsonl(engine: Engine, path: str, jobs: int) -> None:
+    import errno
+
+    from kneerules.batch import Progress, assess_lines, count_lines
+    from kneerules.errors import KneerulesError
+
+    live = path == "-"
+    try:
+        handle = sys.stdin.buffer if live else open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as error:
+        raise click.BadParameter(f"cannot read {path!r}: {error.strerror}",
+                                 param_hint="--jsonl") from None
+    progress = None
+    if sys.stderr.isatty():
+        progress = Progress(sys.stderr, None if live else count_lines(handle))
+    failed = False
+    out = sys.stdout
+    try:
+        for line, ok in assess_lines(engine, handle, jobs=jobs):
+            out.write(line + "\n")
+            if live:  # a live feed wants each answer as soon as it is ready
+                out.flush()
+            failed = failed or not ok
+            if progress:
+                progress.step()
+    except KneerulesError as error:
+        out.flush()
+        _fail(error)
+    except OSError as error:
+        if error.errno == errno.EPIPE:  # the reader went away: click exits quietly
+            raise
+        raise click.ClickException(f"--jsonl streaming failed: {error.strerror}") from None
+    finally:
+        if progress:
+            progress.close()
+        if not live:
+            handle.close()
     if failed:
         sys.exit(1)
 

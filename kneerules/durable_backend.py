@@ -7,7 +7,6 @@ compiled ruleset and evaluates one case at a time under its lock.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import math
@@ -51,8 +50,36 @@ def json_number(value: int | float) -> str:
     return format(Decimal(text), "f") if "e" in text or "E" in text else text
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+_PLAIN_TYPES = frozenset((bool, int, str))
+
+
+def _plain(value: FactValue) -> FactValue | None:
+    """``value`` as the JSON encoder should see it, or None where only the general path
+    below writes it as this module always has (exponent form, not finite, subclasses)."""
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return value
+    if kind is not float:
+        return None
+    assert isinstance(value, float)
+    if value.is_integer():
+        return int(value)
+    if not math.isfinite(value) or "e" in repr(value):
+        return None
+    return value
+
+
 def dump_fact(fact: Mapping[str, FactValue]) -> str:
     """A flat fact as JSON with every number in plain decimal notation."""
+    # One call of the C encoder, where the values allow: a case has dozens of facts.
+    if _PLAIN_TYPES.issuperset(map(type, fact.values())):
+        return _COMPACT.encode(fact)
+    plain = {key: _plain(value) for key, value in fact.items()}
+    if None not in plain.values():
+        return _COMPACT.encode(plain)
     parts = []
     for key, value in fact.items():
         if isinstance(value, bool):
@@ -78,6 +105,25 @@ class Firing:
     errors: list[str] = attrs.Factory(list)
 
 
+class _Context:
+    """What an action sees of durable-rules' Closure: the matched facts by pattern name
+    (``_m``) and ``assert_fact``."""
+
+    __slots__ = ("_m", "_runner")
+
+    def __init__(self, runner: DurableRunner, facts: dict[str, Any]) -> None:
+        self._runner = runner
+        self._m = facts
+
+    def assert_fact(self, fact: Mapping[str, Any]) -> None:
+        ruleset = self._runner._ruleset
+        text = json.dumps(fact, ensure_ascii=False)
+        result = durable_rules_engine.assert_fact(ruleset._handle, text)
+        # An identical fact asserted twice is refused, harmlessly here (trap 7).
+        if result[0] != 2:
+            ruleset._handle_result(result, fact)
+
+
 class DurableRunner:
     """One compiled durable-rules ruleset on its own host, evaluated one case at a time."""
 
@@ -90,6 +136,7 @@ class DurableRunner:
         self._slots = itertools.cycle([f"s{n}" for n in range(SLOTS)])
         self._uids = itertools.count()
         definition = compile_ruleset(rules, self._action_for, self._on_end)
+        self._actions: dict[str, Any] = {name: rule["run"] for name, rule in definition.items()}
         try:
             self._host.set_rulesets({self.name: definition})
         except Exception as exc:
@@ -119,8 +166,7 @@ class DurableRunner:
                 by.append(index)
                 if len(by) == 1:  # an identical fact asserted twice raises (trap 7)
                     fact = {"kind": DERIVED, "sid": firing.sid, "uid": firing.uid, "name": name}
-                    with contextlib.suppress(MessageObservedException):
-                        c.assert_fact(fact)
+                    c.assert_fact(fact)
 
         return action
 
@@ -130,13 +176,41 @@ class DurableRunner:
 
     def _assert_batch(self, payload: str) -> None:
         ruleset = self._ruleset
-
-        def assert_all(text: str) -> Any:
-            result = durable_rules_engine.assert_facts(ruleset._handle, text)
-            return ruleset._handle_result(result, text)
-
+        handle = ruleset._handle
         # One batch, so durable-rules' agenda orders the firings by priority (not fact order).
-        self._host._handle_function(ruleset, assert_all, payload, None)
+        state_handle = ruleset._handle_result(durable_rules_engine.assert_facts(handle, payload),
+                                              payload)
+        self._run_actions(handle, state_handle)
+
+    def _run_actions(self, handle: Any, state_handle: Any) -> None:
+        """durable-rules' own action loop (``Ruleset.do_actions``/``_flush_actions``) for
+        synchronous actions, without what it adds per action: a Closure with two clock
+        reads, a lease timer check and the state written back as fresh JSON. Python action
+        dispatch is most of an evaluation's cost (notes, Costs).
+
+        As there, an action that raises does not stop the chain (so the end marker still
+        runs and the session can be deleted, trap 5); its error is recorded instead and
+        :meth:`run` fails loudly (trap 9)."""
+        result = durable_rules_engine.start_action_for_state(handle, state_handle)
+        if not result:
+            return
+        # Our actions never change the session state, so its JSON is written back unchanged.
+        state = json.dumps(json.loads(result[0]), ensure_ascii=False)
+        message = json.loads(result[1])
+        actions = self._actions
+        while True:
+            name, facts = next(iter(message.items()))
+            try:
+                actions[name](_Context(self, facts))
+            except Exception as exc:
+                current = self._current
+                if current is not None and str(exc) not in current.errors:  # not yet recorded
+                    current.errors.append(f"rule {name}: {exc!r}")
+            durable_rules_engine.update_state(handle, state)
+            following = durable_rules_engine.complete_and_start_action(handle, state_handle)
+            if not following:
+                return
+            message = json.loads(following)
 
     def run(self, facts: Mapping[str, FactValue], case_id: str | None) -> Firing:
         """Fires the rules on one case's facts; the session's state is gone afterwards."""
@@ -154,7 +228,6 @@ class DurableRunner:
             self._current = firing
             try:
                 self._assert_batch(payload)
-                state = self._ruleset.get_state(sid)
             except (MessageNotHandledException, MessageObservedException) as exc:
                 raise EngineError(f"durable-rules refused a fact: {exc}") from exc
             except EngineError:
@@ -167,10 +240,9 @@ class DurableRunner:
                 # the end marker's action always runs once the batch is in.
                 if firing.ended or firing.fired:
                     self._ruleset.delete_state(sid)
-            # Exceptions inside actions are swallowed into the state (trap 9).
-            if "exception" in state or firing.errors:
-                detail = state.get("exception") or "; ".join(firing.errors)
-                raise EngineError(f"a rule action failed: {detail}")
+            # An action's exception must not pass unnoticed (trap 9).
+            if firing.errors:
+                raise EngineError(f"a rule action failed: {'; '.join(firing.errors)}")
             if not firing.ended:
                 raise EngineError("evaluation did not reach its end marker")
             return firing

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,9 @@ class Engine:
         self.ruleset = ruleset if isinstance(ruleset, RulesetSpec) else find_ruleset(ruleset)
         self.disabled = tuple(disable)
         self.max_bytes = max_bytes
+        # Kept so that a worker process can build the same engine (see kneerules.batch).
+        self.extra_plugins = tuple(plugins)
+        self.custom_plugin_manager = plugin_manager is not None
         self.plugin_manager = plugin_manager or get_plugin_manager(
             disable=self.disabled, extra=plugins
         )
@@ -119,6 +122,24 @@ class Engine:
         for plugin, hook in self.knowledge.case_fact_hooks:
             facts.update(self._case_facts(plugin, hook, case, facts))
         return facts, scores
+
+    def evaluate_many(
+        self,
+        cases: Iterable[Case | Mapping[str, Any] | str | bytes],
+        *,
+        jobs: int | None = None,
+        chunksize: int = 256,
+    ) -> Iterator[Assessment | CaseError]:
+        """Assesses many cases, yielding one result per case in input order.
+
+        A case may be a :class:`Case`, a dict or JSON text. An invalid case yields its
+        :class:`CaseError` in its place and the rest go on; an engine or plugin failure
+        raises, as :meth:`evaluate` does. ``jobs`` worker processes share the work
+        (default: every core; ``1`` evaluates in this process). Input is read lazily and
+        at most a few chunks per worker are in flight, so memory stays bounded."""
+        from kneerules.batch import evaluate_many
+
+        return evaluate_many(self, cases, jobs=jobs, chunksize=chunksize)
 
     def _case_facts(self, plugin: str, hook: Any, case: Case, facts: Mapping[str, FactValue]
                     ) -> Mapping[str, FactValue]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kneerules.model import FactValue, ScoreItemResult, ScoreResult
-from kneerules.ruledata import AllOf, AnyOf, Condition, FactTest, NoneOf, ScoreSpec, walk_tests
+from kneerules.ruledata import AllOf, AnyOf, Condition, FactTest, NoneOf, ScoreItem, ScoreSpec
 
 _COMPARE = {
     "gt": lambda a, b: a > b,
@@ -49,14 +49,21 @@ def fact_test_holds(test: FactTest, facts: Mapping[str, FactValue]) -> bool:
 
 def holds(condition: Condition, facts: Mapping[str, FactValue]) -> bool:
     """Whether ``condition`` is satisfied by the recorded ``facts``."""
+    # Plain loops, not all()/any() over generators: this runs for every score item and
+    # applies_when of every case, and the generators cost more than the tests.
     if isinstance(condition, FactTest):
         return fact_test_holds(condition, facts)
     if isinstance(condition, AllOf):
-        return all(holds(item, facts) for item in condition.items)
-    if isinstance(condition, AnyOf):
-        return any(holds(item, facts) for item in condition.items)
-    assert isinstance(condition, NoneOf)
-    return not any(holds(item, facts) for item in condition.items)
+        for item in condition.items:  # noqa: SIM110
+            if not holds(item, facts):
+                return False
+        return True
+    wanted = isinstance(condition, AnyOf)
+    assert wanted or isinstance(condition, NoneOf)
+    for item in condition.items:
+        if holds(item, facts):
+            return wanted
+    return not wanted
 
 
 def first_failure(condition: Condition, facts: Mapping[str, FactValue]) -> str | None:
@@ -103,6 +110,31 @@ def describe(condition: Condition) -> str:
     return f"{word}({', '.join(describe(item) for item in condition.items)})"
 
 
+def _unrecorded(condition: Condition, facts: Mapping[str, FactValue]) -> bool:
+    """Whether any fact ``condition`` tests is not recorded (what walk_tests would find)."""
+    if isinstance(condition, FactTest):
+        return facts.get(condition.fact) is None
+    for item in condition.items:  # noqa: SIM110 - see holds()
+        if _unrecorded(item, facts):
+            return True
+    return False
+
+
+_ITEM_RESULTS: dict[tuple[int, str], tuple[ScoreItem, ScoreItemResult]] = {}
+
+
+def _item_result(item: ScoreItem, status: str) -> ScoreItemResult:
+    """The (immutable, so shareable) result of one item, made once per item and status
+    instead of for every case; the entry holds the item, so its id is not reused."""
+    hit = _ITEM_RESULTS.get((id(item), status))
+    if hit is None or hit[0] is not item:
+        if len(_ITEM_RESULTS) >= 50_000:  # engines built and dropped over a long life
+            _ITEM_RESULTS.clear()
+        result = ScoreItemResult(item.id, item.label, item.points, status)  # type: ignore[arg-type]
+        hit = _ITEM_RESULTS[(id(item), status)] = (item, result)
+    return hit[1]
+
+
 def score_case(spec: ScoreSpec, facts: Mapping[str, FactValue]) -> ScoreResult:
     """Sums a score's items; an item not satisfied whose facts were not all recorded is unknown."""
     items = []
@@ -112,12 +144,12 @@ def score_case(spec: ScoreSpec, facts: Mapping[str, FactValue]) -> ScoreResult:
         if holds(item.when, facts):
             status = "counted"
             total += item.points
-        elif any(facts.get(test.fact) is None for test in walk_tests(item.when)):
+        elif _unrecorded(item.when, facts):
             status = "unknown"
             unknown.append(item.id)
         else:
             status = "not_counted"
-        items.append(ScoreItemResult(item.id, item.label, item.points, status))  # type: ignore[arg-type]
+        items.append(_item_result(item, status))
     band = max((b for b in spec.bands if total >= b.at_least), key=lambda b: b.at_least,
                default=None)
     return ScoreResult(

@@ -49,17 +49,49 @@ def concluded(rule: Rule) -> tuple[str, ...]:
     return tuple(out)
 
 
+class _RuleView:
+    """What a rule always contributes to an assessment, worked out once per rule rather
+    than once per firing. The parts are immutable, so assessments can share them."""
+
+    __slots__ = ("concluded", "evidence", "reads", "red_flag", "rule")
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule  # held, so that the id keying the cache stays this rule's
+        self.concluded = concluded(rule)
+        # The names the rule reads, each flagged if it is a derived conclusion.
+        self.reads = tuple((name, name in rule.after) for name in rule.facts())
+        self.evidence = tuple((condition, Evidence(rule.id, rule.because, weight))
+                              for condition, weight in rule.then.evidence)
+        flag = rule.then.red_flag
+        self.red_flag = (None if flag is None
+                         else RedFlag(flag.id, flag.condition, rule.id, flag.message))
+
+
+_RULE_VIEWS: dict[int, _RuleView] = {}
+_CACHE_LIMIT = 50_000
+
+
+def _view(rule: Rule) -> _RuleView:
+    view = _RULE_VIEWS.get(id(rule))
+    if view is None or view.rule is not rule:
+        if len(_RULE_VIEWS) >= _CACHE_LIMIT:  # engines built and dropped over a long life
+            _RULE_VIEWS.clear()
+        view = _RULE_VIEWS[id(rule)] = _RuleView(rule)
+    return view
+
+
 def build_trace(fired: Sequence[Rule], facts: Mapping[str, FactValue]) -> tuple[TraceStep, ...]:
     steps = []
     for number, rule in enumerate(fired, start=1):
+        view = _view(rule)
         matched: dict[str, FactValue] = {}
-        for name in rule.facts():
-            if name in rule.after:
+        for name, derived in view.reads:
+            if derived:
                 matched[name] = True
             elif name in facts:
                 matched[name] = facts[name]
         steps.append(TraceStep(number, rule.id, rule.plugin, rule.priority, matched,
-                               concluded(rule), rule.because, rule.source))
+                               view.concluded, rule.because, rule.source))
     return tuple(steps)
 
 
@@ -101,8 +133,8 @@ def build_differential(fired: Sequence[Rule], kb: KnowledgeBase) -> tuple[Differ
     evidence: dict[str, list[Evidence]] = {}
     flagged = set()
     for rule in fired:
-        for condition, weight in rule.then.evidence:
-            evidence.setdefault(condition, []).append(Evidence(rule.id, rule.because, weight))
+        for condition, item in _view(rule).evidence:
+            evidence.setdefault(condition, []).append(item)
         if rule.then.red_flag and rule.then.red_flag.condition:
             flagged.add(rule.then.red_flag.condition)
     entries = []
@@ -139,38 +171,66 @@ def select_advice(
 ) -> tuple[Advice, ...]:
     """Advice for the triage level, from fired rules, for the leading conditions, from scores,
     and for every case; in that order, each piece once."""
+    index = _advice_index(kb.advice)
     chosen: dict[str, Advice] = {}
-    for spec in kb.advice.values():
-        if spec.triage == level:
-            chosen.setdefault(spec.id, _advice(spec))
+    for advice in index.by_level.get(level, ()):
+        chosen.setdefault(advice.id, advice)
     for rule in fired:
         for advice_id in rule.then.advise:
-            chosen.setdefault(advice_id, _advice(kb.advice[advice_id]))
+            chosen.setdefault(advice_id, index.made[advice_id])
     leading = [e.condition for e in differential if e.likelihood != "unlikely"]
     for condition in leading[: kb.ruleset.leading]:
-        for spec in kb.advice.values():
-            if spec.condition == condition and spec.triage is None and not spec.always:
-                chosen.setdefault(spec.id, _advice(spec))
-    for result, score_spec in zip(scores, kb.scores, strict=True):
-        advice = score_check_advice(result, score_spec, facts)
-        if advice is not None:
+        for advice in index.by_condition.get(condition, ()):
             chosen.setdefault(advice.id, advice)
-    for spec in kb.advice.values():
-        if spec.always:
-            chosen.setdefault(spec.id, _advice(spec))
+    for result, score_spec in zip(scores, kb.scores, strict=True):
+        check = score_check_advice(result, score_spec, facts)
+        if check is not None:
+            chosen.setdefault(check.id, check)
+    for advice in index.always:
+        chosen.setdefault(advice.id, advice)
     return tuple(chosen.values())
+
+
+class _AdviceIndex:
+    """A knowledge base's advice grouped the ways :func:`select_advice` looks it up, each
+    group in the knowledge base's order."""
+
+    def __init__(self, advice: Mapping[str, AdviceSpec]) -> None:
+        self.advice = advice  # held, so that the id keying the cache stays this mapping's
+        # Advice is immutable: every assessment can share these objects.
+        self.made = {key: _advice(spec) for key, spec in advice.items()}
+        self.by_level: dict[str, list[Advice]] = {}
+        self.by_condition: dict[str, list[Advice]] = {}
+        self.always = [self.made[key] for key, spec in advice.items() if spec.always]
+        for key, spec in advice.items():
+            if spec.triage is not None:
+                self.by_level.setdefault(spec.triage, []).append(self.made[key])
+            elif spec.condition is not None and not spec.always:
+                self.by_condition.setdefault(spec.condition, []).append(self.made[key])
+
+
+_ADVICE_INDEXES: dict[int, _AdviceIndex] = {}
+
+
+def _advice_index(advice: Mapping[str, AdviceSpec]) -> _AdviceIndex:
+    index = _ADVICE_INDEXES.get(id(advice))
+    if index is None or index.advice is not advice:
+        if len(_ADVICE_INDEXES) >= _CACHE_LIMIT:
+            _ADVICE_INDEXES.clear()
+        index = _ADVICE_INDEXES[id(advice)] = _AdviceIndex(advice)
+    return index
 
 
 def score_check_advice(
     result: ScoreResult, spec: ScoreSpec, facts: Mapping[str, FactValue]
 ) -> Advice | None:
     """Advice to check the unknown items when recording them could lift the score a band."""
-    if not spec.check_advice or not result.unknown or not holds(spec.applies_when, facts):
+    if not spec.check_advice or not result.unknown:
         return None
-    points = {item.id: item.points for item in spec.items}
-    reachable = result.score + sum(points[i] for i in result.unknown)
+    # result.items are spec.items' results, in order: the same sum as over the unknown ids.
+    reachable = result.score + sum(r.points for r in result.items if r.status == "unknown")
     higher = [b for b in spec.bands if result.score < b.at_least <= reachable]
-    if not higher:
+    if not higher or not holds(spec.applies_when, facts):
         return None
     labels = [item.label for item in spec.items if item.id in result.unknown]
     text = spec.check_advice.replace("{items}", "; ".join(labels))
@@ -188,10 +248,7 @@ def build_assessment(
     rules = kb.rules
     fired = [rules[i] for i in firing.fired]
     triage = decide_triage(firing, rules)
-    red_flags = tuple(
-        RedFlag(r.then.red_flag.id, r.then.red_flag.condition, r.id, r.then.red_flag.message)
-        for r in fired if r.then.red_flag
-    )
+    red_flags = tuple(view.red_flag for view in map(_view, fired) if view.red_flag)
     differential = build_differential(fired, kb)
     considerations: dict[str, Consideration] = {}
     for rule in fired:

@@ -14,13 +14,13 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, get_args
 
 import attrs
 
 from kneerules.convert import describe, did_you_mean, is_number, key_path, structure
 from kneerules.errors import CaseError, Problem
-from kneerules.model import CASE_FORMAT, Case, Patient
+from kneerules.model import CASE_FORMAT, Case, Onset, Patient, Sex, Side
 from kneerules.ruledata import FactSpec
 
 DEFAULT_MAX_BYTES = 1024 * 1024
@@ -278,6 +278,53 @@ def case_data(case: Case) -> dict[str, Any]:
     return data
 
 
+
+
+_CASE_FIELDS = frozenset(field.name for field in attrs.fields(Case))
+_PATIENT_FIELDS = frozenset(field.name for field in attrs.fields(Patient))
+_SEXES, _ONSETS, _SIDES = get_args(Sex), get_args(Onset), get_args(Side)
+
+
+def _choice(value: Any, allowed: tuple[str, ...]) -> bool:
+    return value is None or (type(value) is str and value in allowed)
+
+
+def _numbers(value: Any) -> bool:
+    return type(value) is dict and all(
+        type(k) is str and type(v) in (int, float) and math.isfinite(v) for k, v in value.items())
+
+
+def quick_case(data: Mapping[str, Any]) -> Case | None:
+    """The :class:`Case` cattrs would build from ``data``, built directly when every field is
+    plainly well typed; ``None`` leaves the decision, and the report, to cattrs.
+
+    cattrs' general machinery is most of the time a small case takes to parse."""
+    if not _CASE_FIELDS.issuperset(data):
+        return None
+    fmt = data.get("format", CASE_FORMAT)
+    case_id, onset, side = data.get("case_id"), data.get("onset"), data.get("side")
+    findings, measurements = data.get("findings", {}), data.get("measurements", {})
+    if (type(fmt) is not str or (case_id is not None and type(case_id) is not str)
+            or not _choice(onset, _ONSETS) or not _choice(side, _SIDES)):
+        return None
+    if type(findings) is not dict or not all(
+            type(k) is str and type(v) is bool for k, v in findings.items()):
+        return None
+    if not _numbers(measurements):
+        return None
+    raw_patient = data.get("patient")
+    patient = None
+    if raw_patient is not None:
+        if type(raw_patient) is not dict or not _PATIENT_FIELDS.issuperset(raw_patient):
+            return None
+        age, sex = raw_patient.get("age"), raw_patient.get("sex")
+        if (age is not None and type(age) is not int) or not _choice(sex, _SEXES):
+            return None
+        patient = Patient(age=age, sex=sex)
+    return Case(format=fmt, case_id=case_id, patient=patient, onset=onset, side=side,
+                findings=dict(findings), measurements=dict(measurements))
+
+
 def parse_case(data: Any, vocabulary: Mapping[str, FactSpec], source: str | None = None) -> Case:
     """A validated case from decoded JSON (or a :class:`Case` built in Python);
     raises :class:`CaseError` listing every problem, each once."""
@@ -298,8 +345,10 @@ def parse_case(data: Any, vocabulary: Mapping[str, FactSpec], source: str | None
             problems.append(Problem(f"$.{section}", f"expected an object of "
                                     f"{_SECTION_SHAPE[section]}, got {describe(entries)}"))
             del shell[section]
-    case, found = structure(shell, Case)
-    problems += found
+    case = quick_case(shell) if not problems else None
+    if case is None:
+        case, found = structure(shell, Case)
+        problems += found
     form = data.get("format", CASE_FORMAT)
     if isinstance(form, str) and form != CASE_FORMAT:
         problems.append(Problem("$.format", f'expected "{CASE_FORMAT}", got {describe(form)}'))
