@@ -178,7 +178,15 @@ def select_advice(
     for rule in fired:
         for advice_id in rule.then.advise:
             chosen.setdefault(advice_id, index.made[advice_id])
-    leading = [e.condition for e in differential if e.likelihood != "unlikely"]
+    # Treatment advice for the leading condition and any other that is likely: advice for
+    # every merely possible cause buries what matters.
+    leading = [e.condition for rank, e in enumerate(differential)
+               if e.likelihood == "likely" or (rank == 0 and e.likelihood == "possible")]
+    if level == "emergency":
+        # Self-care for another cause must not sit beside "seek immediate attention": in an
+        # emergency only the conditions whose red flag fired get their advice.
+        flagged = {r.then.red_flag.condition for r in fired if r.then.red_flag}
+        leading = [c for c in leading if c in flagged]
     for condition in leading[: kb.ruleset.leading]:
         for advice in index.by_condition.get(condition, ()):
             chosen.setdefault(advice.id, advice)

@@ -59,7 +59,11 @@ def render_text(assessment: Assessment, explain: bool = False) -> str:
     if assessment.considerations:
         lines += ["", "Also consider:"]
         lines += [_wrap(f"- {c.name}: {c.description}") for c in assessment.considerations]
+    checks = {a.id for a in assessment.advice if a.kind == "check"}
     for score in assessment.scores:
+        # The JSON always carries every score; a person sees one that counts or needs checking.
+        if not score.score and f"{score.id}.check_unknown_items" not in checks:
+            continue
         lines += ["", f"{score.name}: {score.score:g} ({score.text})"]
         counted = [i.label for i in score.items if i.status == "counted"]
         unknown = [i.label for i in score.items if i.status == "unknown"]

@@ -400,3 +400,14 @@ def test_a_condition_nothing_speaks_for_is_not_listed(engine: Engine) -> None:
     assert ranked(assessment) == []
     assert weighed_against(assessment, "bakers_cyst")
     assert "runners_knee" in [c.id for c in assessment.considerations]
+
+
+def test_no_self_care_advice_beside_an_emergency(engine: Engine) -> None:
+    """A possible joint infection gets no RICE or exercise advice for a Baker's cyst."""
+    assessment = engine.evaluate(case({
+        "pain.behind_knee": True, "sign.swelling_behind_knee": True, "worse.bending_knee": True,
+        "sign.knee_swelling": True, "sign.warmth": True, "sign.fever": True}))
+    assert assessment.triage.level == "emergency"
+    assert ranked(assessment)[0] == "bakers_cyst"
+    assert not [a for a in assessment.advice if a.condition == "bakers_cyst"]
+    assert "general.emergency" in advice_ids(assessment)
