@@ -139,11 +139,12 @@ def build_differential(fired: Sequence[Rule], kb: KnowledgeBase) -> tuple[Differ
             flagged.add(rule.then.red_flag.condition)
     entries = []
     for condition, items in evidence.items():
-        # Only a condition something speaks for is a candidate; evidence against one that
-        # nothing suggests would rank it in a differential it does not belong to.
-        if not any(e.weight > 0 for e in items):
-            continue
+        # A candidate is a condition the findings speak for on balance (or whose red flag
+        # fired): one whose evidence against outweighs the evidence for would otherwise
+        # lead a differential it does not belong to (pain only behind the kneecap).
         score = round(sum(e.weight for e in items), 6)
+        if score <= 0 and condition not in flagged:
+            continue
         info = kb.conditions[condition]
         entries.append(DifferentialEntry(condition, info.name, score, likelihood(score, kb),
                                          tuple(items)))

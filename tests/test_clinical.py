@@ -46,7 +46,8 @@ def advice_ids(assessment: Assessment) -> list[str]:
 
 def test_finding_recorded_absent_counts_against(engine: Engine) -> None:
     """A swelling behind the knee recorded absent lowers a Baker's cyst; unrecorded does not."""
-    base = {"pain.behind_knee": True, "pain.tightness": True, "worse.kneeling": True}
+    base = {"pain.behind_knee": True, "pain.tightness": True, "worse.kneeling": True,
+            "worse.bending_knee": True}
     unknown = engine.evaluate(case(base))
     absent = engine.evaluate(case({**base, "sign.swelling_behind_knee": False}))
     assert score(absent, "bakers_cyst") == score(unknown, "bakers_cyst") - 2
@@ -411,3 +412,13 @@ def test_no_self_care_advice_beside_an_emergency(engine: Engine) -> None:
     assert ranked(assessment)[0] == "bakers_cyst"
     assert not [a for a in assessment.advice if a.condition == "bakers_cyst"]
     assert "general.emergency" in advice_ids(assessment)
+
+
+def test_a_condition_outweighed_by_evidence_against_is_not_a_candidate(engine: Engine) -> None:
+    """Kneecap pain on squatting in a runner: meniscus and hamstring are weighed, found
+    wanting on balance, and not ranked; the considerations point to the kneecap."""
+    assessment = engine.evaluate(case({"pain.behind_kneecap": True, "worse.squatting": True,
+                                       "activity.running": True}))
+    assert ranked(assessment) == []
+    assert weighed_against(assessment, "meniscus_tear")
+    assert "runners_knee" in [c.id for c in assessment.considerations]
