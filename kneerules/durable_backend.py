@@ -206,8 +206,14 @@ class DurableRunner:
                 current = self._current
                 if current is not None and str(exc) not in current.errors:  # not yet recorded
                     current.errors.append(f"rule {name}: {exc!r}")
-            durable_rules_engine.update_state(handle, state)
-            following = durable_rules_engine.complete_and_start_action(handle, state_handle)
+            try:
+                durable_rules_engine.update_state(handle, state)
+                following = durable_rules_engine.complete_and_start_action(handle, state_handle)
+            except BaseException:
+                # As durable-rules does: release the started action before failing, so the
+                # ruleset is not left with an action in flight for the next case.
+                durable_rules_engine.abandon_action(handle, state_handle)
+                raise
             if not following:
                 return
             message = json.loads(following)
