@@ -128,8 +128,7 @@ def run_eval(*args: str) -> Any:
 
 
 def test_why_not_names_plugin_failure_and_missing_conclusion() -> None:
-    """--why-not shows the rule's plugin, that it did not fire, the first failing condition
-    and the after-conclusion no rule derived."""
+    """--why-not names the plugin, the first failing condition and the missing conclusion."""
     result = run_eval("--why-not", "general.locked_knee")
     assert result.exit_code == 0, result.output
     text = result.stdout.split("Why (not):\n")[1]

@@ -56,8 +56,7 @@ def test_finding_recorded_absent_counts_against(engine: Engine) -> None:
 
 
 def test_absent_expected_signs_move_the_leader(engine: Engine) -> None:
-    """With a swollen, locking knee a tear leads; record the knee not swollen and straight and
-    a rival overtakes it."""
+    """Recording a tear's expected signs absent lets a rival overtake it."""
     findings = {"pain.behind_knee": True, "worse.squatting": True, "worse.stairs_up": True,
                 "worse.walking": True, "sign.locking": True, "sign.stiffness": True,
                 "sign.restricted_movement": True}
@@ -71,8 +70,7 @@ def test_absent_expected_signs_move_the_leader(engine: Engine) -> None:
 
 
 def test_pain_only_behind_kneecap_points_elsewhere(engine: Engine) -> None:
-    """Pain only behind the kneecap counts against every posterior cause and suggests
-    runner's knee or chondromalacia patellae."""
+    """Pain only behind the kneecap counts against posterior causes and points to the kneecap."""
     assessment = engine.evaluate(case({"pain.behind_kneecap": True, "worse.squatting": True,
                                        "worse.stairs_down": True}, onset="gradual"))
     assert all(e.score <= 0 for e in assessment.differential), assessment.differential
@@ -84,8 +82,7 @@ def test_pain_only_behind_kneecap_points_elsewhere(engine: Engine) -> None:
 
 
 def test_mechanism_of_another_condition_counts_against(engine: Engine) -> None:
-    """A hyperextension injury counts against a ligament sprain; a twist counts against a
-    hyperextended knee."""
+    """Another condition's injury mechanism counts against a ligament sprain or hyperextension."""
     bent_back = engine.evaluate(case({"pain.behind_knee": True, "injury.hyperextension": True},
                                      onset="sudden"))
     assert weighed_against(bent_back, "ligament_sprain")
@@ -123,8 +120,7 @@ def test_age_matters_for_arthritis(engine: Engine) -> None:
 
 
 def test_ties_are_broken_by_commonness(engine: Engine) -> None:
-    """Tightness alone scores a Baker's cyst and a hamstring injury alike; the more common
-    Baker's cyst is ranked first."""
+    """Equal scores are ranked by commonness: Baker's cyst before a hamstring injury."""
     assessment = engine.evaluate(case({"pain.behind_knee": True, "pain.tightness": True}))
     first, second = assessment.differential[:2]
     assert (first.condition, second.condition) == ("bakers_cyst", "hamstring_injury")
@@ -170,8 +166,7 @@ def test_same_case_any_fact_order_same_assessment(engine: Engine) -> None:
 
 
 def test_sharp_pain_in_cyclist_is_calf_in_runner_hamstring(engine: Engine) -> None:
-    """After a sudden sharp pain, cycling points to a calf tear, running to the hamstrings and
-    neither to a cartilage tear."""
+    """Sudden sharp pain: a cyclist's is a calf tear, a runner's a hamstring injury."""
     findings = {"pain.behind_knee": True, "pain.sharp": True}
     plain = engine.evaluate(case(findings, onset="sudden"))
     cyclist = engine.evaluate(case({**findings, "activity.cycling": True}, onset="sudden"))
@@ -182,8 +177,7 @@ def test_sharp_pain_in_cyclist_is_calf_in_runner_hamstring(engine: Engine) -> No
 
 
 def test_straightening_after_sitting_is_meniscus(engine: Engine) -> None:
-    """Pain straightening the leg after sitting is most commonly a meniscus tear, with a
-    pulled hamstring behind it."""
+    """Pain straightening after sitting is a meniscus tear first, a hamstring second."""
     assessment = engine.evaluate(case({"pain.behind_knee": True,
                                        "worse.straightening_knee": True,
                                        "worse.after_sitting": True}))
@@ -192,8 +186,7 @@ def test_straightening_after_sitting_is_meniscus(engine: Engine) -> None:
 
 
 def test_swelling_behind_knee_names_the_other_causes(engine: Engine) -> None:
-    """A swelling behind the knee is a Baker's cyst first; a calf tear gets evidence and an
-    aneurysm and a sarcoma are listed to consider."""
+    """Swelling behind the knee: Baker's cyst first, aneurysm and sarcoma to consider."""
     assessment = engine.evaluate(case({"pain.behind_knee": True,
                                        "sign.swelling_behind_knee": True}))
     assert ranked(assessment)[0] == "bakers_cyst"
@@ -294,8 +287,7 @@ def test_extra_case(engine: Engine, name: str, data: dict[str, Any], triage: str
 
 
 def test_hamstring_advice_is_staged(engine: Engine) -> None:
-    """A hamstring injury gets: avoid aggravating activity, then gentle strengthening after a
-    couple of days, then stretches once pain-free, in that order."""
+    """Hamstring advice is staged: rest from aggravation, strengthen, then stretch."""
     assessment = engine.evaluate(json.loads((EXAMPLES / "hamstring-strain.json").read_text()))
     ids = advice_ids(assessment)
     stages = ["hamstring_injury.avoid_aggravating", "hamstring_injury.strengthening",
@@ -415,8 +407,7 @@ def test_no_self_care_advice_beside_an_emergency(engine: Engine) -> None:
 
 
 def test_a_condition_outweighed_by_evidence_against_is_not_a_candidate(engine: Engine) -> None:
-    """Kneecap pain on squatting in a runner: meniscus and hamstring are weighed, found
-    wanting on balance, and not ranked; the considerations point to the kneecap."""
+    """A condition outweighed by evidence against is not ranked; kneecap causes are considered."""
     assessment = engine.evaluate(case({"pain.behind_kneecap": True, "worse.squatting": True,
                                        "activity.running": True}))
     assert ranked(assessment) == []

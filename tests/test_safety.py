@@ -100,8 +100,7 @@ def test_adding_an_emergency_finding_never_lowers_the_level(engine: Engine, case
 def test_a_negative_test_never_lowers_below_the_other_findings(
     engine: Engine, case: dict[str, Any], test: str
 ) -> None:
-    """A negative test gives at least the level the other findings require on their own;
-    a positive one at least that of a negative one."""
+    """A negative test never lowers the level below what the other findings require."""
     without = level(engine, with_finding(case, test, None))
     negative = level(engine, with_finding(case, test, False))
     positive = level(engine, with_finding(case, test, True))
@@ -113,8 +112,7 @@ def test_a_negative_test_never_lowers_below_the_other_findings(
 @given(case=cases)
 def test_safety_red_flags_fire_before_any_other_rule(engine: Engine, case: dict[str, Any]
                                                      ) -> None:
-    """The safety plugin's red flags are the first conclusions in the trace, before any
-    other rule fires, and DVT leads the differential whenever one fired."""
+    """Safety red flags are the first conclusions in the trace, and DVT then leads."""
     assessment = engine.evaluate(case)
     flag_rules = {f.rule for f in assessment.red_flags if f.condition == "dvt"}
     leading = [s.rule for s in assessment.trace[: len(flag_rules)]]
@@ -299,8 +297,7 @@ def test_cli_refuses_to_run_without_the_safety_plugin(how: str, tmp_path: Any) -
 
 
 def test_unrecorded_calf_swelling_is_not_treated_as_absent(engine: Engine) -> None:
-    """Red, warm calf pain in one leg after a flight, swelling not recorded: DVT leads and
-    the advice says to check the calves, since swelling would make it an emergency."""
+    """Unrecorded calf swelling with DVT signs gives advice to check the calves."""
     case = {"side": "left", "patient": {"age": 58}, "findings": {
         "pain.calf": True, "sign.redness": True, "sign.warmth": True,
         "risk.long_haul_travel": True}}
