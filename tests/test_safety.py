@@ -310,3 +310,34 @@ def test_unrecorded_calf_swelling_is_not_treated_as_absent(engine: Engine) -> No
     not_swollen = engine.evaluate({**case, "findings": {**case["findings"],
                                                         "sign.calf_swelling": False}})
     assert "dvt.check_calf_swelling" not in [a.id for a in not_swollen.advice]
+
+
+BENIGN_FINDINGS = [
+    "pain.behind_knee", "pain.back_of_thigh", "pain.behind_kneecap", "pain.sharp",
+    "pain.dull_ache", "pain.tightness", "pain.at_rest", "worse.walking", "worse.running",
+    "worse.kneeling", "worse.bending_knee", "worse.straightening_knee", "worse.stairs_up",
+    "worse.stairs_down", "worse.squatting", "worse.standing", "worse.tiptoe",
+    "worse.speed_change", "worse.after_sitting", "worse.cold_weather", "injury.twisting",
+    "injury.large_force", "injury.hyperextension", "injury.direction_change",
+    "injury.overstretch", "injury.overuse", "sign.swelling_behind_knee", "sign.knee_swelling",
+    "sign.bruising", "sign.instability", "sign.stiffness", "sign.morning_stiffness",
+    "sign.clicking_grinding", "sign.restricted_movement", "sign.difficulty_walking",
+    "activity.running", "activity.cycling", "activity.pivoting_sport", "history.knee_arthritis",
+    "history.knee_injury",
+]
+
+benign_cases = st.fixed_dictionaries(
+    {"findings": st.dictionaries(st.sampled_from(BENIGN_FINDINGS), st.booleans(), max_size=15)},
+    optional={"side": st.sampled_from(["left", "right", "both"]),
+              "onset": st.sampled_from(["sudden", "gradual"]),
+              "patient": st.fixed_dictionaries({"age": st.integers(0, 120)})},
+)
+
+
+@SETTINGS
+@given(case=benign_cases)
+def test_musculoskeletal_findings_alone_stay_routine(engine: Engine, case: dict[str, Any]) -> None:
+    """Without a red-flag or urgent finding, no combination raises the level: no over-triage."""
+    assessment = engine.evaluate(case)
+    assert assessment.triage.level == "routine", assessment.triage.because
+    assert assessment.red_flags == ()
