@@ -99,3 +99,13 @@ def test_policy_rules_carry_their_source(engine: Engine) -> None:
     for rule in setting:
         assert "triage policy v1" in rule.source.lower() or "Safety Warning" in rule.source \
             or "Summary" in rule.source, rule.id
+
+
+def test_unrecorded_fever_beside_a_hot_swollen_knee_asks_for_a_temperature(engine: Engine) -> None:
+    """A swollen warm knee with fever unrecorded stays routine but asks for a temperature."""
+    findings = {"pain.behind_knee": True, "sign.knee_swelling": True, "sign.warmth": True}
+    unknown = engine.evaluate({"findings": findings})
+    assert unknown.triage.level == "routine"
+    assert "general.check_temperature" in [a.id for a in unknown.advice]
+    afebrile = engine.evaluate({"findings": findings, "measurements": {"temperature_c": 36.8}})
+    assert "general.check_temperature" not in [a.id for a in afebrile.advice]
