@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from click.testing import CliRunner
@@ -114,26 +115,24 @@ def _check_case_error(error: CaseError) -> None:
     assert len(set(error.problems)) == len(error.problems)
 
 
-def _assess_or_case_error(engine: Engine, value: Any) -> None:
+def _outcome_is_clean(evaluate: Callable[[], Assessment]) -> None:
+    """``evaluate`` gives an assessment or a well-formed CaseError, and nothing else."""
     try:
-        result: Assessment | CaseError = engine.evaluate(value)
+        result: Assessment | CaseError = evaluate()
     except CaseError as error:
         result = error
     if isinstance(result, CaseError):
         _check_case_error(result)
     else:
         assert isinstance(result, Assessment)
+
+
+def _assess_or_case_error(engine: Engine, value: Any) -> None:
+    _outcome_is_clean(lambda: engine.evaluate(value))
 
 
 def _parse_and_assess(engine: Engine, raw: bytes) -> None:
-    try:
-        result: Assessment | CaseError = engine.evaluate(engine.parse(raw))
-    except CaseError as error:
-        result = error
-    if isinstance(result, CaseError):
-        _check_case_error(result)
-    else:
-        assert isinstance(result, Assessment)
+    _outcome_is_clean(lambda: engine.evaluate(engine.parse(raw)))
 
 
 @FUZZ
