@@ -28,12 +28,12 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from kneerules import model
+from kneerules.config import EngineConfig
 from kneerules.errors import CaseError, EngineError
 from kneerules.model import Assessment, Case
 
 if TYPE_CHECKING:
     from kneerules.engine import Engine
-    from kneerules.loading import RulesetSpec
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -79,15 +79,6 @@ class Carried:
         return error
 
 
-@attrs.frozen
-class Recipe:
-    """What a spawned worker needs to build the same engine as its parent."""
-
-    ruleset: RulesetSpec
-    disable: tuple[str, ...]
-    plugins: tuple[object, ...]
-
-
 _engine: Engine | None = None  # in a worker process: the engine every chunk uses
 
 
@@ -96,10 +87,10 @@ def _adopt(engine: Engine) -> None:
     _engine = engine
 
 
-def _build(recipe: Recipe) -> None:
+def _build(config: EngineConfig) -> None:
     from kneerules.engine import Engine
 
-    _adopt(Engine(recipe.ruleset, disable=recipe.disable, plugins=recipe.plugins))
+    _adopt(Engine.from_config(config))
 
 
 def _by_fields(cls: type) -> Callable[[Any], tuple[Any, ...]]:
@@ -161,8 +152,8 @@ def _pool(engine: Engine, jobs: int, method: str) -> ProcessPoolExecutor:
     if engine.custom_plugin_manager:
         raise EngineError("an engine built with plugin_manager= cannot be rebuilt in a worker "
                           f"process started by {method!r}; evaluate with jobs=1")
-    recipe = Recipe(engine.ruleset, engine.disabled, engine.extra_plugins)
-    return ProcessPoolExecutor(jobs, mp_context=context, initializer=_build, initargs=(recipe,))
+    config = attrs.evolve(engine.config, ruleset=engine.ruleset)
+    return ProcessPoolExecutor(jobs, mp_context=context, initializer=_build, initargs=(config,))
 
 
 def _unpack(pickled: bytes) -> Iterator[R]:

@@ -287,5 +287,26 @@ def rulesets_command() -> None:
         click.echo(f"{name} {spec.version}: {', '.join(spec.plugins)}")
 
 
+COMMANDS_ENTRY_POINT_GROUP = "kneerules.commands"
+
+
+def register_commands(cli: click.Group) -> None:
+    """Let the integrations and plugins under ``kneerules.commands`` add their commands."""
+    import pluggy
+
+    from kneerules import hookspecs
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    try:
+        pm.load_setuptools_entrypoints(COMMANDS_ENTRY_POINT_GROUP)
+    except Exception as error:  # a broken third-party command module must not hide eval
+        click.echo(f"kneerules: warning: a command plugin failed to load: {error!r}", err=True)
+        return
+    pm.hook.kneerules_register_commands(cli=cli)
+
+
+register_commands(main)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -9,6 +9,7 @@ from typing import Any
 
 import pluggy
 
+from kneerules.config import EngineConfig
 from kneerules.durable_backend import DurableRunner
 from kneerules.errors import CaseError, PluginError, Problem, RulesetError, SafetyError
 from kneerules.knowledge import KnowledgeBase, build_knowledge
@@ -64,6 +65,10 @@ class Engine:
     ) -> None:
         from kneerules import __version__
 
+        self.config = EngineConfig(
+            ruleset,
+            disable=tuple(disable), plugins=tuple(plugins), max_bytes=max_bytes,
+        )
         self.ruleset = ruleset if isinstance(ruleset, RulesetSpec) else find_ruleset(ruleset)
         self.disabled = tuple(disable)
         self.max_bytes = max_bytes
@@ -86,6 +91,12 @@ class Engine:
             ruleset_version=self.ruleset.version,
             plugins=tuple(PluginInfo(p.name, p.version) for p in self.knowledge.plugins),
         )
+
+    @classmethod
+    def from_config(cls, config: EngineConfig) -> Engine:
+        """The engine a :class:`EngineConfig` describes (how worker processes build theirs)."""
+        return cls(config.ruleset, disable=config.disable, plugins=config.plugins,
+                   max_bytes=config.max_bytes)
 
     @property
     def vocabulary(self) -> Mapping[str, Any]:

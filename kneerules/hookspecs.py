@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    import click
+
     from kneerules.model import Case, FactValue
     from kneerules.ruledata import (
         AdviceSpec,
@@ -116,3 +118,17 @@ def kneerules_case_facts(case: Case, facts: Mapping[str, FactValue]) -> Mapping[
     naming this plugin: no partial assessment is ever returned.
     """
     raise NotImplementedError
+
+
+@hookspec
+def kneerules_register_commands(cli: click.Group) -> None:
+    """Add commands to the ``kneerules`` command line.
+
+    Called once each time the ``kneerules`` command starts, on the modules
+    registered under the ``kneerules.commands`` entry-point group (the
+    integrations shipped with kneerules register theirs there too). ``cli`` is
+    the top-level :class:`click.Group`; add commands with ``cli.add_command``.
+    Keep the module light: import heavy dependencies inside the command's
+    function, so that ``kneerules eval`` stays fast and works without the extra.
+    Returns nothing.
+    """
