@@ -30,7 +30,7 @@ import attrs
 from kneerules import model
 from kneerules.config import EngineConfig
 from kneerules.converter import to_dict
-from kneerules.errors import CaseError, EngineError
+from kneerules.errors import CaseError, EngineError, Problem
 from kneerules.model import Assessment, Case
 
 if TYPE_CHECKING:
@@ -264,6 +264,11 @@ def assess_line(engine: Engine, numbered: tuple[int, bytes]) -> tuple[str, bool]
         assessment = engine.evaluate_json(raw, f"line {number}")
     except CaseError as error:
         return json.dumps(error_record(number, raw, error), ensure_ascii=False), False
+    except EngineError as error:
+        # The engine failed on this case alone (and cleared what it held of it): the other
+        # lines are still assessed, and this one says why it was not.
+        failed = CaseError([Problem("$", f"the engine could not assess this case: {error}")])
+        return json.dumps(error_record(number, raw, failed), ensure_ascii=False), False
     return json.dumps(to_dict(assessment), ensure_ascii=False), True
 
 
