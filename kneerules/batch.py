@@ -28,8 +28,8 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 import attrs
 
 from kneerules import model
+from kneerules.assessment_json import assessment_json
 from kneerules.config import EngineConfig
-from kneerules.converter import to_dict
 from kneerules.errors import CaseError, EngineError, Problem
 from kneerules.model import Assessment, Case
 
@@ -269,7 +269,7 @@ def assess_line(engine: Engine, numbered: tuple[int, bytes]) -> tuple[str, bool]
         # lines are still assessed, and this one says why it was not.
         failed = CaseError([Problem("$", f"the engine could not assess this case: {error}")])
         return json.dumps(error_record(number, raw, failed), ensure_ascii=False), False
-    return json.dumps(to_dict(assessment), ensure_ascii=False), True
+    return assessment_json(assessment), True
 
 
 def assess_lines(engine: Engine, lines: Iterable[bytes], *, jobs: int | None = None,

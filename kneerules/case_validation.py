@@ -223,10 +223,17 @@ def _check_section(section: str, entries: Mapping[Any, Any],
                    vocabulary: Mapping[str, FactSpec]) -> tuple[dict[str, Any], list[Problem]]:
     """The valid entries of ``findings`` or ``measurements``, and one problem per bad entry."""
     kind = _SECTION_KIND[section]
-    names = [name for name, spec in vocabulary.items() if spec.kind == kind]
     valid: dict[str, Any] = {}
     problems = []
+    finding = kind == "finding"
     for name, value in entries.items():
+        # The usual entry, a known name with a value of its type, is taken at once; the
+        # path, the candidate names and the messages are worked out only for a problem.
+        spec = vocabulary.get(name) if type(name) is str else None
+        if spec is not None and spec.kind == kind and (
+                type(value) is bool if finding else _value_problem(kind, value, spec) is None):
+            valid[name] = value
+            continue
         path = key_path(f"$.{section}", name)
         if not isinstance(name, str):
             problems.append(Problem(path, f"{kind} names must be strings, got {describe(name)}"))
@@ -234,6 +241,7 @@ def _check_section(section: str, entries: Mapping[Any, Any],
         spec = vocabulary.get(name)
         messages = []
         if spec is None or spec.kind not in (*_SECTION_KIND.values(), "field"):
+            names = [known for known, item in vocabulary.items() if item.kind == kind]
             messages.append(f"unknown {kind} name{did_you_mean(name, names)}")
             spec = None
         elif spec.kind == "field":
