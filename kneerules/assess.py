@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from kneerules._durable.runner import Firing
-from kneerules.conditions import holds
+from kneerules.chaining import check_for
 from kneerules.knowledge_base import KnowledgeBase
 from kneerules.model import (
     Advice,
@@ -80,10 +80,25 @@ def _view(rule: Rule) -> _RuleView:
     return view
 
 
-def build_trace(fired: Sequence[Rule], facts: Mapping[str, FactValue]) -> tuple[TraceStep, ...]:
+_VIEW_LISTS: dict[int, tuple[Sequence[Rule], list[_RuleView]]] = {}
+
+
+def _views(rules: Sequence[Rule]) -> list[_RuleView]:
+    """Every rule's view, by precedence index: one list per rule set, not a lookup per
+    fired rule."""
+    hit = _VIEW_LISTS.get(id(rules))
+    if hit is None or hit[0] is not rules:
+        if len(_VIEW_LISTS) >= 1_000:
+            _VIEW_LISTS.clear()
+        hit = _VIEW_LISTS[id(rules)] = (rules, [_view(rule) for rule in rules])
+    return hit[1]
+
+
+def build_trace(fired: Sequence[Rule], facts: Mapping[str, FactValue],
+                views: Sequence[_RuleView] | None = None) -> tuple[TraceStep, ...]:
     steps = []
     for number, rule in enumerate(fired, start=1):
-        view = _view(rule)
+        view = _view(rule) if views is None else views[number - 1]
         matched: dict[str, FactValue] = {}
         for name, derived in view.reads:
             if derived:
@@ -129,11 +144,14 @@ def likelihood(score: float, kb: KnowledgeBase) -> Likelihood:
     return "unlikely"
 
 
-def build_differential(fired: Sequence[Rule], kb: KnowledgeBase) -> tuple[DifferentialEntry, ...]:
+def build_differential(fired: Sequence[Rule], kb: KnowledgeBase,
+                       views: Sequence[_RuleView] | None = None,
+                       ) -> tuple[DifferentialEntry, ...]:
     evidence: dict[str, list[Evidence]] = {}
     flagged = set()
-    for rule in fired:
-        for condition, item in _view(rule).evidence:
+    for number, rule in enumerate(fired):
+        view = _view(rule) if views is None else views[number]
+        for condition, item in view.evidence:
             evidence.setdefault(condition, []).append(item)
         if rule.then.red_flag and rule.then.red_flag.condition:
             flagged.add(rule.then.red_flag.condition)
@@ -239,7 +257,7 @@ def score_check_advice(
     # result.items are spec.items' results, in order: the same sum as over the unknown ids.
     reachable = result.score + sum(r.points for r in result.items if r.status == "unknown")
     higher = [b for b in spec.bands if result.score < b.at_least <= reachable]
-    if not higher or not holds(spec.applies_when, facts):
+    if not higher or not check_for(spec.applies_when)(facts):
         return None
     labels = [item.label for item in spec.items if item.id in result.unknown]
     text = spec.check_advice.replace("{items}", "; ".join(labels))
@@ -256,9 +274,11 @@ def build_assessment(
 ) -> Assessment:
     rules = kb.rules
     fired = [rules[i] for i in firing.fired]
+    all_views = _views(rules)
+    views = [all_views[i] for i in firing.fired]
     triage = decide_triage(firing, rules)
-    red_flags = tuple(view.red_flag for view in map(_view, fired) if view.red_flag)
-    differential = build_differential(fired, kb)
+    red_flags = tuple(view.red_flag for view in views if view.red_flag)
+    differential = build_differential(fired, kb, views)
     considerations: dict[str, Consideration] = {}
     for rule in fired:
         for cid in rule.then.consider:
@@ -275,7 +295,7 @@ def build_assessment(
         red_flags=red_flags,
         differential=differential,
         advice=select_advice(kb, triage.level, fired, differential, scores, facts),
-        trace=build_trace(fired, facts),
+        trace=build_trace(fired, facts, views),
         engine=info,
         considerations=tuple(considerations.values()),
         scores=tuple(scores),

@@ -62,6 +62,20 @@ def compile_check(condition: Condition) -> Check:
     return check
 
 
+_CHECKS: dict[int, tuple[Condition, Check]] = {}
+
+
+def check_for(condition: Condition) -> Check:
+    """:func:`compile_check` of ``condition``, compiled once per condition object (the
+    entry holds the condition, so its id is not reused while cached)."""
+    hit = _CHECKS.get(id(condition))
+    if hit is None or hit[0] is not condition:
+        if len(_CHECKS) >= 50_000:  # engines built and dropped over a long life
+            _CHECKS.clear()
+        hit = _CHECKS[id(condition)] = (condition, compile_check(condition))
+    return hit[1]
+
+
 class PythonChain:
     """A rule set's forward chaining in Python; :meth:`run` gives what durable-rules fires."""
 
