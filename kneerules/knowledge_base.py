@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 import pluggy
 
-from kneerules._durable.compiler import MAX_NESTED_GROUPS, compile_condition, nested_groups
+from kneerules._durable.compiler import MAX_NESTED_GROUPS, compiled, nested_groups
 from kneerules.errors import PluginError, Problem, RuleDataError, SafetyError
 from kneerules.messages import did_you_mean
 from kneerules.plugindata import load_plugin_data
@@ -273,7 +273,7 @@ def check_rule(
                              f"the range of {role}"))
     for test in walk_tests(rule.when):
         found += check_test(test, facts, where)
-    groups = nested_groups(compile_condition(rule.when))
+    groups = nested_groups(compiled(rule.when))
     if groups > MAX_NESTED_GROUPS:
         found.append(Problem(where, f"condition too complex for durable-rules: {groups} nested "
                              f"all/any/none groups once compiled, at most {MAX_NESTED_GROUPS}; "

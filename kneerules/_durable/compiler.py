@@ -122,10 +122,24 @@ def compile_condition(condition: Condition, negate: bool = False) -> Expr | None
     return _either([p for p in parts if p is not None])
 
 
+_COMPILED: dict[int, tuple[Condition, Expr | None]] = {}
+
+
+def compiled(condition: Condition) -> Expr | None:
+    """:func:`compile_condition`, once per condition object: loading, packing and compiling
+    a rule set each need it (the result is shared: never mutate it)."""
+    hit = _COMPILED.get(id(condition))
+    if hit is None or hit[0] is not condition:
+        if len(_COMPILED) >= 50_000:
+            _COMPILED.clear()
+        hit = _COMPILED[id(condition)] = (condition, compile_condition(condition))
+    return hit[1]
+
+
 def compile_rule(rule: Rule, bucket: int | None = None) -> Expr:
     """One rule's patterns: the case fact (behind its bucket's test, see
     :mod:`kneerules._durable.packing`) joined with the derived facts it builds on."""
-    expr = compile_condition(rule.when)
+    expr = compiled(rule.when)
     tests: list[Expr] = [{"kind": CASE}]
     if bucket is not None:
         tests.append({bucket_name(bucket): 1})

@@ -35,7 +35,7 @@ from typing import Any
 
 import attrs
 
-from kneerules._durable.compiler import compile_condition
+from kneerules._durable.compiler import compiled
 from kneerules.ruledata import AllOf, AnyOf, Condition, FactTest, NoneOf, Rule
 
 PACK_RULES = 192
@@ -128,7 +128,7 @@ def _rule_facts(rule: Rule) -> set[str]:
 
 def plan_packs(rules: Sequence[Rule]) -> list[Pack]:
     """The packs for ``rules`` (in precedence order); a small rule set is one pack."""
-    sizes = [alternatives(compile_condition(rule.when)) for rule in rules]
+    sizes = [alternatives(compiled(rule.when)) for rule in rules]
     facts = [_rule_facts(rule) for rule in rules]
     usage = Counter(name for read in facts for name in read)
     rule_triggers = [triggers(rule.when, usage) for rule in rules]
@@ -147,21 +147,27 @@ def plan_packs(rules: Sequence[Rule]) -> list[Pack]:
     components.sort(key=lambda c: (c[1] is not None, sorted(c[1] or ()), c[0][0]))
     packs: list[Pack] = []
     current: list[tuple[list[int], frozenset[str] | None, set[str]]] = []
-
-    def close() -> None:
-        if current:
-            packs.append(_pack(current, sizes))
-            current.clear()
-
+    count, reads, spread = 0, set[str](), 0
     for component in components:
-        trial = [*current, component]
-        count = sum(len(c[0]) for c in trial)
-        reads = set().union(*(c[2] for c in trial))
-        if current and (count > PACK_RULES or len(reads) > PACK_FACTS
-                        or _bucket_count(trial, sizes) > MAX_BUCKETS):
-            close()
+        members, _, component_facts = component
+        more = sum(sizes[i] for i in members)
+        if current:
+            joined = reads | component_facts
+            # The exact bucket layout is only worked out when it could matter.
+            full = (count + len(members) > PACK_RULES or len(joined) > PACK_FACTS or (
+                spread + more > MAX_BUCKETS * BUCKET_ALTERNATIVES // 2
+                and _bucket_count([*current, component], sizes) > MAX_BUCKETS))
+            if full:
+                packs.append(_pack(current, sizes))
+                current, count, joined, spread = [], 0, set(component_facts), 0
+            reads = joined
+        else:
+            reads = set(component_facts)
         current.append(component)
-    close()
+        count += len(members)
+        spread += more
+    if current:
+        packs.append(_pack(current, sizes))
     return packs
 
 
