@@ -144,14 +144,11 @@ def likelihood(score: float, kb: KnowledgeBase) -> Likelihood:
     return "unlikely"
 
 
-def build_differential(fired: Sequence[Rule], kb: KnowledgeBase,
-                       views: Sequence[_RuleView] | None = None,
-                       ) -> tuple[DifferentialEntry, ...]:
+def build_differential(fired: Sequence[Rule], kb: KnowledgeBase) -> tuple[DifferentialEntry, ...]:
     evidence: dict[str, list[Evidence]] = {}
     flagged = set()
-    for number, rule in enumerate(fired):
-        view = _view(rule) if views is None else views[number]
-        for condition, item in view.evidence:
+    for rule in fired:
+        for condition, item in _view(rule).evidence:
             evidence.setdefault(condition, []).append(item)
         if rule.then.red_flag and rule.then.red_flag.condition:
             flagged.add(rule.then.red_flag.condition)
@@ -278,7 +275,7 @@ def build_assessment(
     views = [all_views[i] for i in firing.fired]
     triage = decide_triage(firing, rules)
     red_flags = tuple(view.red_flag for view in views if view.red_flag)
-    differential = build_differential(fired, kb, views)
+    differential = build_differential(fired, kb)
     considerations: dict[str, Consideration] = {}
     for rule in fired:
         for cid in rule.then.consider:
