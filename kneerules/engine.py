@@ -10,7 +10,6 @@ import pluggy
 
 from kneerules._durable import DurableRunner
 from kneerules.assess import build_assessment
-from kneerules.batch import evaluate_many
 from kneerules.case_validation import DEFAULT_MAX_BYTES, parse_case, parse_json
 from kneerules.config import EngineConfig
 from kneerules.errors import CaseError, PluginError, SafetyError
@@ -126,6 +125,10 @@ class Engine:
         raises, as :meth:`evaluate` does. ``jobs`` worker processes share the work
         (default: every core; ``1`` evaluates in this process). Input is read lazily and
         at most a few chunks per worker are in flight, so memory stays bounded."""
+        # The batch machinery (multiprocessing, concurrent.futures) is imported only when a
+        # batch is evaluated: `kneerules eval` of one case starts without it.
+        from kneerules.batch import evaluate_many
+
         return evaluate_many(self, cases, jobs=jobs, chunksize=chunksize)
 
     def _case_facts(self, plugin: str, hook: CaseFactsHook, case: Case,
