@@ -112,13 +112,18 @@ class IdiomaticDurable:
 
 class LeanestDurable:
     """kneerules' compiled pack rulesets, driven by the fewest C calls: assert the case,
-    run the agenda, assert derived facts, retract everything. No checks at all."""
+    run the agenda, assert derived facts, retract everything. No checks at all.
 
-    def __init__(self, engine: Engine) -> None:
+    With ``fresh_session`` the session is deleted after each case instead (and so
+    allocated again for the next), as the leanest driver issue 17 measured did."""
+
+    def __init__(self, engine: Engine, fresh_session: bool = False,
+                 name: str = "bench_lean") -> None:
+        self.fresh_session = fresh_session
         runner = engine._runner
         self.packs = []
         for number, pack in enumerate(runner.packs):
-            handle = durable_rules_engine.create_ruleset(f"bench_lean_{number}",
+            handle = durable_rules_engine.create_ruleset(f"{name}_{number}",
                                                          pack._definition)
             heads = {f'{{"r{i}":': i for i in pack.pack.members}
             derives = {i: [json.dumps({"kind": DERIVED, "sid": "s0", "uid": "u",
@@ -151,7 +156,10 @@ class LeanestDurable:
                         if durable_rules_engine.assert_fact(handle, fact)[0] == 0:
                             asserted.append(fact)
                 message = durable_rules_engine.complete_and_start_action(handle, state)
-            durable_rules_engine.retract_facts(handle, "[" + ",".join(asserted) + "]")
+            if self.fresh_session:
+                durable_rules_engine.delete_state(handle, "s0")
+            else:
+                durable_rules_engine.retract_facts(handle, "[" + ",".join(asserted) + "]")
             runs.append(fired)
         if len(runs) == 1:
             return runs[0]
