@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
 .PHONY: demo test lint typecheck bench clean
 
@@ -21,7 +22,12 @@ test: $(VENV)
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-bench: $(VENV)
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+# Every figure of issues 7 and 17, in under 5 minutes (bench/README.md).
+bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
 
 clean:

@@ -27,7 +27,7 @@ from anchors import ClipsRules, IdiomaticDurable, LeanestDurable, PythonPipeline
 from cases import ROOT, load_cases
 
 from kneerules import Engine, to_dict
-from kneerules.batch import assess_lines, cpu_count
+from kneerules.batch import cpu_count
 from kneerules.chaining import PythonChain
 from kneerules.errors import CaseError
 from kneerules.testing import data_plugin, make_test_engine
@@ -181,15 +181,11 @@ def bench_throughput(report: Report, engine: Engine, cases: list[dict[str, Any]]
                      rounds: int, count: int, cli_count: int) -> None:
     cores = cpu_count()
     batch = _many(cases, count)
-    lines = [json.dumps(case).encode() for case in batch]
     print(f"Throughput ({count:,} cases in process, median of {rounds} rounds; "
           f"{cli_count:,} through the CLI; {cores} cores)")
 
     def library(jobs: int) -> float:
         return count / _timed(lambda: _drain(engine.evaluate_many(batch, jobs=jobs)))
-
-    def jsonl(jobs: int) -> float:
-        return count / _timed(lambda: _drain(assess_lines(engine, lines, jobs=jobs)))
 
     # Interleaved: jobs=1 and jobs=N alternate, so a change in the machine's load between
     # them does not pass for a speed-up.
@@ -201,15 +197,6 @@ def bench_throughput(report: Report, engine: Engine, cases: list[dict[str, Any]]
     report.line("evaluate_many_1", "Engine.evaluate_many, jobs=1", one, "cases/s")
     report.line("evaluate_many_all", f"Engine.evaluate_many, jobs={cores}", every, "cases/s")
     report.line("evaluate_many_speedup", "  speed-up", every / one, "x")
-    ones, alls = [], []
-    for _ in range(rounds):
-        ones.append(jsonl(1))
-        alls.append(jsonl(cores))
-    one, every = statistics.median(ones), statistics.median(alls)
-    report.line("jsonl_1", "JSON Lines in -> out (assess_lines), jobs=1", one, "cases/s")
-    report.line("jsonl_all", f"JSON Lines in -> out (assess_lines), jobs={cores}", every,
-                "cases/s")
-    report.line("jsonl_speedup", "  speed-up", every / one, "x")
     many = [json.dumps(case).encode() for case in _many(cases, cli_count)]
     data = b"\n".join(many) + b"\n"
     cli = [str(BIN / "kneerules"), "eval", "--jsonl", "-"]
@@ -325,7 +312,7 @@ def main() -> None:
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args()
     quick = args.quick
-    rounds, repeats, count, memory = (1, 2, 400, 2000) if quick else (5, 30, 12_000, 100_000)
+    rounds, repeats, count, memory = (1, 2, 400, 2000) if quick else (5, 30, 8_000, 100_000)
     began = time.perf_counter()
     engine = Engine()
     cases = []

@@ -78,16 +78,16 @@ def generate(rules: int = 2000, seed: int = 17) -> dict[str, Any]:
             "evidence": {f"syn_cond{rng.randrange(CONDITIONS):02d}": rng.choice([1, 2, 3, -1])}}
         rule: dict[str, Any] = {"id": f"syn.rule{index:05d}", "priority": 1000 + index}
         own = chains.setdefault(topic, [])
-        if kind < 0.02:
+        if kind < 0.005:
             # Holds on what was not recorded: a case can fire it without any topic finding.
             parts = [{"none": [group]}, {"fact": _finding(topic, 0), "is": "unknown"}]
-        elif kind < 0.10 and len(own) < 6:
+        elif kind < 0.085 and len(own) < 6:
             name = f"syn.c{topic:02d}_{len(own)}"
             own.append(name)
             facts.append({"name": name, "kind": "conclusion",
                           "meaning": f"synthetic conclusion {len(own) - 1} of topic {topic}"})
             then["derive"] = [name]
-        elif kind < 0.22 and own:
+        elif kind < 0.205 and own:
             rule["after"] = [rng.choice(own)]
         rule["when"] = {"all": parts}
         rule["then"] = then
