@@ -45,6 +45,9 @@ BUCKET_ALTERNATIVES = 24
 MAX_BUCKETS = 30
 """Buckets per pack: untried buckets plus one bucket's alternatives stay below the stack
 of 64 nodes (30 + 24 + the few nodes of one rule's own chain)."""
+MAX_ALTERNATIVES = 8
+"""A rule whose condition durable-rules would expand into more alternatives than this
+has its groups computed in Python instead (see :func:`flatten_wide_rules`)."""
 PACK_FACTS = 200
 """Facts a pack's rules may read: with the buckets and the bookkeeping properties the
 case fact stays below durable-rules' 255 properties."""
@@ -126,9 +129,39 @@ def _rule_facts(rule: Rule) -> set[str]:
     return {name for name in rule.facts() if name not in rule.after}
 
 
-def plan_packs(rules: Sequence[Rule]) -> list[Pack]:
-    """The packs for ``rules`` (in precedence order); a small rule set is one pack."""
-    sizes = [alternatives(compiled(rule.when)) for rule in rules]
+def flatten_wide_rules(rules: Sequence[Rule]) -> tuple[list[Rule], dict[str, Condition]]:
+    """The rules as durable-rules gets them, and the group facts they test.
+
+    durable-rules turns a condition into its disjunctive normal form: one alpha chain
+    per alternative, each firing on its own. ``all: [any(8), any(8), any(12)]`` is 768
+    chains, 768 actions when everything is recorded, and a threat to the matching
+    stack. For such a rule, each group of its top-level ``all`` becomes one computed
+    fact (``_group<n>``, true when the group holds, worked out per case in Python with
+    the meaning of :mod:`kneerules.conditions`), so durable-rules sees one conjunction;
+    it still does the matching of tests, the joins, the chaining and the agenda."""
+    groups: dict[Condition, str] = {}
+    out = []
+    for rule in rules:
+        if alternatives(compiled(rule.when)) <= MAX_ALTERNATIVES:
+            out.append(rule)
+            continue
+        items = rule.when.items if isinstance(rule.when, AllOf) else (rule.when,)
+        kept: list[Condition] = []
+        for item in items:
+            if isinstance(item, FactTest) and alternatives(compiled(item)) == 1:
+                kept.append(item)
+            else:
+                name = groups.setdefault(item, f"_group{len(groups)}")
+                kept.append(FactTest(name, is_=True))
+        out.append(attrs.evolve(rule, when=AllOf(tuple(kept))))
+    return out, {name: condition for condition, name in groups.items()}
+
+
+def plan_packs(rules: Sequence[Rule], sizes: Sequence[int] | None = None) -> list[Pack]:
+    """The packs for ``rules`` (in precedence order); a small rule set is one pack.
+    ``sizes`` are the rules' alternatives as compiled (default: of ``rules``)."""
+    if sizes is None:
+        sizes = [alternatives(compiled(rule.when)) for rule in rules]
     facts = [_rule_facts(rule) for rule in rules]
     usage = Counter(name for read in facts for name in read)
     rule_triggers = [triggers(rule.when, usage) for rule in rules]

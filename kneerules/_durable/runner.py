@@ -12,18 +12,32 @@ import itertools
 import json
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import attrs
 import durable_rules_engine
 
-from kneerules._durable.compiler import CASE, DERIVED, END, bucket_name, compile_ruleset
-from kneerules._durable.packing import Pack, merge_firings, plan_packs
+from kneerules._durable.compiler import (
+    CASE,
+    DERIVED,
+    END,
+    bucket_name,
+    compile_ruleset,
+    compiled,
+)
+from kneerules._durable.packing import (
+    Pack,
+    alternatives,
+    flatten_wide_rules,
+    merge_firings,
+    plan_packs,
+)
+from kneerules.chaining import check_for
 from kneerules.errors import EngineError
 from kneerules.model import FactValue
-from kneerules.ruledata import Rule
+from kneerules.ruledata import Condition, Rule, walk_tests
 
 _ruleset_numbers = itertools.count()
 
@@ -97,10 +111,14 @@ class _PackRunner:
     ruleset, created straight through its C module: no ``Host``, so no timer threads
     (trap 1) and no Python action objects."""
 
-    def __init__(self, name: str, rules: tuple[Rule, ...], pack: Pack) -> None:
+    def __init__(self, name: str, rules: Sequence[Rule], pack: Pack,
+                 groups: Mapping[str, Condition]) -> None:
         self.pack = pack
         self.name = name
         self.facts = pack.facts
+        # The computed group facts this pack's rules test (packing.flatten_wide_rules).
+        used = {t.fact for i in pack.members for t in walk_tests(rules[i].when)}
+        self.groups = [(name, check_for(groups[name])) for name in sorted(used & set(groups))]
         self._definition = json.dumps(compile_ruleset(rules, pack.members, pack.buckets),
                                       ensure_ascii=False)
         # The rule of each action message, by the message's opening text, and what it derives.
@@ -136,6 +154,8 @@ class _PackRunner:
         case_fact: dict[str, FactValue] = {"kind": CASE, "sid": sid, "uid": uid}
         case_fact.update(self.bucket_props)
         case_fact.update({k: v for k, v in facts.items() if k in wanted})
+        for group, check in self.groups:
+            case_fact[group] = check(facts)
         asserted = [dump_fact(case_fact), f'{{"kind":"{END}","sid":"{sid}","uid":"{uid}"}}']
         handle = self.handle
         try:
@@ -211,11 +231,13 @@ class DurableRunner:
     def __init__(self, rules: tuple[Rule, ...]) -> None:
         self.rules = rules
         number = next(_ruleset_numbers)
+        flat, groups = flatten_wide_rules(rules)
         try:
-            plan = plan_packs(rules)
+            # Which facts trigger a pack is read from the rules as written.
+            plan = plan_packs(rules, [alternatives(compiled(rule.when)) for rule in flat])
         except ValueError as exc:
             raise EngineError(str(exc)) from exc
-        self.packs = [_PackRunner(f"kneerules_{number}_{n}", rules, pack)
+        self.packs = [_PackRunner(f"kneerules_{number}_{n}", flat, pack, groups)
                       for n, pack in enumerate(plan)]
         self._always = [p for p in self.packs if p.pack.triggers is None]
         self._by_fact: dict[str, list[_PackRunner]] = {}
