@@ -10,7 +10,7 @@ error names the plugin that raised it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -116,6 +116,23 @@ def kneerules_case_facts(case: Case, facts: Mapping[str, FactValue]) -> Mapping[
     through :func:`kneerules_facts`, to values; they are added to the case's
     facts. An exception raised here makes the evaluation fail with an error
     naming this plugin: no partial assessment is ever returned.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def kneerules_fhir_mappings() -> Sequence[Mapping[str, Any]]:
+    """Return mappings from coded FHIR R4 resources to this plugin's facts.
+
+    Read by the FHIR integration (``kneerules[fhir]``) when it maps a patient's
+    record to a case, and checked by ``kneerules check``. Each mapping is data,
+    in the shape of an entry of ``kneerules/fhir/mappings.yaml``: an ``id``
+    unique across plugins, the ``resource`` types it reads, a code ``system``
+    with ``codes`` (or code ``prefixes``), the vocabulary name it ``sets``, how
+    the value is ``read`` (``present``, ``quantity`` with its ``units``,
+    ``coded`` with its ``answers``, ``positive``), an optional time ``window``
+    in days before the index time, and a plain-language ``because`` and
+    ``source``. Without the integration installed, nothing calls this hook.
     """
     raise NotImplementedError
 
