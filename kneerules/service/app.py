@@ -52,12 +52,12 @@ def _unauthorized() -> Response:
     return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _fhir_support() -> tuple[str, list[tuple[str, str]]]:
+def _fhir_support(engine: Any) -> tuple[str, list[tuple[str, str]]]:
     """The Questionnaire's canonical URL and the Observation codes the FHIR mapping reads."""
     from kneerules.fhir import QUESTIONNAIRE_URL
-    from kneerules.fhir.mappings import collect_mappings
+    from kneerules.fhir.reader import engine_mappings
 
-    codes = sorted({(m.system, code) for m in collect_mappings()
+    codes = sorted({(m.system, code) for m in engine_mappings(engine)
                     if "Observation" in m.resource for code in m.codes})
     return QUESTIONNAIRE_URL, codes
 
@@ -81,7 +81,7 @@ def create_app(config: ServiceConfig, engine: Any = None) -> Starlette:
     from kneerules.engine import Engine
 
     engine = engine or Engine(config.engine.ruleset, disable=config.engine.disable)
-    questionnaire_url, codes = _fhir_support()
+    questionnaire_url, codes = _fhir_support(engine)
     templates = prefetch_templates(questionnaire_url, codes)
     discovery = discovery_document(config.service_id, engine.info, templates)
     store = Store(config.store)

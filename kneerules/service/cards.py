@@ -28,6 +28,7 @@ OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (
 )
 
 UNAVAILABLE_SUMMARY = "Knee triage unavailable: assess manually."
+_MAX_IGNORED = 10
 _CARD_NAMESPACE = uuid.UUID("6f1d6c1e-5b8e-4d0a-9a57-2a8f0d4c9e11")
 
 # Everything Markdown or HTML could read as markup. A backslash escape keeps the character
@@ -86,27 +87,34 @@ def _detail(assessment: Assessment, provenance: Sequence[Any],
         for entry in likely:
             reasons = "; ".join(e(ev.because) for ev in entry.evidence[:4])
             lines.append(f"- {e(entry.name)} ({e(entry.likelihood)}): {reasons}")
-    used = [p for p in provenance if getattr(p, "status", "used") == "used"]
-    ignored = [p for p in provenance if getattr(p, "status", "used") != "used"]
+    used = [p for p in provenance if p.status == "used"]
+    # A question left unanswered is simply unknown; what matters for review is a record
+    # that said something and was set aside (entered in error, resolved, too old).
+    ignored = [p for p in provenance if p.status != "used"
+               and not (p.reason or "").startswith("unanswered")]
     if used:
         lines += ["", "**Where the inputs came from**", ""]
         lines += [f"- {_provenance_line(p)}" for p in used]
     if ignored:
         lines += ["", "**Ignored records**", ""]
-        lines += [f"- {_provenance_line(p)}: {e(getattr(p, 'reason', '') or 'ignored')}"
-                  for p in ignored]
+        lines += [f"- {_provenance_line(p)}: {e(p.reason or 'ignored')}"
+                  for p in ignored[:_MAX_IGNORED]]
+        if len(ignored) > _MAX_IGNORED:
+            lines.append(f"- and {len(ignored) - _MAX_IGNORED} more")
     return "\n".join(lines)
 
 
 def _provenance_line(p: Any) -> str:
     e = escape_markdown
     where = f"{e(p.resource_type)}/{e(p.resource_id)}" if p.resource_id else e(p.resource_type)
-    version = f" version {e(p.version)}" if getattr(p, "version", None) else ""
+    version = f" version {e(p.version)}" if p.version else ""
     return f"{e(p.field)} = {e(_value_text(p.value))} from {where}{version} " \
            f"(mapping {e(p.rule)})"
 
 
 def _value_text(value: object) -> str:
+    if value is None:
+        return "no value"
     if value is True:
         return "yes"
     if value is False:

@@ -18,11 +18,6 @@ def _require_extra() -> None:
         import uvicorn  # noqa: F401
     except ImportError as error:
         raise click.ClickException(_MISSING.format(name=error.name)) from None
-    try:
-        import kneerules.fhir  # noqa: F401
-    except ImportError:
-        raise click.ClickException("the CDS Hooks service needs the FHIR mapping: pip install "
-                                   "'kneerules[service,fhir]'") from None
 
 
 def _config(path: str) -> object:

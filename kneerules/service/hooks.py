@@ -15,12 +15,7 @@ import attrs
 
 from kneerules.engine import Engine
 from kneerules.errors import CaseError
-from kneerules.service.cards import (
-    source_label,
-    triage_card,
-    unavailable_card,
-    versions,
-)
+from kneerules.service.cards import triage_card, unavailable_card
 from kneerules.service.discovery import HOOKS
 from kneerules.service.store import IssuedCard
 
@@ -144,9 +139,10 @@ class Triager:
         resources = prefetch_resources(request, self.templates)
         at = at or datetime.now(UTC)
         try:
-            from kneerules.fhir import map_fhir
+            from kneerules.fhir.reader import read_fhir
 
-            mapped = map_fhir(resources, at=at, vocabulary=self.engine.vocabulary)
+            # map_fhir with the engine's vocabulary and its plugins' mappings, loaded once.
+            mapped = read_fhir(self.engine, resources, at=at)
         except CaseError as error:
             log.warning("hook %s: the record could not be mapped: %s",
                         request.hook_instance, error)
@@ -187,6 +183,3 @@ class Triager:
                            tenant, level, rules, self.versions)
                 for uuid, level, rules in outcome.issued]
 
-
-__all__ = ["BadRequest", "HookRequest", "MissingPrefetch", "Outcome", "Triager",
-           "parse_request", "prefetch_resources", "source_label", "versions"]
