@@ -209,6 +209,7 @@ def key_sets(keys: Keys) -> Iterator[KeySetServer]:
     server = KeySetServer(keys)
     yield server
     server.server.shutdown()
+    server.server.server_close()
 
 
 @pytest.fixture(scope="session")
