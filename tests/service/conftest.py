@@ -109,7 +109,8 @@ class Signer:
         self.lock = threading.Lock()
 
     def sign(self, header: dict[str, Any], payload: dict[str, Any], key: Any) -> str:
-        assert self.process.stdin and self.process.stdout
+        assert self.process.stdin
+        assert self.process.stdout
         with self.lock:
             self.process.stdin.write(json.dumps({"header": header, "payload": payload,
                                                  "key": key}) + "\n")
@@ -120,7 +121,8 @@ class Signer:
         return str(answer["token"])
 
     def close(self) -> None:
-        assert self.process.stdin and self.process.stdout
+        assert self.process.stdin
+        assert self.process.stdout
         self.process.stdin.close()  # node exits at the end of its input
         self.process.wait(timeout=10)
         self.process.stdout.close()
