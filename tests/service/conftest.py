@@ -68,12 +68,21 @@ class KeySetServer:
         self.hits: list[str] = []
         sets = {"/ec.json": {"keys": [keys.ec_jwk]}, "/rsa.json": {"keys": [keys.rsa_jwk]},
                 "/oob.json": {"keys": [keys.ec_jwk]},
-                "/attacker.json": {"keys": [keys.ec_jwk]}}
+                "/attacker.json": {"keys": [keys.ec_jwk]},
+                "/slow.json": {"keys": [keys.ec_jwk]},
+                "/big.json": {"keys": [keys.ec_jwk] * 400}}
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 owner.hits.append(self.path)
+                if self.path == "/redirect.json":
+                    self.send_response(302)
+                    self.send_header("Location", "/ec.json")
+                    self.end_headers()
+                    return
+                if self.path == "/slow.json":
+                    time.sleep(1.5)
                 body = sets.get(self.path)
                 if body is None:
                     self.send_response(404)
