@@ -324,6 +324,22 @@ def rulesets_command() -> None:
         click.echo(f"{name} {spec.version}: {', '.join(spec.plugins)}")
 
 
+@main.command("schema")
+@click.argument("which", type=click.Choice(["case", "assessment"]))
+@click.option("--ruleset", default="posterior-knee", show_default=True,
+              help="The rule set whose plugins' vocabulary the schema names.")
+@click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
+def schema_command(which: str, ruleset: str, disable: tuple[str, ...]) -> None:
+    """Print the JSON Schema (draft 2020-12) of a case or an assessment, for the installed
+    vocabulary: validate input in any language before calling kneerules."""
+    import json
+
+    from kneerules.schema import SCHEMAS
+
+    engine = build_engine(ruleset, disable)
+    click.echo(json.dumps(SCHEMAS[which](engine.vocabulary), indent=2, ensure_ascii=False))
+
+
 COMMANDS_ENTRY_POINT_GROUP = "kneerules.commands"
 
 

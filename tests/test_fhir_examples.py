@@ -11,12 +11,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from kneerules import Engine
 from kneerules.fhir import FhirError, map_fhir
 from kneerules.fhir.resources import clinical_time
 from kneerules.fhir.strict import check_resource
+from kneerules.schema import case_schema
+from kneerules.validate import case_data
 
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "fhir"
 R4 = CACHE / "hl7.fhir.r4.examples-4.0.1" / "package"
@@ -76,6 +79,7 @@ def test_each_example_maps_or_is_refused_with_its_path(name: str, engine: Engine
         else:
             refused = ()
             engine.parse(mapped.case)
+            jsonschema.validate(case_data(mapped.case), case_schema(engine.vocabulary))
         for problem in refused:
             assert problem.path.startswith("$."), problem
             assert problem.message
