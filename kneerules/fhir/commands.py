@@ -86,7 +86,11 @@ def fhir_case_command(path: str, at: str | None, ruleset: str, disable: Sequence
 
     when = parse_index_time(at)
     engine = build_engine(ruleset, disable)
-    raw = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()  # noqa: SIM115
+    if path == "-":
+        raw = sys.stdin.buffer.read()
+    else:
+        with open(path, "rb") as handle:
+            raw = handle.read()
     source = "<stdin>" if path == "-" else path
     try:
         mapped = read_fhir(engine, parse_json(raw, source, max_bytes=16 * engine.max_bytes),
