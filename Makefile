@@ -28,7 +28,7 @@ fhir-examples:
 	tools/fetch-fhir-examples.sh $(FHIR_CACHE) $(FHIR_EXAMPLES)
 
 test: $(VENV) fhir-examples
-	$(BIN)/ruff check kneerules plugins tests bench
+	$(BIN)/ruff check kneerules kneerules_plugins tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
 

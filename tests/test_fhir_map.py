@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kneerules import Engine
+from kneerules import Engine, to_dict
 from kneerules.fhir import FhirError, map_fhir
 
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -264,6 +264,6 @@ def test_evaluate_fhir_gives_the_assessment_of_the_mapped_case(engine: Engine) -
                  obs("72514-3", rid="o2", valueInteger=7, **BODY_RIGHT)]
     assessment = engine.evaluate_fhir(resources, at=AT)
     mapped = map_fhir(resources, at=AT, vocabulary=engine.vocabulary)
-    assert assessment.to_dict()["triage"] == engine.evaluate(mapped.case).to_dict()["triage"]
+    assert to_dict(assessment)["triage"] == to_dict(engine.evaluate(mapped.case))["triage"]
     assert any(note.startswith("FHIR: $[2]: conflicting values for side")
                for note in assessment.notes)

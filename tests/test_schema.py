@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from test_bad_input import MALFORMED
 
-from kneerules import Engine
+from kneerules import Engine, to_dict
 from kneerules.cli import main
 from kneerules.schema import assessment_schema, case_schema
 
@@ -56,7 +56,7 @@ def test_every_case_and_its_assessment_validate(name: str, engine: Engine,
     """Each example and vignette case validates, and so does the assessment the engine gives."""
     case_validator, assessment_validator = validators
     case_validator.validate(CASES[name])
-    assessment_validator.validate(engine.evaluate(CASES[name]).to_dict())
+    assessment_validator.validate(to_dict(engine.evaluate(CASES[name])))
 
 
 def _strict_json(raw: bytes) -> Any:
@@ -103,7 +103,7 @@ def test_the_case_schema_rejects_each_malformed_case(name: str, data: Any,
 def test_an_assessment_with_a_wrong_level_is_rejected(engine: Engine,
                                                       validators: tuple[Any, Any]) -> None:
     """The assessment schema is no rubber stamp: an unknown triage level breaks it."""
-    data = engine.evaluate(CASES["examples/dvt-emergency.json"]).to_dict()
+    data = to_dict(engine.evaluate(CASES["examples/dvt-emergency.json"]))
     data["triage"]["level"] = "whenever"
     assert list(validators[1].iter_errors(data))
 

@@ -79,10 +79,10 @@ def fhir_case_command(path: str, at: str | None, ruleset: str, disable: Sequence
     provenance of every field and the conflicts left unknown (JSON)."""
     import json
 
+    from kneerules.case_validation import parse_json
     from kneerules.cli import build_engine
     from kneerules.errors import CaseError, KneerulesError
     from kneerules.fhir.reader import read_fhir
-    from kneerules.validate import parse_json
 
     when = parse_index_time(at)
     engine = build_engine(ruleset, disable)

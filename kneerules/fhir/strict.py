@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kneerules.convert import key_path
 from kneerules.errors import Problem
+from kneerules.messages import key_path
 
 
 def _model(kind: str) -> Any:
