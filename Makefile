@@ -32,8 +32,9 @@ test: $(VENV) fhir-examples
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-bench: $(VENV)
+bench: $(VENV) fhir-examples
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/fhir_mapping.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -3,7 +3,7 @@
 fhir.resources' R4B models, not its default R5 ones: R5 renamed and dropped R4
 elements (silently, for a lenient reader), and R4B keeps R4's resources as they are.
 Used for the Questionnaire kneerules generates, and for incoming resources when
-``map_fhir(..., strict=True)`` asks for it (slower: see ``bench/fhir.py``).
+``map_fhir(..., strict=True)`` asks for it (slower: see ``bench/fhir_mapping.py``).
 """
 
 from __future__ import annotations
