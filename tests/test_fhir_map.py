@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kneerules import Engine, to_dict
 from kneerules.fhir import FhirError, map_fhir
@@ -267,3 +269,31 @@ def test_evaluate_fhir_gives_the_assessment_of_the_mapped_case(engine: Engine) -
     assert to_dict(assessment)["triage"] == to_dict(engine.evaluate(mapped.case))["triage"]
     assert any(note.startswith("FHIR: $[2]: conflicting values for side")
                for note in assessment.notes)
+
+
+def _withdrawn(resource: dict[str, Any]) -> dict[str, Any]:
+    if resource["resourceType"] == "Condition":
+        return dict(resource, verificationStatus={"coding": [{"code": "entered-in-error"}]})
+    return dict(resource, status="entered-in-error")
+
+
+@pytest.mark.parametrize("resources", [r for _, r, e in TABLE if e],
+                         ids=[name for name, _, e in TABLE if e])
+def test_the_same_records_entered_in_error_set_nothing(resources: list[dict[str, Any]]
+                                                       ) -> None:
+    """Every record of the table that sets something sets nothing once entered-in-error."""
+    assert facts([_withdrawn(r) for r in resources]) == {}
+
+
+ALL = [r for _, rows, _ in TABLE for r in rows]
+
+
+@settings(max_examples=40, deadline=None)
+@given(order=st.permutations(range(len(ALL))))
+def test_the_order_of_the_resources_does_not_matter(order: list[int]) -> None:
+    """Shuffling a record's resources changes neither the case nor the problems."""
+    expected = map_fhir([PATIENT, *ALL], at=AT)
+    shuffled = map_fhir([PATIENT, *(ALL[i] for i in order)], at=AT)
+    assert shuffled.case == expected.case
+    assert {p.message.split(":")[0] for p in shuffled.problems} == {
+        p.message.split(":")[0] for p in expected.problems}
