@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +98,20 @@ def test_the_fetch_refuses_a_tarball_whose_hash_differs(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "hl7.fhir.uv.ips@2.0.0: integrity sha512-4PWToJ9b" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_questionnaire_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without fhir.resources, `kneerules questionnaire` says which extra to install."""
+    monkeypatch.setitem(sys.modules, "fhir.resources.R4B", None)
+    result = _run("questionnaire")
+    assert result.exit_code == 1
+    assert "this command needs the FHIR extra: pip install 'kneerules[fhir]'" in result.output
+
+
+def test_strict_mapping_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """map_fhir(strict=True) without fhir.resources raises an error naming the extra."""
+    from kneerules.fhir import map_fhir
+
+    monkeypatch.setitem(sys.modules, "fhir.resources.R4B", None)
+    with pytest.raises(ReaderError, match=r"pip install 'kneerules\[fhir\]'"):
+        map_fhir({"resourceType": "Patient", "id": "p"}, strict=True)

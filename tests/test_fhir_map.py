@@ -297,3 +297,13 @@ def test_the_order_of_the_resources_does_not_matter(order: list[int]) -> None:
     assert shuffled.case == expected.case
     assert {p.message.split(":")[0] for p in shuffled.problems} == {
         p.message.split(":")[0] for p in expected.problems}
+
+
+def test_strict_mode_refuses_a_malformed_resource_with_its_path() -> None:
+    """strict=True checks each resource against FHIR R4 (fhir.resources R4B), located."""
+    bad = dict(obs("8310-5", **qty(38, "Cel")), code={"coding": [{"system": LOINC,
+                                                                  "code": 8310}]})
+    assert facts([bad]) == {}  # leniently: an unreadable code maps nothing
+    with pytest.raises(FhirError) as caught:
+        map_fhir([PATIENT, bad], at=AT, strict=True)
+    assert [p.path for p in caught.value.problems] == ["$[1].code.coding[0].code"]

@@ -59,6 +59,7 @@ def questionnaire_command(ruleset: str, disable: Sequence[str]) -> None:
     from kneerules.fhir.questionnaire import build_questionnaire
     from kneerules.fhir.strict import check_resource
 
+    require_fhir_library()
     engine = build_engine(ruleset, disable)
     questionnaire = build_questionnaire(engine.vocabulary, __version__)
     problems = check_resource(questionnaire)

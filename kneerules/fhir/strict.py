@@ -13,23 +13,29 @@ from typing import Any
 
 from kneerules.errors import Problem
 from kneerules.messages import key_path
+from kneerules.readers import ReaderError
 
 
 def _model(kind: str) -> Any:
-    from fhir.resources.R4B import get_fhir_model_class
+    try:
+        from fhir.resources.R4B import get_fhir_model_class
+    except ImportError:
+        raise ReaderError("checking FHIR resources needs the fhir extra: pip install "
+                          "'kneerules[fhir]'") from None
 
     try:
         return get_fhir_model_class(kind)
-    except KeyError:
+    except (KeyError, ValueError):  # not a FHIR R4 type
         return None
 
 
 def check_resource(resource: Mapping[str, Any], path: str = "$") -> list[Problem]:
-    """Every way ``resource`` breaks the FHIR R4 structure, each with its JSON path."""
+    """Every way ``resource`` breaks the FHIR R4 structure, each with its JSON path; a
+    :class:`~kneerules.readers.ReaderError` naming the extra if fhir.resources is missing."""
+    kind = resource.get("resourceType")
+    model = _model(kind if isinstance(kind, str) else "")  # "" is no type: None
     from pydantic import ValidationError
 
-    kind = resource.get("resourceType")
-    model = _model(kind) if isinstance(kind, str) else None
     if model is None:
         return [Problem(key_path(path, "resourceType"),
                         f"{kind!r} is not a FHIR R4 resource type")]
