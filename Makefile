@@ -37,13 +37,15 @@ fhir-examples:
 	tools/fetch-fhir-examples.sh $(FHIR_CACHE) $(FHIR_EXAMPLES)
 
 test: $(VENV) $(SIGNER_STAMP) fhir-examples
-	$(BIN)/ruff check kneerules plugins tests bench
+	$(BIN)/ruff check kneerules kneerules_plugins tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-bench: $(VENV)
+bench: $(VENV) fhir-examples
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/fhir_mapping.py
 	$(BIN)/python bench/service.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info $(SIGNER)/node_modules
+# (the FHIR example cache, .cache/fhir, is kept: `rm -rf .cache` to fetch it again)

@@ -11,12 +11,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from kneerules import Engine
+from kneerules.case_validation import case_data
 from kneerules.fhir import FhirError, map_fhir
 from kneerules.fhir.resources import clinical_time
 from kneerules.fhir.strict import check_resource
+from kneerules.schema import case_schema
 
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "fhir"
 R4 = CACHE / "hl7.fhir.r4.examples-4.0.1" / "package"
@@ -63,10 +66,17 @@ def _index_times(data: Mapping[str, Any]) -> list[datetime]:
     return [LATE] + ([span.start + timedelta(hours=1)] if span is not None else [])
 
 
+@pytest.fixture(scope="module")
+def case_validator(engine: Engine) -> Any:
+    """The case JSON Schema of the engine's vocabulary, compiled once."""
+    return jsonschema.Draft202012Validator(case_schema(engine.vocabulary))
+
+
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_each_example_maps_or_is_refused_with_its_path(name: str, engine: Engine) -> None:
+def test_each_example_maps_or_is_refused_with_its_path(name: str, engine: Engine,
+                                                       case_validator: Any) -> None:
     """Every example (at a late index time and just after its own date) maps to a case the
-    engine accepts, or is refused with every problem located inside the input."""
+    engine and the case schema accept, or is refused with every problem located inside it."""
     data = EXAMPLES[name]
     for at in _index_times(data):
         try:
@@ -76,6 +86,7 @@ def test_each_example_maps_or_is_refused_with_its_path(name: str, engine: Engine
         else:
             refused = ()
             engine.parse(mapped.case)
+            case_validator.validate(case_data(mapped.case))
         for problem in refused:
             assert problem.path.startswith("$."), problem
             assert problem.message

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from kneerules import Engine
+from kneerules import Engine, to_dict
 from kneerules.fhir import FhirError, map_fhir
 
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -264,6 +266,44 @@ def test_evaluate_fhir_gives_the_assessment_of_the_mapped_case(engine: Engine) -
                  obs("72514-3", rid="o2", valueInteger=7, **BODY_RIGHT)]
     assessment = engine.evaluate_fhir(resources, at=AT)
     mapped = map_fhir(resources, at=AT, vocabulary=engine.vocabulary)
-    assert assessment.to_dict()["triage"] == engine.evaluate(mapped.case).to_dict()["triage"]
+    assert to_dict(assessment)["triage"] == to_dict(engine.evaluate(mapped.case))["triage"]
     assert any(note.startswith("FHIR: $[2]: conflicting values for side")
                for note in assessment.notes)
+
+
+def _withdrawn(resource: dict[str, Any]) -> dict[str, Any]:
+    if resource["resourceType"] == "Condition":
+        return dict(resource, verificationStatus={"coding": [{"code": "entered-in-error"}]})
+    return dict(resource, status="entered-in-error")
+
+
+@pytest.mark.parametrize("resources", [r for _, r, e in TABLE if e],
+                         ids=[name for name, _, e in TABLE if e])
+def test_the_same_records_entered_in_error_set_nothing(resources: list[dict[str, Any]]
+                                                       ) -> None:
+    """Every record of the table that sets something sets nothing once entered-in-error."""
+    assert facts([_withdrawn(r) for r in resources]) == {}
+
+
+ALL = [r for _, rows, _ in TABLE for r in rows]
+
+
+@settings(max_examples=40, deadline=None)
+@given(order=st.permutations(range(len(ALL))))
+def test_the_order_of_the_resources_does_not_matter(order: list[int]) -> None:
+    """Shuffling a record's resources changes neither the case nor the problems."""
+    expected = map_fhir([PATIENT, *ALL], at=AT)
+    shuffled = map_fhir([PATIENT, *(ALL[i] for i in order)], at=AT)
+    assert shuffled.case == expected.case
+    assert {p.message.split(":")[0] for p in shuffled.problems} == {
+        p.message.split(":")[0] for p in expected.problems}
+
+
+def test_strict_mode_refuses_a_malformed_resource_with_its_path() -> None:
+    """strict=True checks each resource against FHIR R4 (fhir.resources R4B), located."""
+    bad = dict(obs("8310-5", **qty(38, "Cel")), code={"coding": [{"system": LOINC,
+                                                                  "code": 8310}]})
+    assert facts([bad]) == {}  # leniently: an unreadable code maps nothing
+    with pytest.raises(FhirError) as caught:
+        map_fhir([PATIENT, bad], at=AT, strict=True)
+    assert [p.path for p in caught.value.problems] == ["$[1].code.coding[0].code"]

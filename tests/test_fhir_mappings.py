@@ -14,9 +14,9 @@ from kneerules.errors import RuleDataError
 from kneerules.fhir import map_fhir
 from kneerules.fhir import mappings as fhir_mappings
 from kneerules.fhir.mappings import check_installed, load_mappings, parse_mapping
-from kneerules.knowledge import core_vocabulary
+from kneerules.knowledge_base import core_vocabulary
 from kneerules.lint import lint
-from kneerules.plugins import get_plugin_manager
+from kneerules.pluginmanager import get_plugin_manager
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)
 VOCABULARY = {fact.name: fact for fact in core_vocabulary()}

@@ -59,6 +59,7 @@ def questionnaire_command(ruleset: str, disable: Sequence[str]) -> None:
     from kneerules.fhir.questionnaire import build_questionnaire
     from kneerules.fhir.strict import check_resource
 
+    require_fhir_library()
     engine = build_engine(ruleset, disable)
     questionnaire = build_questionnaire(engine.vocabulary, __version__)
     problems = check_resource(questionnaire)
@@ -79,14 +80,18 @@ def fhir_case_command(path: str, at: str | None, ruleset: str, disable: Sequence
     provenance of every field and the conflicts left unknown (JSON)."""
     import json
 
+    from kneerules.case_validation import parse_json
     from kneerules.cli import build_engine
     from kneerules.errors import CaseError, KneerulesError
     from kneerules.fhir.reader import read_fhir
-    from kneerules.validate import parse_json
 
     when = parse_index_time(at)
     engine = build_engine(ruleset, disable)
-    raw = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()  # noqa: SIM115
+    if path == "-":
+        raw = sys.stdin.buffer.read()
+    else:
+        with open(path, "rb") as handle:
+            raw = handle.read()
     source = "<stdin>" if path == "-" else path
     try:
         mapped = read_fhir(engine, parse_json(raw, source, max_bytes=16 * engine.max_bytes),

@@ -16,7 +16,6 @@ from typing import Any
 
 import attrs
 
-from kneerules.convert import key_path
 from kneerules.errors import CaseError, Problem
 from kneerules.fhir import questionnaire
 from kneerules.fhir.mappings import CONVERTERS, NO_UNIT, FhirMapping, load_mappings
@@ -31,6 +30,7 @@ from kneerules.fhir.resources import (
     version_of,
 )
 from kneerules.fhir.timing import birth_age, parse_span, window_verdict
+from kneerules.messages import key_path
 from kneerules.model import CASE_FORMAT, FactValue
 from kneerules.ruledata import FactSpec
 
@@ -58,7 +58,7 @@ class _Candidate:
 
 @functools.cache
 def _core_vocabulary() -> Mapping[str, FactSpec]:
-    from kneerules.knowledge import core_vocabulary
+    from kneerules.knowledge_base import core_vocabulary
 
     return {fact.name: fact for fact in core_vocabulary()}
 
@@ -284,7 +284,7 @@ class _Mapper:
         return FhirCase(case, tuple(provenance), tuple(problems))
 
     def _case(self, chosen: Mapping[str, FactValue]) -> Any:
-        from kneerules.validate import parse_case
+        from kneerules.case_validation import parse_case
 
         data: dict[str, Any] = {"format": CASE_FORMAT}
         if self.patient_label is not None and self.patient_label.startswith("Patient/"):

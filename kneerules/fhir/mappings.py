@@ -12,8 +12,8 @@ from typing import Any, Literal, cast
 
 import attrs
 
-from kneerules.convert import describe, did_you_mean
 from kneerules.errors import Problem, RuleDataError
+from kneerules.messages import describe, did_you_mean
 from kneerules.ruledata import FactSpec
 
 MAPPINGS_FORMAT = "kneerules.fhir-mappings/1"
@@ -183,7 +183,7 @@ def _load_entries(data: Any, source: str, origin: str
 
 
 def builtin_mapping_data() -> Any:
-    from kneerules.loading import read_text, read_yaml
+    from kneerules.datafiles import read_text, read_yaml
 
     resource = files("kneerules.fhir") / "mappings.yaml"
     return read_yaml(read_text(resource), "kneerules/fhir/mappings.yaml")

@@ -46,7 +46,7 @@ class FhirCase:
     """Conflicts between resources (two sides, two values): the field is left unknown."""
 
     def to_dict(self) -> dict[str, Any]:
-        from kneerules.validate import case_data
+        from kneerules.case_validation import case_data
 
         return {
             "case": case_data(self.case),

@@ -126,9 +126,9 @@ def _value(spec: FactSpec, answer: Mapping[str, Any]) -> FactValue | str | None:
 
 def map_response(mapper: _Mapper, entry: _Entry) -> None:
     """Offer every answer of a kneerules QuestionnaireResponse to ``mapper``."""
-    from kneerules.convert import did_you_mean
     from kneerules.fhir.resources import clinical_time
     from kneerules.fhir.timing import window_verdict
+    from kneerules.messages import did_you_mean
 
     resource = entry.resource
     canonical = resource.get("questionnaire")
