@@ -46,35 +46,22 @@ def serve_command(config_path: str, host: str | None, port: int | None, workers:
 
     Every call must carry a JWT signed by a configured issuer; see the README.
     """
-    import os
-
     _require_extra()
-    from kneerules.service.app import CONFIG_ENV, create_app
+    from kneerules.errors import KneerulesError
+    from kneerules.service.app import create_app
     from kneerules.service.config import ServiceConfig
+    from kneerules.service.server import run
 
     config = _config(config_path)
     assert isinstance(config, ServiceConfig)
     # Built once here so that a broken rule set or plugin fails now, with a clear message,
     # and not inside each worker.
-    from kneerules.errors import KneerulesError
-
     try:
         app = create_app(config)
     except KneerulesError as error:
         raise click.ClickException(str(error)) from None
-    import uvicorn
-
-    count = workers or config.workers
-    where = {"fd": fd} if fd is not None else {"host": host or config.host,
-                                               "port": config.port if port is None else port}
-    options = {"log_level": log_level, "access_log": log_level in ("info", "debug"),
-               "proxy_headers": False, "server_header": False, **where}
-    if count == 1:
-        uvicorn.run(app, **options)  # type: ignore[arg-type]
-        return
-    os.environ[CONFIG_ENV] = os.path.abspath(config_path)
-    uvicorn.run("kneerules.service.app:app_from_env", factory=True, workers=count,
-                **options)  # type: ignore[arg-type]
+    run(app, config_path, workers=workers or config.workers, host=host or config.host,
+        port=config.port if port is None else port, fd=fd, log_level=log_level)
 
 
 @click.command("feedback")
