@@ -8,7 +8,6 @@ HTML, and part of it comes from the record.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,15 +32,15 @@ _CARD_NAMESPACE = uuid.UUID("6f1d6c1e-5b8e-4d0a-9a57-2a8f0d4c9e11")
 
 # Everything Markdown or HTML could read as markup. A backslash escape keeps the character
 # visible as text; < > & become entities because CommonMark leaves a raw HTML tag alone.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~^=:\"'])")
-_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+# ':' and '.' too: GFM links bare "http://" and "www." text without any brackets.
+_MARKDOWN_SPECIAL = "\\`*_{}[]()#+-.!|~^=:\"'"
+_ESCAPES = str.maketrans({**{ch: "\\" + ch for ch in _MARKDOWN_SPECIAL},
+                          "&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 
 def escape_markdown(text: object) -> str:
     """``text`` as inert Markdown: shown as written, never markup, a link or HTML, one line."""
-    plain = " ".join(str(text).split())
-    plain = "".join(_HTML.get(ch, ch) for ch in plain)
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", plain)
+    return " ".join(str(text).split()).translate(_ESCAPES)
 
 
 def source_label(assessment: Assessment) -> str:
