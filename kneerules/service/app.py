@@ -14,6 +14,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import attrs
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -25,11 +26,14 @@ from starlette.routing import Route
 from kneerules.service.config import ServiceConfig, load_config
 from kneerules.service.discovery import discovery_document, prefetch_templates
 from kneerules.service.feedback import BadFeedback, parse_feedback
+from kneerules.service.fetching import fetch_prefetch
 from kneerules.service.hooks import (
     MAX_BODY_BYTES,
     BadRequest,
+    HookRequest,
     MissingPrefetch,
     Triager,
+    missing_keys,
     parse_request,
 )
 from kneerules.service.security import Caller, Unauthorized, Verifier
@@ -97,6 +101,19 @@ def create_app(config: ServiceConfig, engine: Any = None) -> Starlette:
             log.info("401 %s %s: %s", request.method, request.url.path, error)
             return None
 
+    async def complete_prefetch(hook: HookRequest, who: Caller) -> HookRequest:
+        """Reads missing prefetch from the EHR's FHIR server, when it gave a token and the
+        server is on its issuer's list; otherwise the keys stay missing (412)."""
+        missing = missing_keys(hook, triager.templates)
+        issuer = config.security.issuer(who.iss)
+        if not missing or hook.access_token is None or issuer is None or \
+                hook.fhir_server is None or hook.fhir_server.rstrip("/") not in issuer.fhir_servers:
+            return hook
+        found = await run_in_threadpool(
+            fetch_prefetch, hook.fhir_server, hook.access_token, hook.patient_id, templates,
+            missing, config.security.fhir_timeout_seconds, config.security.fhir_max_bytes)
+        return attrs.evolve(hook, prefetch={**hook.prefetch, **found})
+
     async def services(request: Request) -> Response:
         if await caller(request) is None:
             return _unauthorized()
@@ -110,12 +127,14 @@ def create_app(config: ServiceConfig, engine: Any = None) -> Starlette:
             return _outcome(404, "not-found", "no such CDS service")
         try:
             hook = parse_request(await _read_json(request))
+            hook = await complete_prefetch(hook, who)
             outcome = triager.answer(hook)
         except BadRequest as error:
             return _outcome(400, "invalid", str(error))
         except MissingPrefetch as missing:
             return _outcome(412, "incomplete",
-                            "prefetch keys missing and no fhirAuthorization: "
+                            "prefetch keys missing (and not to be read from this "
+                            "fhirServer): "
                             + ", ".join(missing.keys))
         issued = triager.issued(outcome, hook, who.iss, who.tenant)
         for card in issued:

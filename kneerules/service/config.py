@@ -40,6 +40,8 @@ class Issuer:
     jku: tuple[str, ...] = ()
     jwks_url: str | None = None
     tenants: tuple[str, ...] = ()
+    fhir_servers: tuple[str, ...] = ()
+    """FHIR servers the service may read missing prefetch from, with the EHR's token."""
 
 
 @attrs.frozen
@@ -52,6 +54,8 @@ class Security:
     jwks_max_bytes: int = 65536
     jwks_cache_seconds: int = 3600
     jwks_refetch_seconds: int = 60
+    fhir_timeout_seconds: float = 5.0
+    fhir_max_bytes: int = 4 * 1024 * 1024
 
     def issuer(self, iss: str) -> Issuer | None:
         return next((i for i in self.issuers if i.iss == iss), None)
@@ -86,8 +90,8 @@ _TOP = {"public_url", "host", "port", "workers", "store", "service_id", "cors_or
         "engine", "security"}
 _SECURITY = {"algorithms", "issuers", "leeway_seconds", "max_lifetime_seconds",
              "jwks_timeout_seconds", "jwks_max_bytes", "jwks_cache_seconds",
-             "jwks_refetch_seconds"}
-_ISSUER = {"iss", "jku", "jwks_url", "tenants"}
+             "jwks_refetch_seconds", "fhir_timeout_seconds", "fhir_max_bytes"}
+_ISSUER = {"iss", "jku", "jwks_url", "tenants", "fhir_servers"}
 _ENGINE = {"ruleset", "disable"}
 
 
@@ -187,8 +191,12 @@ def parse_config(data: Any, source: str = "<config>", base: Path | None = None) 
         r.url(jwks_url, f"{path}.jwks_url")
         if not jku and jwks_url is None:
             r.fail(path, "give jku (the key-set URLs its tokens may name) or jwks_url")
+        servers = r.strings(item, "fhir_servers", path)
+        for j, url in enumerate(servers):
+            r.url(url, f"{path}.fhir_servers[{j}]", base=True)
         if iss is not None:
-            issuers.append(Issuer(iss, jku, jwks_url, r.strings(item, "tenants", path)))
+            issuers.append(Issuer(iss, jku, jwks_url, r.strings(item, "tenants", path),
+                                  servers))
     if len({i.iss for i in issuers}) != len(issuers):
         r.fail("$.security.issuers", "an iss is listed twice")
     security = Security(
@@ -202,6 +210,9 @@ def parse_config(data: Any, source: str = "<config>", base: Path | None = None) 
         jwks_cache_seconds=r.number(sec, "jwks_cache_seconds", "$.security", 3600, minimum=0),
         jwks_refetch_seconds=r.number(sec, "jwks_refetch_seconds", "$.security", 60,
                                       minimum=0),
+        fhir_timeout_seconds=r.number(sec, "fhir_timeout_seconds", "$.security", 5.0,
+                                      integer=False, minimum=0.01),
+        fhir_max_bytes=r.number(sec, "fhir_max_bytes", "$.security", 4 * 1024 * 1024),
     )
     eng = r.mapping(top.get("engine"), "$.engine", _ENGINE)
     store = r.string(top, "store", "$", "kneerules-service.sqlite") or "kneerules-service.sqlite"

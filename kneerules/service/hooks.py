@@ -42,7 +42,9 @@ class HookRequest:
     hook_instance: str
     patient_id: str
     prefetch: Mapping[str, Any]
-    fhir_authorization: bool
+    fhir_server: str | None = None
+    access_token: str | None = attrs.field(default=None, repr=False)
+    """From ``fhirAuthorization``: used for reading missing prefetch, never stored or logged."""
 
 
 @attrs.frozen
@@ -79,23 +81,32 @@ def parse_request(body: Any) -> HookRequest:
         if value is not None and not (isinstance(value, dict)
                                       and isinstance(value.get("resourceType"), str)):
             raise BadRequest(f"$.prefetch.{key}: expected a FHIR resource or null")
-    auth = body.get("fhirAuthorization")
-    if auth is not None and not isinstance(auth, dict):
-        raise BadRequest("$.fhirAuthorization: expected an object")
     server = body.get("fhirServer")
     if server is not None and not isinstance(server, str):
         raise BadRequest("$.fhirServer: expected a URL string")
-    return HookRequest(hook, instance, patient, prefetch, auth is not None)
+    auth = body.get("fhirAuthorization")
+    token = None
+    if auth is not None:
+        if not isinstance(auth, dict):
+            raise BadRequest("$.fhirAuthorization: expected an object")
+        if server is None:
+            raise BadRequest("$.fhirServer: required with fhirAuthorization")
+        token = auth.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise BadRequest("$.fhirAuthorization.access_token: expected a non-empty string")
+    return HookRequest(hook, instance, patient, prefetch, server, token)
+
+
+def missing_keys(request: HookRequest, templates: Sequence[str]) -> tuple[str, ...]:
+    return tuple(key for key in templates if key not in request.prefetch)
 
 
 def prefetch_resources(request: HookRequest, templates: Sequence[str]) -> list[dict[str, Any]]:
     """The resources of the prefetch; null, an empty Bundle or an OperationOutcome add none
-    (those findings stay unknown). A key that is absent raises :class:`MissingPrefetch`.
-
-    With ``fhirAuthorization`` the specification lets a service query the FHIR server
-    itself; this one does not (yet), so it answers 412 there too rather than guessing.
+    (those findings stay unknown). A key that is absent raises :class:`MissingPrefetch`
+    (the app reads missing keys from the FHIR server first, where it is allowed to).
     """
-    missing = tuple(key for key in templates if key not in request.prefetch)
+    missing = missing_keys(request, templates)
     if missing:
         raise MissingPrefetch(missing)
     resources: list[dict[str, Any]] = []

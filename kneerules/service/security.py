@@ -14,12 +14,9 @@ only logged, never sent.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +25,7 @@ import jwt
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from kneerules.service.config import Issuer, Security
+from kneerules.service.fetching import FetchError, get_json
 from kneerules.service.store import Store
 
 log = logging.getLogger("kneerules.service.security")
@@ -46,32 +44,12 @@ class Caller:
     sub: str | None
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a 3xx becomes an HTTPError: a key set is never looked for elsewhere
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
 def fetch_jwks(url: str, timeout: float, max_bytes: int) -> dict[str, Any]:
     """The JSON Web Key Set at ``url``; raises :class:`Unauthorized` on any problem."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
-            if response.status != 200:
-                raise Unauthorized(f"key set {url}: HTTP {response.status}")
-            body = response.read(max_bytes + 1)
-    except urllib.error.HTTPError as error:
-        raise Unauthorized(f"key set {url}: HTTP {error.code}") from None
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        raise Unauthorized(f"key set {url}: {error}") from None
-    if len(body) > max_bytes:
-        raise Unauthorized(f"key set {url}: larger than {max_bytes} bytes")
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise Unauthorized(f"key set {url}: not JSON") from None
+        data = get_json(url, timeout, max_bytes)
+    except FetchError as error:
+        raise Unauthorized(f"key set {error}") from None
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
         raise Unauthorized(f"key set {url}: no 'keys' list")
     return data

@@ -61,11 +61,22 @@ class Keys:
                         "kid": "rsa-1", "alg": "RS384", "use": "sig"}
 
 
+FHIR_TOKEN = "fhir-access-token-1"
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that gave up (the timeout test) is expected, not news
+
+
 class KeySetServer:
-    """The second local server: serves the key sets and remembers every path asked for."""
+    """The second local server: serves the key sets and remembers every path asked for; under
+    /fhir/ it is the EHR's FHIR server, answering searches from ``fhir`` by resource type."""
 
     def __init__(self, keys: Keys) -> None:
         self.hits: list[str] = []
+        self.fhir: dict[str, Any] = {}
+        self.fhir_auth: list[str | None] = []
         sets = {"/ec.json": {"keys": [keys.ec_jwk]}, "/rsa.json": {"keys": [keys.rsa_jwk]},
                 "/oob.json": {"keys": [keys.ec_jwk]},
                 "/attacker.json": {"keys": [keys.ec_jwk]},
@@ -76,6 +87,12 @@ class KeySetServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 owner.hits.append(self.path)
+                if self.path.startswith("/fhir/"):
+                    owner.fhir_auth.append(self.headers.get("Authorization"))
+                    resource_type = self.path[len("/fhir/"):].split("?")[0]
+                    authorized = self.headers.get("Authorization") == f"Bearer {FHIR_TOKEN}"
+                    answer = owner.fhir.get(resource_type) if authorized else None
+                    sets[self.path] = answer  # served below like a key set
                 if self.path == "/redirect.json":
                     self.send_response(302)
                     self.send_header("Location", "/ec.json")
@@ -98,7 +115,7 @@ class KeySetServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -189,6 +206,7 @@ security:
   issuers:
     - iss: {ISSUER}
       jku: ["{key_sets.url('/ec.json')}", "{key_sets.url('/rsa.json')}"]
+      fhir_servers: ["{key_sets.url('/fhir')}"]
     - iss: {OOB_ISSUER}
       jwks_url: "{key_sets.url('/oob.json')}"
       tenants: [{TENANT}]

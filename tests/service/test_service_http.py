@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SERVICE_ID, Service
+from conftest import FHIR_TOKEN, SERVICE_ID, Service
 from hook_requests import DVT_FINDINGS, NO_KNEE_FINDINGS, ROUTINE_FINDINGS, hook_request
 
 from kneerules import Engine
@@ -109,6 +109,38 @@ def test_missing_prefetch_key_is_412(service: Service, engine: Engine) -> None:
     assert "conditions" in outcome["issue"][0]["diagnostics"]
 
 
+def _with_authorization(body: dict[str, Any], server: str) -> dict[str, Any]:
+    return {**body, "fhirServer": server,
+            "fhirAuthorization": {"access_token": FHIR_TOKEN, "token_type": "Bearer",
+                                  "expires_in": 300, "scope": "user/*.read",
+                                  "subject": "kneerules"}}
+
+
+def test_missing_prefetch_is_read_with_fhir_authorization(service: Service,
+                                                          engine: Engine) -> None:
+    """With fhirAuthorization and an allowed fhirServer, a missing key is read from it."""
+    body = hook_request(engine, DVT_FINDINGS)
+    service.key_sets.fhir["QuestionnaireResponse"] = body["prefetch"].pop(
+        "questionnaireResponse")
+    before = len(service.key_sets.hits)
+    data = service.call(_with_authorization(body, service.key_sets.url("/fhir")))
+    [card] = data.json()["cards"]
+    assert card["indicator"] == "critical"
+    [path] = [p for p in service.key_sets.hits[before:] if p.startswith("/fhir/")]
+    assert path.startswith("/fhir/QuestionnaireResponse?subject=pat-1&questionnaire=")
+    assert service.key_sets.fhir_auth[-1] == f"Bearer {FHIR_TOKEN}"
+
+
+def test_fhir_server_off_the_list_is_never_read(service: Service, engine: Engine) -> None:
+    """A fhirServer not on the issuer's list is not contacted: the missing key is a 412."""
+    body = hook_request(engine, DVT_FINDINGS)
+    del body["prefetch"]["questionnaireResponse"]
+    before = len(service.key_sets.hits)
+    response = service.call(_with_authorization(body, service.key_sets.url("/elsewhere")))
+    assert response.status_code == 412
+    assert service.key_sets.hits[before:] == []
+
+
 @pytest.mark.parametrize(("body", "where"), [
     (b"{not json", "not JSON"),
     ([], "$: expected a JSON object"),
@@ -118,6 +150,11 @@ def test_missing_prefetch_key_is_412(service: Service, engine: Engine) -> None:
     ({"hook": "patient-view", "hookInstance": "x", "context": {}}, "$.context.patientId"),
     ({"hook": "patient-view", "hookInstance": "x", "context": {"patientId": "p"},
       "prefetch": {"patient": "Patient/p"}}, "$.prefetch.patient"),
+    ({"hook": "patient-view", "hookInstance": "x", "context": {"patientId": "p"},
+      "fhirAuthorization": {"access_token": "t"}}, "$.fhirServer"),
+    ({"hook": "patient-view", "hookInstance": "x", "context": {"patientId": "p"},
+      "fhirServer": "http://127.0.0.1:9/fhir", "fhirAuthorization": {}},
+     "$.fhirAuthorization.access_token"),
 ])
 def test_malformed_body_is_400(service: Service, body: Any, where: str) -> None:
     """A body that is not a CDS Hooks request: 400 with an OperationOutcome saying where."""
