@@ -17,7 +17,7 @@ from kneerules.model import Assessment
 INDICATORS = {"emergency": "critical", "urgent": "warning", "routine": "info"}
 LEVEL_WORDS = {"emergency": "Emergency", "urgent": "Urgent", "routine": "Routine"}
 
-OVERRIDE_SYSTEM = "https://kneerules.org/fhir/CodeSystem/card-override-reason"
+OVERRIDE_SYSTEM = "urn:kneerules:fhir:CodeSystem:card-override-reason"
 OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (
     ("already-assessed", "Already assessed by a clinician today"),
     ("findings-not-current", "The recorded findings are not current"),

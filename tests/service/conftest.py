@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from kneerules import Engine
+from kneerules.service.cardcheck import check_response
 
 HERE = Path(__file__).resolve().parent
 SIGNER = HERE / "signer"
@@ -185,10 +186,14 @@ class Service:
         return {"Authorization": "Bearer " + self.token(path, **kwargs)}
 
     def call(self, body: Any, service_id: str = SERVICE_ID) -> httpx.Response:
+        """POSTs a hook request; every card in the answer must pass the card checker."""
         path = f"/cds-services/{service_id}"
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return self.client.post(path, content=content,
-                                headers={**self.auth(path), "Content-Type": "application/json"})
+        response = self.client.post(path, content=content, headers={
+            **self.auth(path), "Content-Type": "application/json"})
+        if response.headers.get("content-type") == "application/json":
+            assert check_response(response.json()) == [], response.text
+        return response
 
 
 def config_text(public_url: str, key_sets: KeySetServer, store: Path) -> str:

@@ -109,12 +109,13 @@ def prefetch(engine: Engine, case: dict[str, Any] | None, now: datetime | None =
 
 
 def hook_request(engine: Engine, case: dict[str, Any] | None, hook: str = "patient-view",
+                 now: datetime | None = None, hook_instance: str | None = None,
                  **overrides: Any) -> dict[str, Any]:
     """A complete CDS Hooks request body for ``case``."""
     return {
         "hook": hook,
-        "hookInstance": str(uuid.uuid4()),
+        "hookInstance": hook_instance or str(uuid.uuid4()),
         "fhirServer": "http://127.0.0.1:9/fhir",
         "context": {"userId": "Practitioner/prac-1", "patientId": PATIENT_ID},
-        "prefetch": prefetch(engine, case, **overrides),
+        "prefetch": prefetch(engine, case, now, **overrides),
     }

@@ -17,6 +17,7 @@ from conftest import OOB_ISSUER, SERVICE_ID, TENANT, Service
 from hook_requests import ROUTINE_FINDINGS, hook_request
 
 from kneerules import Engine
+from kneerules.service.cardcheck import check_response
 from kneerules.service.config import load_config
 from kneerules.service.security import Unauthorized, Verifier
 from kneerules.service.store import Store
@@ -28,8 +29,11 @@ def post(service: Service, engine: Engine, token: str | None) -> Any:
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = "Bearer " + token
-    return service.client.post(PATH, content=json.dumps(hook_request(engine, ROUTINE_FINDINGS)),
-                               headers=headers)
+    response = service.client.post(
+        PATH, content=json.dumps(hook_request(engine, ROUTINE_FINDINGS)), headers=headers)
+    if response.status_code == 200:
+        assert check_response(response.json()) == []
+    return response
 
 
 @pytest.mark.parametrize(("alg", "header"), [
