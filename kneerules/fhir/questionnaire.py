@@ -16,7 +16,7 @@ from kneerules.model import Case, FactValue
 from kneerules.ruledata import FactSpec
 
 if TYPE_CHECKING:
-    from kneerules.fhir.mapper import _Entry, _Mapper
+    from kneerules.fhir.mapper import Entry, Mapper
 
 QUESTIONNAIRE_URL = "urn:kneerules:fhir:Questionnaire:kneerules"
 CHOICE_SYSTEM = "urn:kneerules:fhir:CodeSystem:"
@@ -124,7 +124,7 @@ def _value(spec: FactSpec, answer: Mapping[str, Any]) -> FactValue | str | None:
     return "!expected valueDecimal or valueInteger"
 
 
-def map_response(mapper: _Mapper, entry: _Entry) -> None:
+def map_response(mapper: Mapper, entry: Entry) -> None:
     """Offer every answer of a kneerules QuestionnaireResponse to ``mapper``."""
     from kneerules.fhir.resources import clinical_time
     from kneerules.fhir.timing import window_verdict
