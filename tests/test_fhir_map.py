@@ -307,3 +307,15 @@ def test_strict_mode_refuses_a_malformed_resource_with_its_path() -> None:
     with pytest.raises(FhirError) as caught:
         map_fhir([PATIENT, bad], at=AT, strict=True)
     assert [p.path for p in caught.value.problems] == ["$[1].code.coding[0].code"]
+
+
+@pytest.mark.parametrize("empty", [
+    None, [], [None], {"resourceType": "Bundle", "type": "searchset", "total": 0},
+    {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]},
+    [PATIENT, None, {"resourceType": "Bundle", "type": "searchset", "entry": []}],
+])
+def test_no_data_maps_to_unknown_not_to_absent(empty: Any) -> None:
+    """Null, an empty searchset or an OperationOutcome (CDS Hooks prefetch) set nothing."""
+    case = map_fhir(empty, at=AT).case
+    assert dict(case.findings) == {}
+    assert dict(case.measurements) == {}

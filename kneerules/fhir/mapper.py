@@ -120,6 +120,8 @@ class Mapper:
     # --- input ---
     def _entries(self, data: Any, path: str, out: list[Entry], full_url: str | None = None
                  ) -> None:
+        if data is None:
+            return  # an empty CDS Hooks prefetch: no data, so everything stays unknown
         if isinstance(data, list):
             for index, item in enumerate(data):
                 self._entries(item, key_path(path, index), out)
