@@ -13,8 +13,8 @@ from kneerules.fhir.resources import (
     clinical_time,
     codings,
     laterality,
-    normalise_reference,
     period_span,
+    resolve_reference,
     status_code,
 )
 from kneerules.fhir.timing import birth_age, parse_span, window_verdict
@@ -41,12 +41,8 @@ def _matching(mapper: Mapper, kind: str, concept: Any) -> list[FhirMapping]:
 # --- Patient ---
 def _patient(mapper: Mapper, entry: Entry) -> None:
     resource = entry.resource
-    rid = resource.get("id")
-    refs = {f"Patient/{rid}"} if isinstance(rid, str) else set()
-    if entry.full_url:
-        refs |= {entry.full_url, normalise_reference(entry.full_url)}
-    if refs and not refs & mapper.patient_refs:
-        return  # a second patient: refused in _find_patient
+    if not mapper.is_the_patient(entry):
+        return  # a second patient: refused already
     birth = resource.get("birthDate")
     if birth is not None:
         span = parse_span(birth)
@@ -251,7 +247,8 @@ def _procedure(mapper: Mapper, entry: Entry) -> None:
 _INTENTS = {None, "order", "original-order", "reflex-order", "filler-order", "instance-order"}
 
 
-def _medication_concept(mapper: Mapper, resource: Mapping[str, Any]) -> Any:
+def _medication_concept(mapper: Mapper, entry: Entry) -> Any:
+    resource = entry.resource
     if "medicationCodeableConcept" in resource:
         return resource["medicationCodeableConcept"]
     reference = resource.get("medicationReference")
@@ -263,7 +260,7 @@ def _medication_concept(mapper: Mapper, resource: Mapping[str, Any]) -> Any:
             if isinstance(item, Mapping) and item.get("id") == ref[1:]:
                 return item.get("code")
         return None
-    target = mapper.by_reference.get(ref) or mapper.by_reference.get(normalise_reference(ref))
+    target = mapper.lookup(resolve_reference(ref, entry.full_url))
     return target.get("code") if target is not None else None
 
 
@@ -271,7 +268,7 @@ def _medication(mapper: Mapper, entry: Entry) -> None:
     resource = entry.resource
     kind = str(resource["resourceType"])
     status = resource.get("status")
-    for mapping in _matching(mapper, kind, _medication_concept(mapper, resource)):
+    for mapping in _matching(mapper, kind, _medication_concept(mapper, entry)):
         value = True
         skip: str | None = None
         if kind == "MedicationStatement":

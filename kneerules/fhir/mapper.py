@@ -20,7 +20,13 @@ from kneerules.errors import CaseError, Problem
 from kneerules.fhir.handlers import HANDLERS
 from kneerules.fhir.mappings import FhirMapping, load_mappings
 from kneerules.fhir.model import FhirCase, FhirError, Provenance
-from kneerules.fhir.resources import clinical_time, normalise_reference, version_of
+from kneerules.fhir.resources import (
+    Identity,
+    clinical_time,
+    resolve_reference,
+    same_resource,
+    version_of,
+)
 from kneerules.messages import key_path
 from kneerules.model import CASE_FORMAT, FactValue
 from kneerules.ruledata import FactSpec
@@ -113,7 +119,7 @@ class Mapper:
         self.refusals: list[Problem] = []
         self.ignored: list[Provenance] = []
         self.candidates: dict[str, list[_Candidate]] = {}
-        self.patient_refs: set[str] = set()
+        self.patient: Identity | None = None
         self.patient_label: str | None = None
         self.by_reference: dict[str, Mapping[str, Any]] = {}
 
@@ -154,45 +160,62 @@ class Mapper:
             self._entries(resource, f"{where}.resource", out, url if isinstance(url, str) else None)
 
     # --- whose record ---
+    def _identity(self, entry: Entry) -> Identity:
+        rid = entry.resource.get("id")
+        relative = f"Patient/{rid}" if isinstance(rid, str) else None
+        absolute = resolve_reference(entry.full_url)[0] if entry.full_url else None
+        return absolute, relative
+
     def _find_patient(self, entries: Sequence[Entry]) -> None:
         for entry in entries:
             if entry.resource.get("resourceType") != "Patient":
                 continue
-            rid = entry.resource.get("id")
-            refs = {f"Patient/{rid}"} if isinstance(rid, str) else set()
-            if entry.full_url:
-                refs |= {entry.full_url, normalise_reference(entry.full_url)}
-            if self.patient_label is None:
-                self.patient_label = f"Patient/{rid}" if isinstance(rid, str) else entry.path
-                self.patient_refs = refs
-            elif not refs & self.patient_refs:
-                named = ", ".join(sorted(refs)) or "no id"
+            identity = self._identity(entry)
+            if self.patient is None:
+                self.patient = identity
+                self.patient_label = identity[1] or identity[0] or entry.path
+            elif not same_resource(identity, self.patient):
+                named = ", ".join(i for i in identity[::-1] if i) or "no id"
                 self.refusals.append(Problem(entry.path, f"a second patient ({named}), not "
                                              f"{self.patient_label}: give one patient's "
                                              "resources"))
+
+    def is_the_patient(self, entry: Entry) -> bool:
+        """Whether a Patient resource is the one patient of this run (not a refused other)."""
+        return self.patient is not None and same_resource(self._identity(entry), self.patient)
 
     def _not_theirs(self, entry: Entry) -> str | None:
         """Why a resource is not about this patient (None if it is); refuses another's."""
         subject = entry.resource.get("subject")
         if subject is None:
-            return "no subject: cannot tell whose record it is" if self.patient_refs else None
+            return "no subject: cannot tell whose record it is" if self.patient else None
         reference = subject.get("reference") if isinstance(subject, Mapping) else None
         if not isinstance(reference, str):
             return "the subject has no reference: cannot tell whose record it is"
-        norm = normalise_reference(reference)
-        if not (norm.startswith("Patient/") or reference.startswith("urn:")
-                or reference in self.patient_refs):
-            return f"the subject is {norm}, not a patient"
-        if not self.patient_refs:
-            self.patient_refs = {reference, norm}
-            self.patient_label = norm
+        identity = resolve_reference(reference, entry.full_url)
+        target = self.lookup(identity)
+        kind = (target or {}).get("resourceType") or (identity[1] or "").split("/")[0]
+        if kind and kind != "Patient":
+            return f"the subject is {identity[1] or reference}, not a patient"
+        if self.patient is None:
+            self.patient = identity
+            self.patient_label = identity[1] or identity[0] or reference
             return None
-        if reference in self.patient_refs or norm in self.patient_refs:
+        if same_resource(identity, self.patient):
             return None
+        resolved = f" (that is, {identity[0]})" if identity[0] not in (None, reference) else ""
+        ours = self.patient[0] or self.patient_label
         self.refusals.append(Problem(f"{entry.path}.subject.reference",
-                                     f"{reference!r} is another patient than "
-                                     f"{self.patient_label}: refused"))
+                                     f"{reference!r}{resolved} is another patient than "
+                                     f"{ours}: refused"))
         return "another patient"
+
+    def lookup(self, identity: Identity) -> Mapping[str, Any] | None:
+        """The resource of the input a resolved reference names, if it is there."""
+        for key in identity:
+            if key and key in self.by_reference:
+                return self.by_reference[key]
+        return None
 
     # --- recording ---
     def _prov(self, entry: Entry, field: str, value: FactValue | None, rule: str,
@@ -233,6 +256,9 @@ class Mapper:
                 self.by_reference[f"{kind}/{rid}"] = entry.resource
             if entry.full_url:
                 self.by_reference[entry.full_url] = entry.resource
+                absolute = resolve_reference(entry.full_url)[0]
+                if absolute:
+                    self.by_reference[absolute] = entry.resource
         for entry in entries:
             kind = entry.resource["resourceType"]
             handler = HANDLERS.get(kind)
