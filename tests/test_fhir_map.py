@@ -319,3 +319,26 @@ def test_no_data_maps_to_unknown_not_to_absent(empty: Any) -> None:
     case = map_fhir(empty, at=AT).case
     assert dict(case.findings) == {}
     assert dict(case.measurements) == {}
+
+
+def test_results_and_refusals_survive_pickling() -> None:
+    """A FhirCase and a FhirError cross process boundaries whole (Dask workers, batches)."""
+    import pickle
+
+    mapped = map_fhir([PATIENT, cond("128053003")], at=AT)
+    assert pickle.loads(pickle.dumps(mapped)) == mapped
+    with pytest.raises(FhirError) as caught:
+        map_fhir([PATIENT, obs("8310-5", **qty(39, "K"))], at=AT)
+    back = pickle.loads(pickle.dumps(caught.value))
+    assert (type(back), back.problems) == (FhirError, caught.value.problems)
+
+
+@pytest.mark.parametrize(("interpretation", "expected"), [
+    ({"coding": [{"code": "POS"}]}, {"test.d_dimer_positive": True}),
+    ({"coding": [{"system": "http://lab.example/flags", "code": "H"}]}, {}),
+])
+def test_only_the_standard_interpretation_flags_are_read(interpretation: dict[str, Any],
+                                                          expected: dict[str, Any]) -> None:
+    """HL7 interpretation codes (or codes without a system) are read; a local H is not."""
+    result = obs("48058-2", **qty(900, "ng/mL"), interpretation=[interpretation])
+    assert facts([result]) == expected

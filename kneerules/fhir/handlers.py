@@ -168,9 +168,11 @@ def _positive(mapper: Mapper, entry: Entry, mapping: FhirMapping
     flags = resource.get("interpretation")
     for concept in flags if isinstance(flags, list) else []:
         for system, code in codings(concept):
-            if system == INTERPRETATION and code in _POSITIVE:
+            if system not in (INTERPRETATION, None):
+                continue  # a local code system: its H may mean anything
+            if code in _POSITIVE:
                 return True, None
-            if system == INTERPRETATION and code in _NEGATIVE:
+            if code in _NEGATIVE:
                 return False, None
     quantity = resource.get("valueQuantity")
     ranges = resource.get("referenceRange")
