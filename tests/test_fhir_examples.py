@@ -186,3 +186,18 @@ def test_a_bundle_of_several_patients_is_refused_where_they_are() -> None:
     assert [p.path for p in caught.value.problems] == [
         f"$.entry[{i}].resource" for i in range(1, 12)]
     assert "a second patient (Patient/2" in caught.value.problems[0].message
+
+
+def test_references_resolve_against_their_entrys_server() -> None:
+    """Bundle-bundle-references: "Patient/23" in an entry from another server is not our
+    Patient/23, and a version reference to Patient/45 is Patient/45: both refused."""
+    with pytest.raises(FhirError) as caught:
+        map_fhir(_resource("Bundle-bundle-references.json"), at=LATE)
+    refused = {p.path: p.message for p in caught.value.problems}
+    assert refused["$.entry[6].resource.subject.reference"] == (
+        "'Patient/23' (that is, http://example.org/fhir-2/Patient/23) is another patient than "
+        "http://example.org/fhir/Patient/23: refused")
+    assert "$.entry[2].resource.subject.reference" not in refused  # Patient/23, same server
+    assert "$.entry[3].resource.subject.reference" not in refused  # its absolute URL
+    assert refused["$.entry[9].resource.subject.reference"].startswith(
+        "'Patient/45/_history/2' (that is, http://example.org/fhir/Patient/45) is another")

@@ -226,7 +226,7 @@ def test_conflicts_are_reported_and_left_unknown(resources: list[dict[str, Any]]
     ([obs("8310-5", **qty(98.6, "Cel"))], "$[1].valueQuantity.value",
      "98.6 Cel gives temperature_c 98.6, outside 30 to 45 °C"),
     ([obs("8310-5", valueQuantity={"value": "high", "code": "Cel"})],
-     "$[1].valueQuantity.value", "expected a number, got 'high'"),
+     "$[1].valueQuantity.value", "expected a finite number, got 'high'"),
     ([{"resourceType": "Patient", "id": "p2"}], "$[1]", "a second patient (Patient/p2)"),
     (["not a resource"], "$[1]", "expected a FHIR resource"),
     ([{"id": "x"}], "$[1].resourceType", "expected the resource type"),
@@ -307,3 +307,38 @@ def test_strict_mode_refuses_a_malformed_resource_with_its_path() -> None:
     with pytest.raises(FhirError) as caught:
         map_fhir([PATIENT, bad], at=AT, strict=True)
     assert [p.path for p in caught.value.problems] == ["$[1].code.coding[0].code"]
+
+
+@pytest.mark.parametrize("empty", [
+    None, [], [None], {"resourceType": "Bundle", "type": "searchset", "total": 0},
+    {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]},
+    [PATIENT, None, {"resourceType": "Bundle", "type": "searchset", "entry": []}],
+])
+def test_no_data_maps_to_unknown_not_to_absent(empty: Any) -> None:
+    """Null, an empty searchset or an OperationOutcome (CDS Hooks prefetch) set nothing."""
+    case = map_fhir(empty, at=AT).case
+    assert dict(case.findings) == {}
+    assert dict(case.measurements) == {}
+
+
+def test_results_and_refusals_survive_pickling() -> None:
+    """A FhirCase and a FhirError cross process boundaries whole (Dask workers, batches)."""
+    import pickle
+
+    mapped = map_fhir([PATIENT, cond("128053003")], at=AT)
+    assert pickle.loads(pickle.dumps(mapped)) == mapped
+    with pytest.raises(FhirError) as caught:
+        map_fhir([PATIENT, obs("8310-5", **qty(39, "K"))], at=AT)
+    back = pickle.loads(pickle.dumps(caught.value))
+    assert (type(back), back.problems) == (FhirError, caught.value.problems)
+
+
+@pytest.mark.parametrize(("interpretation", "expected"), [
+    ({"coding": [{"code": "POS"}]}, {"test.d_dimer_positive": True}),
+    ({"coding": [{"system": "http://lab.example/flags", "code": "H"}]}, {}),
+])
+def test_only_the_standard_interpretation_flags_are_read(interpretation: dict[str, Any],
+                                                          expected: dict[str, Any]) -> None:
+    """HL7 interpretation codes (or codes without a system) are read; a local H is not."""
+    result = obs("48058-2", **qty(900, "ng/mL"), interpretation=[interpretation])
+    assert facts([result]) == expected

@@ -10,10 +10,13 @@ from typing import Any
 import jsonschema
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_bad_input import MALFORMED
 
 from kneerules import Engine, to_dict
 from kneerules.cli import main
+from kneerules.errors import CaseError
 from kneerules.schema import assessment_schema, case_schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,3 +118,45 @@ def test_schema_command_prints_the_schema(which: str, engine: Engine) -> None:
     assert result.exit_code == 0, result.output
     expected = (case_schema if which == "case" else assessment_schema)(engine.vocabulary)
     assert json.loads(result.output) == expected
+
+
+NAMES = ["pain.behind_knee", "sign.fever", "temperature_c", "bmi", "pain_score",
+         "calf_swelling_cm", "sign.redness", "nonsense", "patient.age"]
+SCALARS = (st.none() | st.booleans() | st.integers(-5, 200)
+           | st.floats(-5, 200, allow_nan=False).filter(lambda v: not v.is_integer())
+           | st.sampled_from(["left", "right", "both", "sudden", "female", "M", "x", ""]))
+
+
+@st.composite
+def case_like(draw: st.DrawFn) -> dict[str, Any]:
+    """Objects shaped like cases, often valid, often wrong in one place."""
+    data: dict[str, Any] = {}
+    for key in draw(st.sets(st.sampled_from(["format", "case_id", "patient", "onset", "side",
+                                             "findings", "measurements", "colour"]))):
+        if key in ("findings", "measurements"):
+            data[key] = draw(st.dictionaries(st.sampled_from(NAMES), SCALARS, max_size=4)
+                             | SCALARS)
+        elif key == "patient":
+            data[key] = draw(st.dictionaries(st.sampled_from(["age", "sex", "agee"]), SCALARS,
+                                             max_size=2) | SCALARS)
+        elif key == "format":
+            data[key] = draw(st.sampled_from(["kneerules.case/1", "kneerules.case/2", 1]))
+        else:
+            data[key] = draw(SCALARS)
+    return data
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=case_like())
+def test_the_case_schema_agrees_with_the_parser(data: dict[str, Any]) -> None:
+    """For case-shaped input, the schema accepts exactly what `Engine.parse` accepts."""
+    try:
+        _ENGINE.parse(data)
+        parsed = True
+    except CaseError:
+        parsed = False
+    assert _CASE_VALIDATOR.is_valid(data) == parsed, data
+
+
+_ENGINE = Engine()
+_CASE_VALIDATOR = jsonschema.Draft202012Validator(case_schema(_ENGINE.vocabulary))

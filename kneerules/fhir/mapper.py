@@ -17,32 +17,27 @@ from typing import Any
 import attrs
 
 from kneerules.errors import CaseError, Problem
-from kneerules.fhir import questionnaire
-from kneerules.fhir.mappings import CONVERTERS, NO_UNIT, FhirMapping, load_mappings
+from kneerules.fhir.handlers import HANDLERS
+from kneerules.fhir.mappings import FhirMapping, load_mappings
 from kneerules.fhir.model import FhirCase, FhirError, Provenance
 from kneerules.fhir.resources import (
+    Identity,
     clinical_time,
-    codings,
-    laterality,
-    normalise_reference,
-    period_span,
-    status_code,
+    resolve_reference,
+    same_resource,
     version_of,
 )
-from kneerules.fhir.timing import birth_age, parse_span, window_verdict
 from kneerules.messages import key_path
 from kneerules.model import CASE_FORMAT, FactValue
 from kneerules.ruledata import FactSpec
 
-INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
-_POSITIVE = {"H", "HH", "HU", "A", "AA", "POS", "DET"}
-_NEGATIVE = {"N", "L", "LL", "LU", "NEG", "ND"}
-_SEX = {"male": "male", "female": "female", "other": "other", "unknown": "unknown"}
 _PATIENT_FIELDS = ("patient.age", "patient.sex", "onset", "side")
 
 
 @attrs.frozen
-class _Entry:
+class Entry:
+    """One resource of the input, its JSON path and its Bundle fullUrl."""
+
     resource: Mapping[str, Any]
     path: str
     full_url: str | None
@@ -92,7 +87,7 @@ def map_with(resources: Any, rules: Sequence[FhirMapping], vocabulary: Mapping[s
     when = datetime.now(UTC) if at is None else at
     if when.tzinfo is None:
         raise ValueError("map_fhir: the index time must be an aware datetime (with a zone)")
-    return _Mapper(rules, vocabulary, when, strict).run(resources)
+    return Mapper(rules, vocabulary, when, strict).run(resources)
 
 
 _CACHE: dict[int, tuple[Mapping[str, FactSpec], tuple[FhirMapping, ...]]] = {}
@@ -108,7 +103,10 @@ def _builtin_for(vocabulary: Mapping[str, FactSpec]) -> tuple[FhirMapping, ...]:
     return compiled
 
 
-class _Mapper:
+class Mapper:
+    """One run of the mapping: resources in, candidate values, ignored records and
+    refusals collected, then resolved into a case (handlers call offer/ignore)."""
+
     def __init__(self, mappings: Sequence[FhirMapping], vocabulary: Mapping[str, FactSpec],
                  at: datetime, strict: bool = False) -> None:
         self.strict = strict
@@ -121,13 +119,15 @@ class _Mapper:
         self.refusals: list[Problem] = []
         self.ignored: list[Provenance] = []
         self.candidates: dict[str, list[_Candidate]] = {}
-        self.patient_refs: set[str] = set()
+        self.patient: Identity | None = None
         self.patient_label: str | None = None
         self.by_reference: dict[str, Mapping[str, Any]] = {}
 
     # --- input ---
-    def _entries(self, data: Any, path: str, out: list[_Entry], full_url: str | None = None
+    def _entries(self, data: Any, path: str, out: list[Entry], full_url: str | None = None
                  ) -> None:
+        if data is None:
+            return  # an empty CDS Hooks prefetch: no data, so everything stays unknown
         if isinstance(data, list):
             for index, item in enumerate(data):
                 self._entries(item, key_path(path, index), out)
@@ -142,7 +142,7 @@ class _Mapper:
                                          "expected the resource type (a string)"))
             return
         if kind != "Bundle":
-            out.append(_Entry(data, path, full_url))
+            out.append(Entry(data, path, full_url))
             return
         entries = data.get("entry", [])
         if not isinstance(entries, list):
@@ -160,48 +160,65 @@ class _Mapper:
             self._entries(resource, f"{where}.resource", out, url if isinstance(url, str) else None)
 
     # --- whose record ---
-    def _find_patient(self, entries: Sequence[_Entry]) -> None:
+    def _identity(self, entry: Entry) -> Identity:
+        rid = entry.resource.get("id")
+        relative = f"Patient/{rid}" if isinstance(rid, str) else None
+        absolute = resolve_reference(entry.full_url)[0] if entry.full_url else None
+        return absolute, relative
+
+    def _find_patient(self, entries: Sequence[Entry]) -> None:
         for entry in entries:
             if entry.resource.get("resourceType") != "Patient":
                 continue
-            rid = entry.resource.get("id")
-            refs = {f"Patient/{rid}"} if isinstance(rid, str) else set()
-            if entry.full_url:
-                refs |= {entry.full_url, normalise_reference(entry.full_url)}
-            if self.patient_label is None:
-                self.patient_label = f"Patient/{rid}" if isinstance(rid, str) else entry.path
-                self.patient_refs = refs
-            elif not refs & self.patient_refs:
-                named = ", ".join(sorted(refs)) or "no id"
+            identity = self._identity(entry)
+            if self.patient is None:
+                self.patient = identity
+                self.patient_label = identity[1] or identity[0] or entry.path
+            elif not same_resource(identity, self.patient):
+                named = ", ".join(i for i in identity[::-1] if i) or "no id"
                 self.refusals.append(Problem(entry.path, f"a second patient ({named}), not "
                                              f"{self.patient_label}: give one patient's "
                                              "resources"))
 
-    def _not_theirs(self, entry: _Entry) -> str | None:
+    def is_the_patient(self, entry: Entry) -> bool:
+        """Whether a Patient resource is the one patient of this run (not a refused other)."""
+        return self.patient is not None and same_resource(self._identity(entry), self.patient)
+
+    def _not_theirs(self, entry: Entry) -> str | None:
         """Why a resource is not about this patient (None if it is); refuses another's."""
         subject = entry.resource.get("subject")
         if subject is None:
-            return "no subject: cannot tell whose record it is" if self.patient_refs else None
+            return "no subject: cannot tell whose record it is" if self.patient else None
         reference = subject.get("reference") if isinstance(subject, Mapping) else None
         if not isinstance(reference, str):
             return "the subject has no reference: cannot tell whose record it is"
-        norm = normalise_reference(reference)
-        if not (norm.startswith("Patient/") or reference.startswith("urn:")
-                or reference in self.patient_refs):
-            return f"the subject is {norm}, not a patient"
-        if not self.patient_refs:
-            self.patient_refs = {reference, norm}
-            self.patient_label = norm
+        identity = resolve_reference(reference, entry.full_url)
+        target = self.lookup(identity)
+        kind = (target or {}).get("resourceType") or (identity[1] or "").split("/")[0]
+        if kind and kind != "Patient":
+            return f"the subject is {identity[1] or reference}, not a patient"
+        if self.patient is None:
+            self.patient = identity
+            self.patient_label = identity[1] or identity[0] or reference
             return None
-        if reference in self.patient_refs or norm in self.patient_refs:
+        if same_resource(identity, self.patient):
             return None
+        resolved = f" (that is, {identity[0]})" if identity[0] not in (None, reference) else ""
+        ours = self.patient[0] or self.patient_label
         self.refusals.append(Problem(f"{entry.path}.subject.reference",
-                                     f"{reference!r} is another patient than "
-                                     f"{self.patient_label}: refused"))
+                                     f"{reference!r}{resolved} is another patient than "
+                                     f"{ours}: refused"))
         return "another patient"
 
+    def lookup(self, identity: Identity) -> Mapping[str, Any] | None:
+        """The resource of the input a resolved reference names, if it is there."""
+        for key in identity:
+            if key and key in self.by_reference:
+                return self.by_reference[key]
+        return None
+
     # --- recording ---
-    def _prov(self, entry: _Entry, field: str, value: FactValue | None, rule: str,
+    def _prov(self, entry: Entry, field: str, value: FactValue | None, rule: str,
               reason: str | None = None) -> Provenance:
         resource = entry.resource
         rid = resource.get("id")
@@ -210,11 +227,11 @@ class _Mapper:
                           version=version_of(resource), rule=rule,
                           status="ignored" if reason else "used", reason=reason, path=entry.path)
 
-    def ignore(self, entry: _Entry, field: str, rule: str, reason: str,
+    def ignore(self, entry: Entry, field: str, rule: str, reason: str,
                value: FactValue | None = None) -> None:
         self.ignored.append(self._prov(entry, field, value, rule, reason))
 
-    def offer(self, entry: _Entry, field: str, value: FactValue, rule: str,
+    def offer(self, entry: Entry, field: str, value: FactValue, rule: str,
               latest_wins: bool = False) -> None:
         span = clinical_time(entry.resource)
         self.candidates.setdefault(field, []).append(_Candidate(
@@ -223,13 +240,13 @@ class _Mapper:
 
     # --- the run ---
     def run(self, data: Any) -> FhirCase:
-        entries: list[_Entry] = []
+        entries: list[Entry] = []
         self._entries(data, "$", entries)
         if self.strict:
             from kneerules.fhir.strict import check_resource
 
             for entry in entries:
-                if entry.resource["resourceType"] in _HANDLERS:
+                if entry.resource["resourceType"] in HANDLERS:
                     self.refusals += check_resource(entry.resource, entry.path)
         self._find_patient(entries)
         for entry in entries:
@@ -239,9 +256,12 @@ class _Mapper:
                 self.by_reference[f"{kind}/{rid}"] = entry.resource
             if entry.full_url:
                 self.by_reference[entry.full_url] = entry.resource
+                absolute = resolve_reference(entry.full_url)[0]
+                if absolute:
+                    self.by_reference[absolute] = entry.resource
         for entry in entries:
             kind = entry.resource["resourceType"]
-            handler = _HANDLERS.get(kind)
+            handler = HANDLERS.get(kind)
             if handler is None:
                 continue
             if kind != "Patient" and self._not_theirs(entry):
@@ -325,289 +345,3 @@ def _show(value: FactValue) -> str:
 
 def _unique(problems: list[Problem]) -> list[Problem]:
     return list(dict.fromkeys(problems))
-
-
-def _matching(mapper: _Mapper, kind: str, concept: Any) -> list[FhirMapping]:
-    found: list[FhirMapping] = []
-    for system, code in codings(concept):
-        for mapping in mapper.index.get((kind, system or ""), ()):
-            if mapping.matches(system, code) and mapping not in found:
-                found.append(mapping)
-    return found
-
-
-# --- Patient ---
-def _patient(mapper: _Mapper, entry: _Entry) -> None:
-    resource = entry.resource
-    rid = resource.get("id")
-    refs = {f"Patient/{rid}"} if isinstance(rid, str) else set()
-    if entry.full_url:
-        refs |= {entry.full_url, normalise_reference(entry.full_url)}
-    if refs and not refs & mapper.patient_refs:
-        return  # a second patient: refused in _find_patient
-    birth = resource.get("birthDate")
-    if birth is not None:
-        span = parse_span(birth)
-        if span is None or span.start > mapper.at:
-            if span is None:
-                mapper.refusals.append(Problem(f"{entry.path}.birthDate",
-                                               f"expected a FHIR date (YYYY, YYYY-MM or "
-                                               f"YYYY-MM-DD), got {birth!r}"))
-            else:
-                mapper.ignore(entry, "patient.age", "fhir.patient.birthDate",
-                              f"born {birth}, after the index time")
-        else:
-            low, high = birth_age(span, mapper.at)
-            spec = mapper.vocabulary.get("patient.age")
-            if spec is not None and spec.maximum is not None and low > spec.maximum:
-                mapper.refusals.append(Problem(f"{entry.path}.birthDate",
-                                               f"born {birth}: {low} years old at the index "
-                                               f"time, above the {spec.maximum:g} the case "
-                                               "format takes"))
-            elif low == high:
-                mapper.offer(entry, "patient.age", low, "fhir.patient.birthDate")
-            else:
-                mapper.ignore(entry, "patient.age", "fhir.patient.birthDate",
-                              f"birthDate {birth} gives an age of {low} or {high}: left unknown")
-    gender = resource.get("gender")
-    if gender is not None:
-        if gender in _SEX:
-            mapper.offer(entry, "patient.sex", _SEX[gender], "fhir.patient.gender")
-        else:
-            mapper.refusals.append(Problem(f"{entry.path}.gender", "expected one of male, "
-                                           f"female, other, unknown, got {gender!r}"))
-
-
-# --- Observation ---
-_OBSERVATION_SKIP = {"entered-in-error": "entered-in-error", "cancelled": "cancelled",
-                     "registered": "registered: no result yet", "unknown": "status unknown"}
-
-
-def _observation(mapper: _Mapper, entry: _Entry) -> None:
-    resource = entry.resource
-    for mapping in _matching(mapper, "Observation", resource.get("code")):
-        skip = _OBSERVATION_SKIP.get(str(resource.get("status")))
-        if skip is None:
-            skip = window_verdict(clinical_time(resource), mapper.at, mapping.window_days)
-        if skip is None and "dataAbsentReason" in resource:
-            reason = status_code(resource.get("dataAbsentReason")) or "given"
-            skip = f"data absent ({reason}): left unknown"
-        if skip is not None:
-            mapper.ignore(entry, mapping.sets, mapping.id, skip)
-            continue
-        value, reason = _READERS[mapping.read](mapper, entry, mapping)
-        if value is None:
-            mapper.ignore(entry, mapping.sets, mapping.id, reason or "no value")
-            continue
-        mapper.offer(entry, mapping.sets, value, mapping.id, latest_wins=True)
-        if mapping.laterality:
-            _side(mapper, entry, mapping)
-
-
-def _side(mapper: _Mapper, entry: _Entry, mapping: FhirMapping) -> None:
-    side = laterality(entry.resource)
-    if side == "conflict":
-        mapper.ignore(entry, "side", mapping.id, "bodySite codes more than one side")
-    elif side is not None:
-        mapper.offer(entry, "side", side, mapping.id)
-
-
-def _quantity(mapper: _Mapper, entry: _Entry, mapping: FhirMapping
-              ) -> tuple[FactValue | None, str | None]:
-    resource = entry.resource
-    if "valueInteger" in resource:
-        raw, unit, where = resource["valueInteger"], NO_UNIT, f"{entry.path}.valueInteger"
-    elif isinstance(resource.get("valueQuantity"), Mapping):
-        quantity = resource["valueQuantity"]
-        where = f"{entry.path}.valueQuantity"
-        if "comparator" in quantity:
-            return None, f"the value is a bound ({quantity['comparator']}), not a measurement"
-        raw = quantity.get("value")
-        code, text = quantity.get("code"), quantity.get("unit")
-        unit = code if isinstance(code, str) else text if isinstance(text, str) else NO_UNIT
-        if unit not in mapping.units:
-            field = "code" if isinstance(code, str) else "unit"
-            accepted = ", ".join(u for u in mapping.units if u != NO_UNIT)
-            mapper.refusals.append(Problem(f"{where}.{field}" if unit != NO_UNIT else where,
-                                           f"unit {unit!r} is not a unit {mapping.sets} is "
-                                           f"read in (accepted: {accepted})" if unit != NO_UNIT
-                                           else f"no unit; {mapping.sets} needs one of {accepted}"))
-            return None, "unit refused"
-        where += ".value"
-    else:
-        given = [k for k in resource if k.startswith("value")]
-        return None, (f"{given[0]} is not a quantity" if given else "no value")
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
-        mapper.refusals.append(Problem(where, f"expected a number, got {raw!r}"))
-        return None, "malformed"
-    value = round(float(CONVERTERS[mapping.units[unit]](float(raw))), 2)
-    spec = mapper.vocabulary.get(mapping.sets)
-    if spec is not None and ((spec.minimum is not None and value < spec.minimum)
-                             or (spec.maximum is not None and value > spec.maximum)):
-        mapper.refusals.append(Problem(where, f"{raw} {unit if unit != NO_UNIT else ''}".rstrip()
-                                       + f" gives {mapping.sets} {value:g}, outside "
-                                       f"{spec.minimum:g} to {spec.maximum:g} {spec.unit or ''}"
-                                       .rstrip()))
-        return None, "out of range"
-    return value, None
-
-
-def _coded(mapper: _Mapper, entry: _Entry, mapping: FhirMapping
-           ) -> tuple[FactValue | None, str | None]:
-    concept = entry.resource.get("valueCodeableConcept")
-    for system, code in codings(concept):
-        key = f"{system}|{code}"
-        if key in mapping.answers:
-            answer = mapping.answers[key]
-            return answer, None if answer is not None else f"the answer {key} means unknown"
-    shown = ", ".join(f"{s}|{c}" for s, c in codings(concept)) or "none"
-    return None, f"no answer the mapping knows (codes: {shown}): left unknown"
-
-
-def _positive(mapper: _Mapper, entry: _Entry, mapping: FhirMapping
-              ) -> tuple[FactValue | None, str | None]:
-    resource = entry.resource
-    flags = resource.get("interpretation")
-    for concept in flags if isinstance(flags, list) else []:
-        for system, code in codings(concept):
-            if system == INTERPRETATION and code in _POSITIVE:
-                return True, None
-            if system == INTERPRETATION and code in _NEGATIVE:
-                return False, None
-    quantity = resource.get("valueQuantity")
-    ranges = resource.get("referenceRange")
-    if isinstance(quantity, Mapping) and isinstance(ranges, list):
-        value = quantity.get("value")
-        for item in ranges:
-            high = item.get("high") if isinstance(item, Mapping) else None
-            if not isinstance(high, Mapping) or not isinstance(value, int | float):
-                continue
-            limit = high.get("value")
-            if not isinstance(limit, int | float) or isinstance(limit, bool):
-                continue
-            if high.get("code", quantity.get("code")) != quantity.get("code"):
-                return None, (f"the reference range is in {high.get('code')!r}, the value in "
-                              f"{quantity.get('code')!r}: cannot compare")
-            if "comparator" in quantity:
-                return None, f"the value is a bound ({quantity['comparator']})"
-            return value > limit, None
-    return None, ("no interpretation flag and no reference range high: cannot tell if raised "
-                  "(no fixed threshold)")
-
-
-_READERS: dict[str, Any] = {"quantity": _quantity, "coded": _coded, "positive": _positive}
-
-
-# --- Condition ---
-_ACTIVE = {"active", "recurrence", "relapse"}
-
-
-def _condition(mapper: _Mapper, entry: _Entry) -> None:
-    resource = entry.resource
-    for mapping in _matching(mapper, "Condition", resource.get("code")):
-        verification = status_code(resource.get("verificationStatus"))
-        clinical = status_code(resource.get("clinicalStatus"))
-        if clinical is None and any(k.startswith("abatement") for k in resource):
-            clinical = "resolved"
-        skip: str | None = None
-        value = True
-        if verification == "entered-in-error":
-            skip = "entered-in-error"
-        elif verification == "refuted":
-            value = False
-        elif verification in ("unconfirmed", "provisional", "differential"):
-            skip = f"verification status {verification}: left unknown"
-        elif clinical is not None and clinical not in _ACTIVE and not mapping.resolved_counts:
-            skip = f"clinical status {clinical}"
-        if skip is None:
-            skip = window_verdict(clinical_time(resource), mapper.at, mapping.window_days)
-        if skip is not None:
-            mapper.ignore(entry, mapping.sets, mapping.id, skip)
-        else:
-            mapper.offer(entry, mapping.sets, value, mapping.id)
-            if mapping.laterality:
-                _side(mapper, entry, mapping)
-
-
-# --- Procedure ---
-def _procedure(mapper: _Mapper, entry: _Entry) -> None:
-    resource = entry.resource
-    status = resource.get("status")
-    for mapping in _matching(mapper, "Procedure", resource.get("code")):
-        skip = None if status in ("completed", "not-done") else f"status {status}"
-        if skip is None:
-            skip = window_verdict(clinical_time(resource), mapper.at, mapping.window_days)
-        if skip is not None:
-            mapper.ignore(entry, mapping.sets, mapping.id, skip)
-        else:
-            mapper.offer(entry, mapping.sets, status == "completed", mapping.id)
-            if mapping.laterality:
-                _side(mapper, entry, mapping)
-
-
-# --- Medications ---
-_INTENTS = {None, "order", "original-order", "reflex-order", "filler-order", "instance-order"}
-
-
-def _medication_concept(mapper: _Mapper, resource: Mapping[str, Any]) -> Any:
-    if "medicationCodeableConcept" in resource:
-        return resource["medicationCodeableConcept"]
-    reference = resource.get("medicationReference")
-    ref = reference.get("reference") if isinstance(reference, Mapping) else None
-    if not isinstance(ref, str):
-        return None
-    if ref.startswith("#"):
-        for item in resource.get("contained") or ():
-            if isinstance(item, Mapping) and item.get("id") == ref[1:]:
-                return item.get("code")
-        return None
-    target = mapper.by_reference.get(ref) or mapper.by_reference.get(normalise_reference(ref))
-    return target.get("code") if target is not None else None
-
-
-def _medication(mapper: _Mapper, entry: _Entry) -> None:
-    resource = entry.resource
-    kind = str(resource["resourceType"])
-    status = resource.get("status")
-    for mapping in _matching(mapper, kind, _medication_concept(mapper, resource)):
-        value = True
-        skip: str | None = None
-        if kind == "MedicationStatement":
-            if status == "not-taken":
-                value = False
-            elif status != "active":
-                skip = f"status {status}"
-            else:
-                ended = period_span(resource.get("effectivePeriod"))
-                period = resource.get("effectivePeriod")
-                if (isinstance(period, Mapping) and "end" in period and ended is not None
-                        and ended.end <= mapper.at):
-                    skip = f"ended {ended.text}, before the index time"
-        else:
-            if status != "active":
-                skip = f"status {status}"
-            elif resource.get("doNotPerform") is True:
-                skip = "doNotPerform: an order not to give it"
-            elif resource.get("intent") not in _INTENTS:
-                skip = f"intent {resource.get('intent')}: not an order"
-        if skip is None:
-            skip = window_verdict(clinical_time(resource), mapper.at, mapping.window_days)
-        if skip is not None:
-            mapper.ignore(entry, mapping.sets, mapping.id, skip)
-        else:
-            mapper.offer(entry, mapping.sets, value, mapping.id)
-
-
-def _response(mapper: _Mapper, entry: _Entry) -> None:
-    questionnaire.map_response(mapper, entry)
-
-
-_HANDLERS: dict[str, Any] = {
-    "Patient": _patient,
-    "Observation": _observation,
-    "Condition": _condition,
-    "Procedure": _procedure,
-    "MedicationStatement": _medication,
-    "MedicationRequest": _medication,
-    "QuestionnaireResponse": _response,
-}

@@ -8,6 +8,7 @@ plugin gives one, else its ``meaning``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from kneerules.model import Case, FactValue
 from kneerules.ruledata import FactSpec
 
 if TYPE_CHECKING:
-    from kneerules.fhir.mapper import _Entry, _Mapper
+    from kneerules.fhir.mapper import Entry, Mapper
 
 QUESTIONNAIRE_URL = "urn:kneerules:fhir:Questionnaire:kneerules"
 CHOICE_SYSTEM = "urn:kneerules:fhir:CodeSystem:"
@@ -114,6 +115,8 @@ def _value(spec: FactSpec, answer: Mapping[str, Any]) -> FactValue | str | None:
     for key in ("valueDecimal", "valueInteger"):
         value = answer.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
+            if isinstance(value, float) and not math.isfinite(value):
+                return f"!expected a finite number, got {value}"
             if spec.integer and value != int(value):
                 return f"!expected a whole number, got {value}"
             if ((spec.minimum is not None and value < spec.minimum)
@@ -124,7 +127,7 @@ def _value(spec: FactSpec, answer: Mapping[str, Any]) -> FactValue | str | None:
     return "!expected valueDecimal or valueInteger"
 
 
-def map_response(mapper: _Mapper, entry: _Entry) -> None:
+def map_response(mapper: Mapper, entry: Entry) -> None:
     """Offer every answer of a kneerules QuestionnaireResponse to ``mapper``."""
     from kneerules.fhir.resources import clinical_time
     from kneerules.fhir.timing import window_verdict

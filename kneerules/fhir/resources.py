@@ -47,13 +47,34 @@ def version_of(resource: Mapping[str, Any]) -> str | None:
     return None
 
 
-def normalise_reference(reference: str) -> str:
-    """``http://x/fhir/Patient/1/_history/2`` and ``Patient/1`` both as ``Patient/1``."""
-    if reference.startswith(("urn:", "#")):
-        return reference
-    head = reference.split("/_history/")[0].rstrip("/")
-    parts = head.split("/")
-    return "/".join(parts[-2:]) if len(parts) >= 2 else head
+Identity = tuple[str | None, str | None]
+"""A reference resolved: (absolute URL or urn, if known; ``Type/id``, if known)."""
+
+
+def resolve_reference(reference: str, base_url: str | None = None) -> Identity:
+    """A reference resolved as FHIR says: a relative ``Patient/1`` inside an entry whose
+    fullUrl is ``http://a/fhir/Observation/9`` is ``http://a/fhir/Patient/1``; a version
+    (``/_history/2``) names the same resource."""
+    ref = reference.split("/_history/")[0].rstrip("/")
+    if ref.startswith("urn:"):
+        return ref, None
+    parts = ref.split("/")
+    relative = "/".join(parts[-2:]) if len(parts) >= 2 else None
+    if ref.startswith(("http://", "https://")):
+        return ref, relative
+    if relative and base_url and base_url.startswith(("http://", "https://")):
+        base = base_url.split("/_history/")[0].rstrip("/").split("/")
+        if len(base) > 4:  # scheme, '', host, then at least Type/id
+            return "/".join(base[:-2]) + "/" + relative, relative
+    return None, relative
+
+
+def same_resource(one: Identity, other: Identity) -> bool:
+    """Whether two resolved references name the same resource: by absolute URL when both
+    have one of the same kind, else by ``Type/id``."""
+    if one[0] and other[0] and one[0].startswith("urn:") == other[0].startswith("urn:"):
+        return one[0] == other[0]
+    return one[1] is not None and one[1] == other[1]
 
 
 def period_span(period: Any) -> Span | None:
