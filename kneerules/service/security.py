@@ -152,9 +152,10 @@ class Verifier:
 
     def verify(self, authorization: str | None, audience: str) -> Caller:
         """The verified caller of a request with this Authorization header, or Unauthorized."""
-        if not authorization or not authorization.startswith("Bearer "):
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("no bearer token")
-        token = authorization[len("Bearer "):].strip()
+        token = token.strip()
         header, issuer, url = self.header_checks(token)
         alg = header["alg"]
         key = _public_key(self.key_sets.key(url, header["kid"]), alg)

@@ -217,3 +217,48 @@ def test_unreadable_record_is_a_warning(engine: Engine) -> None:
     assert card["indicator"] == "warning"
     assert "assess manually" in card["summary"]
     assert check_response({"cards": list(outcome.cards)}) == []
+
+
+# --- The commands ---------------------------------------------------------------------------
+
+def test_serve_with_a_bad_config_is_a_clear_error(tmp_path: Path) -> None:
+    """`kneerules serve` with an invalid file exits 1 naming the setting, no traceback."""
+    from click.testing import CliRunner
+
+    from kneerules.cli import main
+
+    config = tmp_path / "service.yaml"
+    config.write_text("public_url: http://127.0.0.1:8080\nsecurity:\n  algorithms: [HS256]\n")
+    result = CliRunner().invoke(main, ["serve", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "$.security.algorithms[0]: 'HS256' is not allowed" in result.output
+    assert "$.security.issuers: required" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_feedback_without_a_store_is_a_clear_error(tmp_path: Path) -> None:
+    """`kneerules feedback` before the service ever ran says so and exits 1."""
+    from click.testing import CliRunner
+
+    from kneerules.cli import main
+
+    config = tmp_path / "service.yaml"
+    config.write_text(f"public_url: http://127.0.0.1:8080\nstore: {tmp_path / 'none.sqlite'}\n"
+                      "security:\n  issuers: [{iss: x, jwks_url: 'http://127.0.0.1:9/k'}]\n")
+    result = CliRunner().invoke(main, ["feedback", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "no feedback store at" in result.output
+
+
+@pytest.mark.parametrize("header", ["bearer {t}", "Bearer  {t} ", "BEARER {t}"])
+def test_bearer_scheme_is_case_insensitive(tmp_path: Path, header: str) -> None:
+    """The Authorization scheme is matched without regard to case (RFC 7235)."""
+    from kneerules.service.security import Verifier
+    from kneerules.service.store import Store
+
+    verifier = Verifier(parse_config(GOOD).security, Store(str(tmp_path / "s.sqlite")))
+    # Past the scheme, the header check refuses the (malformed) token itself.
+    with pytest.raises(Unauthorized, match="malformed token"):
+        verifier.verify(header.format(t="abc"), "https://cds.example.org/cds-services/x")
+    with pytest.raises(Unauthorized, match="no bearer token"):
+        verifier.verify("Basic abc", "https://cds.example.org/cds-services/x")
