@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -136,9 +137,12 @@ def create_app(config: ServiceConfig, engine: Any = None) -> Starlette:
                             "prefetch keys missing (and not to be read from this "
                             "fhirServer): "
                             + ", ".join(missing.keys))
-        issued = triager.issued(outcome, hook, who.iss, who.tenant)
-        for card in issued:
-            await run_in_threadpool(store.record_card, card)
+        try:
+            for card in triager.issued(outcome, hook, who.iss, who.tenant):
+                await run_in_threadpool(store.record_card, card)
+        except sqlite3.Error:
+            # The clinician still gets the card; only its link to later feedback is lost.
+            log.exception("hook %s: the issued card was not recorded", hook.hook_instance)
         return JSONResponse({"cards": list(outcome.cards)}, status_code=outcome.status)
 
     async def feedback(request: Request) -> Response:

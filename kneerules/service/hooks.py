@@ -177,9 +177,13 @@ class Triager:
         # unless a red flag was raised (a clot in the lung is never left unsaid).
         if not knee_pain and not assessment.red_flags:
             return Outcome(200, ())
-        card = triage_card(assessment, service=self.service_id,
-                           hook_instance=request.hook_instance,
-                           provenance=mapped.provenance, rule_because=self.rule_because)
+        try:
+            card = triage_card(assessment, service=self.service_id,
+                               hook_instance=request.hook_instance,
+                               provenance=mapped.provenance, rule_because=self.rule_because)
+        except Exception:
+            log.exception("hook %s: the card could not be built", request.hook_instance)
+            return self._unavailable(500, request, "the card could not be built")
         return Outcome(200, (card,), ((card["uuid"], assessment.triage.level,
                                        assessment.triage.because),))
 

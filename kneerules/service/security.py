@@ -15,6 +15,7 @@ only logged, never sent.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -179,7 +180,12 @@ class Verifier:
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti:
             raise Unauthorized("jti is not a non-empty string")
-        if not self.store.claim_jti(issuer.iss, jti, int(exp)):
+        try:
+            first = self.store.claim_jti(issuer.iss, jti, int(exp))
+        except sqlite3.Error as error:  # a replay cannot be ruled out: fail closed
+            log.error("the jti store failed: %s", error)
+            raise Unauthorized("the jti store is unavailable") from None
+        if not first:
             raise Unauthorized(f"jti {jti!r} replayed")
         sub = claims.get("sub")
         return Caller(issuer.iss, tenant if isinstance(tenant, str) else None,

@@ -239,3 +239,13 @@ def test_replay_is_refused_by_another_worker(service: Service, engine: Engine) -
     first.close()
     second.close()
 
+
+
+def test_unusable_jti_store_fails_closed(service: Service, tmp_path: Path) -> None:
+    """When the replay store cannot be written, a valid token is refused, not let through."""
+    config = load_config(service.config)
+    verifier = Verifier(config.security, Store(str(tmp_path / "missing-folder" / "s.sqlite")))
+    with pytest.raises(Unauthorized, match="jti store is unavailable"):
+        verifier.verify("Bearer " + service.token(PATH), service.base + PATH)
+    working = Verifier(config.security, Store(str(tmp_path / "s.sqlite")))
+    assert working.verify("Bearer " + service.token(PATH), service.base + PATH).iss
