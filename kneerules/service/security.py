@@ -72,6 +72,8 @@ class KeySets:
         self._sets: dict[str, _CachedSet] = {}
         self._last_fetch: dict[str, float] = {}
         self._lock = threading.Lock()
+        # One lock per key-set URL: a slow issuer holds up only the calls that need its keys.
+        self._url_locks: dict[str, threading.Lock] = {}
 
     def _load(self, url: str) -> _CachedSet:
         self._last_fetch[url] = time.monotonic()
@@ -85,6 +87,8 @@ class KeySets:
 
     def key(self, url: str, kid: str) -> dict[str, Any]:
         with self._lock:
+            url_lock = self._url_locks.setdefault(url, threading.Lock())
+        with url_lock:
             now = time.monotonic()
             cached = self._sets.get(url)
             if cached is None or now - cached.fetched > self.security.jwks_cache_seconds:
