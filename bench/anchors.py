@@ -138,6 +138,7 @@ class LeanestDurable:
             fact: dict[str, FactValue] = {"kind": CASE, "sid": "s0", "uid": "u",
                                           **pack.bucket_props}
             fact.update({k: v for k, v in facts.items() if k in pack.facts})
+            fact.update({name: check(facts) for name, check in pack.groups})
             out.append(dump_fact(fact))
         return out
 
