@@ -1,0 +1,177 @@
+"""The library call: ``audit(inputs, out)`` on a Dask cluster, its own or one given."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from kneerules.batch import cpu_count
+from kneerules.config import EngineConfig
+from kneerules.errors import EngineError
+from kneerules.population import inputs, output
+from kneerules.population.summary import PartResult, summarise
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from kneerules.engine import Engine
+
+DEFAULT_PARTITION_SIZE = 2000  # cases per task: ~1 s of work, so Dask's ~ms per task is noise
+SUMMARY = "summary.json"
+REPORT = "report.html"
+
+
+@attrs.frozen
+class AuditResult:
+    """Where an audit wrote its output, and its summary (the content of summary.json)."""
+
+    out: Path
+    summary: dict[str, Any]
+
+    @property
+    def report(self) -> Path:
+        return self.out / REPORT
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """Every assessment or error row, in input order."""
+        return output.read_rows(self.out, output.ASSESSMENTS)
+
+    def changes(self) -> Iterator[dict[str, Any]]:
+        """With ``compare``: every case whose timeframe or leading condition changed."""
+        return output.read_rows(self.out, output.CHANGES)
+
+
+def audit(
+    paths: Sequence[str | Path],
+    out: str | Path,
+    *,
+    config: EngineConfig | None = None,
+    compare: str | Path | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    partition_size: int = DEFAULT_PARTITION_SIZE,
+    output_format: output.Format = "parquet",
+) -> AuditResult:
+    """Assesses every case of ``paths`` (JSON Lines or Parquet) on a Dask cluster and
+    writes the rows, ``summary.json`` and ``report.html`` into ``out``.
+
+    ``config`` is the engine's recipe (default: the default engine); ``compare`` a
+    second rule set (name or file) evaluated on the same cases, with every case whose
+    timeframe or leading condition changes written to ``out/changes``. ``scheduler``
+    is the address of a running cluster (its workers must reach ``paths`` and ``out``
+    at the same paths); without it, a cluster of ``workers`` processes (default: every
+    core), one thread each, starts on 127.0.0.1 and stops when the audit ends."""
+    from kneerules.engine import Engine
+
+    if output_format not in output.FORMATS:
+        raise ValueError(f"output_format must be one of {output.FORMATS}, got {output_format!r}")
+    config = config or EngineConfig()
+    engine = Engine.from_config(config)
+    engines = [engine]
+    if compare is not None:
+        engines.append(Engine.from_config(attrs.evolve(config, ruleset=compare)))
+    parts = inputs.plan(paths, partition_size, engine.vocabulary)
+    target = Path(out).resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    output.clear(target)
+    with _client(scheduler, workers) as client:
+        checked = _start_engines(client, engines)
+        results = _run(client, parts, checked.plugin, target, output_format)
+        workers_seen = checked.environment
+        client.unregister_worker_plugin(checked.plugin)
+    summary = summarise(results, [str(Path(p)) for p in paths], compare is not None,
+                        workers_seen)
+    (target / SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
+                                  encoding="utf-8")
+    result = AuditResult(target, summary)
+    from kneerules.population.report import render_report
+
+    changes = list(_first(result.changes(), REPORT_CHANGES)) if compare is not None else []
+    (target / REPORT).write_text(render_report(summary, changes), encoding="utf-8")
+    return result
+
+
+REPORT_CHANGES = 1000  # changed cases listed in the report; all are in out/changes
+
+
+def _first(rows: Iterator[dict[str, Any]], count: int) -> Iterator[dict[str, Any]]:
+    for number, row in enumerate(rows):
+        if number >= count:
+            return
+        yield row
+
+
+@contextlib.contextmanager
+def _client(scheduler: str | None, workers: int | None) -> Iterator[Client]:
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        with Client(scheduler, set_as_default=False) as client:
+            yield client
+        return
+    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in every worker (measured ~1.8x slower per
+    # case here: durable-rules mallocs and frees per evaluation). None unsets it; the
+    # variable is also dropped from this process, where an earlier nanny may have left it
+    # (it "leaks into the nanny process") and where every new worker would inherit it.
+    os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                          "distributed.worker.daemon": True}), \
+            LocalCluster(n_workers=workers or cpu_count(), threads_per_worker=1,
+                         processes=True, host="127.0.0.1", dashboard_address=None,
+                         silence_logs=logging.ERROR) as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        yield client
+
+
+@attrs.frozen
+class _Started:
+    plugin: str
+    environment: dict[str, Any]
+
+
+def _start_engines(client: Client, engines: list[Engine]) -> _Started:
+    from kneerules.population.worker import MALLOC_TRIM, EnginePlugin, worker_environment
+
+    # The rule set goes as its loaded spec: workers need not see the client's files.
+    configs = tuple(attrs.evolve(e.config, ruleset=e.ruleset) for e in engines)
+    plugin = EnginePlugin(configs, tuple(e.info for e in engines))
+    name = f"kneerules-engine-{uuid.uuid4().hex[:12]}"
+    replies = client.register_plugin(plugin, name=name)
+    failed = {address: reply for address, reply in replies.items()
+              if reply.get("status") != "OK"}
+    if failed:
+        client.unregister_worker_plugin(name)
+        address, reply = sorted(failed.items())[0]
+        raise EngineError(f"{len(failed)} of {len(replies)} workers could not build the "
+                          f"engine; {address}: {reply.get('exception_text') or reply}")
+    found = client.run(worker_environment)
+    with_malloc = sorted(addr for addr, env in found.items() if env[MALLOC_TRIM] is not None)
+    return _Started(name, {"count": len(found), "with_malloc_trim_threshold": len(with_malloc)})
+
+
+def _run(client: Client, parts: list[inputs.Partition], plugin: str, out: Path,
+         fmt: output.Format) -> list[PartResult]:
+    from distributed import as_completed
+
+    from kneerules.population.worker import run_partition
+
+    token = uuid.uuid4().hex[:12]
+    futures = client.map(run_partition, parts, plugin=plugin, out=str(out), fmt=fmt,
+                         key=[f"kneerules-audit-{token}-{p.index}" for p in parts])
+    results: list[PartResult] = []
+    try:
+        for future in as_completed(futures, loop=client.loop):
+            results.append(future.result())
+            future.release()
+    finally:
+        client.cancel(futures)
+    return results

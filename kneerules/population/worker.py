@@ -1,0 +1,112 @@
+"""What runs in a Dask worker: its engine (built once, by a worker plugin) and the task
+that assesses one partition, writes its rows and sends back only the counts."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from distributed import WorkerPlugin, get_worker
+
+from kneerules.config import EngineConfig
+from kneerules.errors import CaseError, EngineError, KneerulesError
+from kneerules.model import EngineInfo
+from kneerules.population import inputs, output, rows
+from kneerules.population.summary import PartResult, Tally
+
+if TYPE_CHECKING:
+    from distributed import Worker
+
+    from kneerules.engine import Engine
+
+MALLOC_TRIM = "MALLOC_TRIM_THRESHOLD_"
+
+
+class EnginePlugin(WorkerPlugin):
+    """Builds a worker's engines from their recipes when the worker starts (also a
+    worker the nanny restarted), and refuses to run if they are not the client's.
+
+    Only the recipes cross the wire: an engine holds durable-rules' compiled rule
+    set, which is built in the process that uses it and never pickled."""
+
+    def __init__(self, configs: tuple[EngineConfig, ...], expected: tuple[EngineInfo, ...]
+                 ) -> None:
+        self.configs = configs
+        self.expected = expected
+        self.engines: tuple[Engine, ...] = ()
+
+    def setup(self, worker: Worker) -> None:
+        from kneerules.engine import Engine
+
+        engines = tuple(Engine.from_config(config) for config in self.configs)
+        for engine, expected in zip(engines, self.expected, strict=True):
+            if engine.info != expected:
+                raise EngineError(f"worker {worker.address} built {_describe(engine.info)}, "
+                                  f"not the client's {_describe(expected)}: install the same "
+                                  "kneerules and plugins on every worker")
+        self.engines = engines
+
+
+def _describe(info: EngineInfo) -> str:
+    plugins = ", ".join(f"{p.name} {p.version}" for p in info.plugins)
+    return f"kneerules {info.version}, {info.ruleset} {info.ruleset_version} ({plugins})"
+
+
+def worker_environment() -> dict[str, Any]:
+    """What a worker says about itself (the audit checks the malloc setting is unset)."""
+    return {"pid": os.getpid(), MALLOC_TRIM: os.environ.get(MALLOC_TRIM)}
+
+
+def run_partition(part: inputs.Partition, plugin: str, out: str, fmt: output.Format
+                  ) -> PartResult:
+    """Assesses one partition with this worker's engines and writes its part files."""
+    try:
+        engines = get_worker().plugins[plugin].engines  # type: ignore[attr-defined]
+    except (KeyError, ValueError) as error:
+        raise EngineError(f"worker has no kneerules engine ({error!r})") from None
+    if not engines:
+        raise EngineError("the worker's kneerules engine failed to build (see its log)")
+    base = engines[0]
+    vocabulary = base.vocabulary
+    results: list[list[dict[str, Any]]] = [[] for _ in engines]
+    infos = [rows.engine_columns(engine.info) for engine in engines]
+    for position, item in inputs.read(part, vocabulary):
+        where = (part.path, position)
+        case: Any = None
+        try:
+            case = base.parse(item, f"{part.path}:{position}")
+        except CaseError as error:
+            if part.kind == "parquet":
+                error = inputs.column_problems(error)
+            for found, info in zip(results, infos, strict=True):
+                found.append(rows.error_row(where, inputs.case_id_of(item), error, info))
+            continue
+        age = case.patient.age if case.patient else None
+        for engine, found, info in zip(engines, results, infos, strict=True):
+            try:
+                found.append(rows.assessed_row(where, engine.evaluate(case), age, info))
+            except KneerulesError as error:  # a plugin failed on this case: the rest go on
+                found.append(rows.error_row(where, case.case_id, error, info))
+    tallies = []
+    for found in results:
+        tally = Tally()
+        for row in found:
+            tally.add(row)
+        tallies.append(tally)
+    target = Path(out)
+    output.write_part(output.part_path(target, output.ASSESSMENTS, part.index, fmt),
+                      results[0], rows.COLUMNS, fmt)
+    transitions: Counter[tuple[str, str]] = Counter()
+    if len(engines) > 1:
+        changes = []
+        for mine, theirs in zip(results[0], results[1], strict=True):
+            change = rows.change_row(mine, theirs)
+            if change is not None:
+                changes.append(change)
+                transitions[(mine["timeframe"] or "error", theirs["timeframe"] or "error")] += 1
+        output.write_part(output.part_path(target, output.CHANGES, part.index, fmt),
+                          changes, rows.CHANGE_COLUMNS, fmt)
+    return PartResult(part.index, tallies[0], tallies[1] if len(tallies) > 1 else None,
+                      transitions)
