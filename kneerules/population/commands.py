@@ -59,12 +59,13 @@ def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler:
     _require("distributed", "dask", "kneerules audit")
     if output_format == "parquet" or any(p.suffix.lower() in _PARQUET for p in paths):
         _require("pyarrow", "parquet", "Parquet input or output (--format parquet)")
-    from kneerules.cli import _disabled
     from kneerules.config import EngineConfig
     from kneerules.errors import KneerulesError
+    from kneerules.pluginmanager import disabled_from_env
     from kneerules.population.run import audit
 
-    config = EngineConfig(ruleset, disable=_disabled(disable))
+    names = [*disabled_from_env(), *(n for v in disable for n in v.replace(",", " ").split())]
+    config = EngineConfig(ruleset, disable=tuple(dict.fromkeys(names)))
     began = time.perf_counter()
     try:
         result = audit(paths, out, config=config, compare=compare, scheduler=scheduler,

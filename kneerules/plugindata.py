@@ -1,4 +1,4 @@
-"""Reading clinical data files (YAML) into :mod:`kneerules.ruledata` objects.
+"""Reading a plugin's clinical data file (YAML) into :mod:`kneerules.ruledata` objects.
 
 Each problem names the file, the rule (or other entry) and what is wrong;
 nothing in a data file is ever executed.
@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import yaml
 
-from kneerules.convert import describe, did_you_mean, structure
+from kneerules.converter import structure
+from kneerules.datafiles import read_text, read_yaml
 from kneerules.errors import Problem, RuleDataError
+from kneerules.messages import describe, did_you_mean
 from kneerules.ruledata import (
-    LEVELS,
     AdviceSpec,
     ConditionInfo,
     ConsiderationSpec,
@@ -27,9 +27,6 @@ from kneerules.ruledata import (
     ScoreSpec,
 )
 
-# libyaml's C loader is several times faster; fall back where it was not built.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 _SECTIONS: dict[str, type] = {
     "conditions": ConditionInfo,
     "facts": FactSpec,
@@ -38,23 +35,6 @@ _SECTIONS: dict[str, type] = {
     "considerations": ConsiderationSpec,
     "scores": ScoreSpec,
 }
-
-
-def read_yaml(text: str, source: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise RuleDataError([Problem(where, f"not valid YAML: {problem}")], source) from None
-
-
-def read_text(resource: Traversable | Path) -> str:
-    try:
-        return resource.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RuleDataError([Problem("$", f"cannot read the file: {exc}")], str(resource)) from None
 
 
 def _entry_label(section: str, index: int, entry: Any) -> str:
@@ -96,40 +76,4 @@ def load_plugin_data(resource: Traversable | Path, plugin: str) -> PluginData:
     return parse_plugin_data(read_yaml(read_text(resource), source), plugin, source)
 
 
-@attrs.frozen
-class RulesetSpec:
-    """A named rule set: which plugins make it up and how results are graded."""
-
-    name: str
-    version: str
-    description: str
-    safety: str
-    plugins: tuple[str, ...]
-    essential: tuple[str, ...] = ()
-    external_plugins: bool = True
-    likely_at: float = 5.0
-    possible_at: float = 2.0
-    leading: int = 3
-    source: str = ""
-
-
-def load_ruleset(resource: Traversable | Path) -> RulesetSpec:
-    source = str(resource)
-    data = read_yaml(read_text(resource), source)
-    spec, problems = structure(data, RulesetSpec, path="$")
-    if spec is not None:
-        if spec.safety not in spec.plugins:
-            problems.append(Problem("$.safety", f'"{spec.safety}" is not in plugins'))
-        problems += [
-            Problem("$.essential", f'"{name}" is not in plugins')
-            for name in spec.essential
-            if name not in spec.plugins
-        ]
-        if not spec.possible_at < spec.likely_at:
-            problems.append(Problem("$.possible_at", "must be below likely_at"))
-    if problems or spec is None:
-        raise RuleDataError(problems, source)
-    return attrs.evolve(spec, source=source)
-
-
-__all__ = ["LEVELS", "RulesetSpec", "load_plugin_data", "load_ruleset", "parse_plugin_data"]
+__all__ = ["load_plugin_data", "parse_plugin_data"]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from kneerules.durable_backend import Firing
-from kneerules.knowledge import KnowledgeBase
-from kneerules.logic import holds
+from kneerules._durable.runner import Firing
+from kneerules.conditions import holds
+from kneerules.knowledge_base import KnowledgeBase
 from kneerules.model import (
     Advice,
     Assessment,
