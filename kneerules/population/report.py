@@ -143,7 +143,8 @@ def _compare(summary: Mapping[str, Any], changes: Sequence[Mapping[str, Any]]) -
         f"{_cell('compare.timeframe_changes', t['from'] + ' -> ' + t['to'], t['cases'])}</tr>"
         for t in other["timeframe_changes"])
     shown = "".join(
-        "<tr>" + "".join(f"<td>{escape(_text(change[c]))}</td>" for c in CHANGE_COLUMNS) + "</tr>"
+        f'<tr data-change="{escape(str(change["input"]))}:{change["position"]}">'
+        + "".join(f"<td>{escape(_text(change[c]))}</td>" for c in CHANGE_COLUMNS) + "</tr>"
         for change in changes)
     note = (f'<p class="note">The first {len(changes)} of {other["changed"]}; all are in '
             "changes/.</p>" if len(changes) < other["changed"] else "")

@@ -4,6 +4,8 @@ that assesses one partition, writes its rows and sends back only the counts."""
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 
     from kneerules.engine import Engine
 
-MALLOC_TRIM = "MALLOC_TRIM_THRESHOLD_"
+MALLOC_TRIM = "MALLOC_TRIM_THRESHOLD_"  # the variable glibc reads at start-up
 
 
 class EnginePlugin(WorkerPlugin):
@@ -47,6 +49,14 @@ class EnginePlugin(WorkerPlugin):
                                   f"not the client's {_describe(expected)}: install the same "
                                   "kneerules and plugins on every worker")
         self.engines = engines
+
+
+def dask_setup(worker: Worker) -> None:
+    """Run in each worker of the cluster an audit starts (a Dask preload, restarted
+    workers included): Ctrl-C is the client's to handle. It stops the cluster, workers
+    and all; a worker that took the terminal's SIGINT too would only print a traceback."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _describe(info: EngineInfo) -> str:
