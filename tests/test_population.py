@@ -348,8 +348,10 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
     assert finished["result"].summary["cases"] == len(cases)
 
 
-def test_ctrl_c_stops_the_cluster_it_started(engine: Engine, tmp_path: Path) -> None:
-    """Ctrl-C (SIGINT to the process group) stops the audit and every process it started."""
+@pytest.mark.parametrize("stop", ["ctrl-c", "kill"])
+def test_ctrl_c_stops_the_cluster_it_started(engine: Engine, tmp_path: Path, stop: str) -> None:
+    """Ctrl-C (SIGINT to the process group) or `kill` (SIGTERM to the command) stops the
+    audit and every process it started."""
     psutil = pytest.importorskip("psutil")
     cases = list(synthetic_cases(engine.vocabulary, 30_000, seed=3))
     jsonl = write_jsonl(tmp_path / "cases.jsonl", cases)
@@ -363,7 +365,10 @@ def test_ctrl_c_stops_the_cluster_it_started(engine: Engine, tmp_path: Path) -> 
         time.sleep(0.05)
     started = psutil.Process(process.pid).children(recursive=True)
     assert len(started) >= 2, "the audit started its worker processes"
-    os.killpg(process.pid, signal.SIGINT)
+    if stop == "ctrl-c":
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        os.kill(process.pid, signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr

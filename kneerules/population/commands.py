@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+import signal
 import sys
 import time
 
@@ -67,6 +68,8 @@ def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler:
     names = [*disabled_from_env(), *(n for v in disable for n in v.replace(",", " ").split())]
     config = EngineConfig(ruleset, disable=tuple(dict.fromkeys(names)))
     began = time.perf_counter()
+    # A plain `kill` stops the cluster as Ctrl-C does, instead of orphaning its workers.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         result = audit(paths, out, config=config, compare=compare, scheduler=scheduler,
                        workers=workers, partition_size=partition_size,
@@ -79,6 +82,10 @@ def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler:
         sys.exit(130)
     took = time.perf_counter() - began
     summary = result.summary
+    if summary["workers"]["with_malloc_trim_threshold"]:
+        click.echo(f"kneerules audit: warning: {summary['workers']['with_malloc_trim_threshold']}"
+                   " workers run with MALLOC_TRIM_THRESHOLD_ set, which slows evaluation; see "
+                   "docs/population.md", err=True)
     click.echo(f"{summary['cases']} cases ({summary['assessed']} assessed, "
                f"{summary['errors']} errors) in {took:.1f} s, "
                f"{summary['cases'] / max(took, 1e-9):,.0f} cases/s")
@@ -88,6 +95,10 @@ def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler:
     click.echo(f"report: {result.report}")
     if summary["errors"]:
         sys.exit(1)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @hookimpl
