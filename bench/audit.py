@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ from kneerules.population.synthetic import synthetic_cases
 
 BIN = Path(sys.executable).parent
 PROJECTED_CASES = 10_000_000
+MALLOC_SAMPLE = 20_000  # cases timed with and without Dask's MALLOC_TRIM_THRESHOLD_
 NODES = 16
 CORES_PER_NODE = (2, 8, 32)
 
@@ -54,6 +56,32 @@ def timed(argv: list[str]) -> float:
     return took
 
 
+def malloc_effect(cases: Path, workers: int, out: Path) -> tuple[float, float]:
+    """Cases/s of the audit's own cluster (MALLOC_TRIM_THRESHOLD_ unset) and of a cluster
+    with Dask's defaults (the nanny sets it), timed from the client, cluster started."""
+    import logging
+
+    from distributed import LocalCluster
+
+    from kneerules.population import audit
+    from kneerules.population.run import local_cluster
+
+    count = sum(1 for _ in cases.open("rb"))
+
+    def rate(address: str) -> float:
+        start = time.perf_counter()
+        audit([cases], out, scheduler=address)
+        return count / (time.perf_counter() - start)
+
+    with local_cluster(workers) as cluster:
+        unset = rate(cluster.scheduler_address)
+    with LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1",
+                      dashboard_address=None, silence_logs=logging.ERROR) as cluster:
+        kept = rate(cluster.scheduler_address)
+    os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)  # the default nanny left it here
+    return unset, kept
+
+
 def measure(count: int, workers: int) -> dict[str, Any]:
     exe = str(BIN / "kneerules")
     with tempfile.TemporaryDirectory(prefix="kneerules-bench-audit-") as folder:
@@ -67,17 +95,23 @@ def measure(count: int, workers: int) -> dict[str, Any]:
         audit_s = timed([*audit, str(cases)])
         # The client cuts the input into partitions alone: on a cluster this part does not
         # shrink with more workers, so the projection below keeps it serial.
+        vocabulary = Engine().vocabulary
         start = time.perf_counter()
-        plan([cases], DEFAULT_PARTITION_SIZE, Engine().vocabulary)
+        plan([cases], DEFAULT_PARTITION_SIZE, vocabulary)
         plan_s = time.perf_counter() - start
         summary = json.loads((Path(out) / "summary.json").read_text())
         assert summary["cases"] == count, summary["cases"]
+        sample = Path(folder) / "sample.jsonl"
+        write_cases(sample, min(count, MALLOC_SAMPLE))
+        unset, kept = malloc_effect(sample, workers, Path(folder) / "malloc")
     # Worker-seconds per case, without the fixed cost and the client's serial planning.
     per_case = workers * max(audit_s - fixed - plan_s, 1e-9) / count
     return {"cases": count, "workers": workers, "eval_jsonl_s": eval_s, "audit_s": audit_s,
             "audit_fixed_s": fixed, "eval_jsonl_rate": count / eval_s,
             "audit_rate": count / audit_s, "ratio": eval_s / audit_s,
-            "per_case_ms": per_case * 1e3, "plan_us_per_case": plan_s / count * 1e6,
+            "per_case_ms": per_case * 1e3, "malloc_sample": min(count, MALLOC_SAMPLE),
+            "malloc_unset_rate": unset, "malloc_kept_rate": kept,
+            "plan_us_per_case": plan_s / count * 1e6,
             "projection": {cores: fixed + PROJECTED_CASES * plan_s / count
                            + PROJECTED_CASES * per_case / (NODES * cores)
                            for cores in CORES_PER_NODE}}
@@ -104,8 +138,15 @@ def print_figures(figures: dict[str, Any], line: Any = None) -> None:
          figures["audit_fixed_s"], "s")
     show("audit_plan_us", "client planning (scan of the input), per case",
          figures["plan_us_per_case"], "us")
-    show("audit_per_case_ms", "per-case cost, worker-seconds (fixed, planning excluded)",
+    show("audit_per_case_ms", "per case, worker-seconds (less fixed and planning)",
          figures["per_case_ms"], "ms")
+    sample = figures["malloc_sample"]
+    show("audit_malloc_unset_rate", f"audit's cluster, malloc trim unset ({sample:,} cases)",
+         figures["malloc_unset_rate"], "cases/s")
+    show("audit_malloc_kept_rate", "  a default Dask cluster (MALLOC_TRIM_THRESHOLD_ set)",
+         figures["malloc_kept_rate"], "cases/s")
+    show("audit_malloc_ratio", "  unset / set", figures["malloc_unset_rate"]
+         / figures["malloc_kept_rate"], "x")
     for cores, seconds in figures["projection"].items():
         show(f"audit_10m_16x{cores}_s", f"10M cases on {NODES} nodes x {cores} workers",
              seconds, "s")

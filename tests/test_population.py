@@ -378,6 +378,21 @@ def test_ctrl_c_stops_the_cluster_it_started(engine: Engine, tmp_path: Path, sto
     assert not (out / "summary.json").exists()
 
 
+def test_a_partition_that_fails_names_its_input(cluster: str, engine: Engine,
+                                                tmp_path: Path) -> None:
+    """A partition a worker cannot read fails the audit with an error naming the input."""
+    from kneerules.population import run
+
+    gone = inputs.Partition(0, "jsonl", str(tmp_path / "gone.jsonl"), 0, 10, 1)
+    with Client(cluster, set_as_default=False) as client:
+        started = run._start_engines(client, [engine])
+        try:
+            with pytest.raises(EngineError, match=r"gone\.jsonl from line 1: .*No such file"):
+                run._run(client, [gone], started.plugin, tmp_path / "out", "jsonl")
+        finally:
+            client.unregister_worker_plugin(started.plugin)
+
+
 def test_eval_imports_no_audit_code_and_no_dask() -> None:
     """`kneerules eval` with the extras installed loads only the light command module."""
     code = ("import sys; from kneerules.cli import main\n"

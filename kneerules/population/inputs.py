@@ -46,8 +46,7 @@ class Partition:
 
     @property
     def label(self) -> str:
-        return f"{self.path} from {self.kind} {'line' if self.kind == 'jsonl' else 'row'} " \
-               f"{self.first}"
+        return f"{self.path} from {'line' if self.kind == 'jsonl' else 'row'} {self.first}"
 
 
 def kind_of(path: Path) -> Kind:

@@ -15,7 +15,7 @@ import attrs
 
 from kneerules.batch import cpu_count
 from kneerules.config import EngineConfig
-from kneerules.errors import EngineError
+from kneerules.errors import EngineError, KneerulesError
 from kneerules.population import inputs, output
 from kneerules.population.summary import PartResult, summarise
 
@@ -85,9 +85,11 @@ def audit(
     output.clear(target)
     with _client(scheduler, workers) as client:
         checked = _start_engines(client, engines)
-        results = _run(client, parts, checked.plugin, target, output_format)
+        try:
+            results = _run(client, parts, checked.plugin, target, output_format)
+        finally:  # a cluster that outlives the audit keeps no engine of it
+            client.unregister_worker_plugin(checked.plugin)
         workers_seen = checked.environment
-        client.unregister_worker_plugin(checked.plugin)
     summary = summarise(results, [str(Path(p)) for p in paths], compare is not None,
                         workers_seen)
     (target / SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
@@ -180,10 +182,16 @@ def _run(client: Client, parts: list[inputs.Partition], plugin: str, out: Path,
     token = uuid.uuid4().hex[:12]
     futures = client.map(run_partition, parts, plugin=plugin, out=str(out), fmt=fmt,
                          key=[f"kneerules-audit-{token}-{p.index}" for p in parts])
+    part_of = {future.key: part for future, part in zip(futures, parts, strict=True)}
     results: list[PartResult] = []
     try:
         for future in as_completed(futures, loop=client.loop):
-            results.append(future.result())
+            try:
+                results.append(future.result())
+            except KneerulesError:
+                raise
+            except Exception as error:  # e.g. KilledWorker, an input a worker cannot read
+                raise EngineError(f"{part_of[future.key].label}: {error}") from error
             future.release()
     finally:
         client.cancel(futures)
