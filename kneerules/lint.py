@@ -197,9 +197,32 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
         report(condition.plugin, _condition_problems(condition.id, rules, advice.values()))
     if paths:  # the installed plugins are there to resolve names, not to be judged
         problems = [p for p in problems if p.source in checked]
+    else:
+        problems += _integration_checks(facts, disable)
     problems.sort(key=lambda p: (p.source, p.where))  # stable: an entry's problems together
     return LintReport(tuple(problems), tuple(s.name for s in sources), len(rules),
                       tuple(sorted(checked)))
+
+
+CHECKS_ENTRY_POINT_GROUP = "kneerules.checks"
+
+
+def _integration_checks(facts: Mapping[str, FactSpec], disable: Sequence[str]
+                        ) -> list[LintProblem]:
+    """Problems found by the checks integrations register under ``kneerules.checks``
+    (such as the FHIR mappings): ``check(facts, plugin_manager)`` gives (source, problem)."""
+    from importlib.metadata import entry_points
+
+    found: list[LintProblem] = []
+    for point in entry_points(group=CHECKS_ENTRY_POINT_GROUP):
+        try:
+            check = point.load()
+        except ImportError:
+            continue  # its extra is not installed: none of its data is in use either
+        for source, problem in check(facts, get_plugin_manager(disable=disable)):
+            found.append(LintProblem(source, problem.path, problem.message))
+    return found
+
 
 def _condition_problems(condition: str, rules: Sequence[Rule], advice: Iterable[Any]
                         ) -> list[Problem]:
