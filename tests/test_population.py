@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,68 @@ def test_summary_counts_the_errors_and_the_rest(audits: dict[str, Any]) -> None:
     summary = audits["jsonl"].summary
     assert (summary["cases"], summary["errors"]) == (len(audits["lines"]), len(BAD_LINES))
     assert summary["assessed"] == sum(summary["timeframe"].values())
+
+
+IPS_EXAMPLES = ROOT / ".cache" / "fhir" / "hl7.fhir.uv.ips-2.0.0" / "package" / "example"
+AT = datetime(2026, 6, 1, tzinfo=UTC)
+OTHER_PATIENT = {"resourceType": "Bundle", "id": "mixed", "type": "collection", "entry": [
+    {"resource": {"resourceType": "Patient", "id": "p1"}},
+    {"resource": {"resourceType": "Observation", "id": "o1", "status": "final",
+                  "subject": {"reference": "Patient/p2"}, "code": {"text": "x"}}}]}
+
+
+def vignette_bundle(engine: Engine, case: dict[str, Any], number: int) -> dict[str, Any]:
+    """A vignette as a FHIR Bundle: the QuestionnaireResponse kneerules publishes, filled in."""
+    from kneerules.fhir import case_to_response
+
+    response = case_to_response(engine.parse(case), engine.vocabulary,
+                                subject=f"Patient/v{number}", authored="2026-05-31T10:00:00Z")
+    return {"resourceType": "Bundle", "id": f"v{number}", "type": "collection",
+            "entry": [{"resource": response}]}
+
+
+@pytest.fixture(scope="module")
+def fhir_audit(cluster: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory
+               ) -> tuple[list[Any], Any]:
+    """The official IPS example Bundles (one file each) and the vignettes as Bundles (one
+    per line, with bad lines), audited at a fixed index time."""
+    if not IPS_EXAMPLES.is_dir():  # a setup mistake, said loudly (make test fetches them)
+        raise RuntimeError(f"no FHIR examples in {IPS_EXAMPLES}: run `make fhir-examples`")
+    files = sorted(IPS_EXAMPLES.glob("Bundle-*.json"))
+    lines: list[Any] = [vignette_bundle(engine, case, n)
+                        for n, case in enumerate(vignette_cases(), start=1)]
+    lines[3:3] = ["{not json", OTHER_PATIENT, [1, 2]]
+    folder = tmp_path_factory.mktemp("fhir")
+    bundles = write_jsonl(folder / "bundles.fhir.jsonl", lines)
+    result = audit([*files, bundles], folder / "out", scheduler=cluster, at=AT,
+                   partition_size=4)
+    inputs_in_order = [(str(f), 1, json.loads(f.read_text())) for f in files]
+    inputs_in_order += [(str(bundles), n, line) for n, line in enumerate(lines, start=1)]
+    return inputs_in_order, result
+
+
+def test_fhir_bundles_give_the_assessments_of_evaluate_fhir(fhir_audit: tuple[list[Any], Any],
+                                                             engine: Engine) -> None:
+    """Each Bundle's row is what Engine.evaluate_fhir says at the same index time; a Bundle
+    that is refused (another patient's record, not JSON) is an error row with its path."""
+    given, result = fhir_audit
+    got = list(result.rows())
+    assert [(r["input"], r["position"]) for r in got] == [(i, n) for i, n, _ in given]
+    levels = set()
+    for (_, _, bundle), row in zip(given, got, strict=True):
+        if isinstance(bundle, str) or bundle is OTHER_PATIENT or isinstance(bundle, list):
+            assert row["status"] == "error"
+            continue
+        expected = expected_row(engine, engine.read("fhir", bundle, at=AT)[0])
+        assert row_view(row) == expected
+        assert expected["case_id"] == engine.evaluate_fhir(bundle, at=AT).case_id
+        levels.add(row["level"])
+    assert levels == {"emergency", "urgent", "routine"}
+    refused = next(r for r in got if r["case_id"] == "Bundle/mixed")
+    assert refused["problems"] == ["$.entry[1].resource.subject.reference: 'Patient/p2' is "
+                                   "another patient than Patient/p1: refused"]
+    assert result.summary["fhir_index_time"] == AT.isoformat()
+    assert result.summary["errors"] == 3
 
 
 def test_bad_parquet_rows_become_error_rows(cluster: str, engine: Engine, tmp_path: Path) -> None:
@@ -454,7 +517,9 @@ def test_jsonl_partitions_cover_every_line_once(tmp_path_factory: pytest.TempPat
     data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
     path.write_bytes(data)
     parts = inputs.plan([path], size, {})
-    read = [item for part in parts for item in inputs.read(part, {})]
+    found = [item for part in parts for item in inputs.read(part, {})]
+    assert {where for where, _, _ in found} <= {str(path.resolve())}
+    read = [(position, item) for _, position, item in found]
     expected = data.split(b"\n")
     if expected[-1] == b"":
         expected.pop()

@@ -10,6 +10,7 @@ import pathlib
 import signal
 import sys
 import time
+from datetime import datetime
 
 import click
 
@@ -45,16 +46,20 @@ def _require(module: str, extra: str, why: str) -> None:
               help="Switch a plugin off by name (repeatable; also KNEERULES_DISABLE).")
 @click.option("--format", "output_format", type=click.Choice(["parquet", "jsonl"]),
               default="parquet", show_default=True, help="Format of the output tables.")
+@click.option("--at", "at", metavar="DATETIME", help="The index time FHIR Bundles are read "
+              "at, ISO 8601 with its zone (2024-09-01T10:00:00Z).  [default: now]")
 @click.option("--partition-size", type=click.IntRange(min=1), default=2000, show_default=True,
               metavar="N", help="Cases per Dask task.")
 def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler: str | None,
                   workers: int | None, compare: str | None, ruleset: str,
-                  disable: tuple[str, ...], output_format: str, partition_size: int) -> None:
+                  disable: tuple[str, ...], output_format: str, at: str | None,
+                  partition_size: int) -> None:
     """Assess a population of cases on Dask and write a summary and a report.
 
-    Each INPUT is JSON Lines (.jsonl, .ndjson: one case per line, as `eval --jsonl`)
-    or Parquet (.parquet: one column per finding, nullable booleans, null = unknown;
-    columns case_id, patient.age, patient.sex, onset, side and measurements too).
+    Each INPUT is JSON Lines (.jsonl, .ndjson: one case per line, as `eval --jsonl`),
+    Parquet (.parquet: one column per finding, nullable booleans, null = unknown;
+    columns case_id, patient.age, patient.sex, onset, side and measurements too), a
+    FHIR R4 Bundle (.json: one patient) or FHIR Bundles one per line (.fhir.jsonl).
     A bad case becomes an error row and the rest go on; the exit code is then 1.
     """
     _require("distributed", "dask", "kneerules audit")
@@ -67,13 +72,14 @@ def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler:
 
     names = [*disabled_from_env(), *(n for v in disable for n in v.replace(",", " ").split())]
     config = EngineConfig(ruleset, disable=tuple(dict.fromkeys(names)))
+    when = _index_time(at)
     began = time.perf_counter()
     # A plain `kill` stops the cluster as Ctrl-C does, instead of orphaning its workers.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         result = audit(paths, out, config=config, compare=compare, scheduler=scheduler,
                        workers=workers, partition_size=partition_size,
-                       output_format=output_format)  # type: ignore[arg-type]
+                       output_format=output_format, at=when)  # type: ignore[arg-type]
     except KneerulesError as error:
         raise click.ClickException(str(error)) from None
     except KeyboardInterrupt:
@@ -95,6 +101,19 @@ def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler:
     click.echo(f"report: {result.report}")
     if summary["errors"]:
         sys.exit(1)
+
+
+def _index_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"expected an ISO 8601 date and time, got {value!r}",
+                                 param_hint="--at") from None
+    if moment.tzinfo is None:
+        raise click.BadParameter(f"give the time zone too (e.g. {value}Z)", param_hint="--at")
+    return moment
 
 
 def _interrupt(signum: int, frame: object) -> None:

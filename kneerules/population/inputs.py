@@ -19,9 +19,11 @@ import attrs
 from kneerules.errors import CaseError, KneerulesError, Problem
 from kneerules.ruledata import FactSpec
 
-Kind = Literal["jsonl", "parquet"]
+Kind = Literal["jsonl", "parquet", "fhir", "fhir-jsonl"]
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+FHIR_SUFFIX = ".json"  # one FHIR Bundle (or resource list) per file: one patient, one case
+FHIR_JSONL_SUFFIXES = (".fhir.jsonl", ".fhir.ndjson")  # one Bundle per line
 # Columns a Parquet input may have besides findings and measurements.
 CASE_FIELDS = ("case_id", "patient.age", "patient.sex", "onset", "side")
 
@@ -32,8 +34,9 @@ class InputError(KneerulesError):
 
 @attrs.frozen
 class Partition:
-    """Cases ``first``, ``first + 1``... of ``path``: JSON Lines bytes ``start:stop``, or
-    rows ``start:stop`` of Parquet row group ``group``. Positions count from 1 (a
+    """Cases ``first``, ``first + 1``... of ``path``: JSON Lines bytes ``start:stop`` (of
+    cases or of FHIR Bundles), or rows ``start:stop`` of Parquet row group ``group``; or
+    FHIR Bundle ``files``, one case each (at position 1). Positions count from 1 (a
     JSON Lines line number, a Parquet row number)."""
 
     index: int
@@ -43,20 +46,30 @@ class Partition:
     stop: int
     first: int
     group: int = 0
+    files: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
-        return f"{self.path} from {'line' if self.kind == 'jsonl' else 'row'} {self.first}"
+        if self.kind == "fhir":
+            more = f" and {len(self.files) - 1} more" if len(self.files) > 1 else ""
+            return f"{self.path}{more}"
+        return f"{self.path} from {'row' if self.kind == 'parquet' else 'line'} {self.first}"
 
 
 def kind_of(path: Path) -> Kind:
-    suffix = path.suffix.lower()
+    name, suffix = path.name.lower(), path.suffix.lower()
+    if name.endswith(FHIR_JSONL_SUFFIXES):
+        return "fhir-jsonl"
     if suffix in JSONL_SUFFIXES:
         return "jsonl"
     if suffix in PARQUET_SUFFIXES:
         return "parquet"
-    raise InputError(f"{path}: not an input an audit reads (expected JSON Lines "
-                     f"{'/'.join(JSONL_SUFFIXES)} or Parquet {'/'.join(PARQUET_SUFFIXES)})")
+    if suffix == FHIR_SUFFIX:
+        return "fhir"
+    raise InputError(f"{path}: not an input an audit reads (expected JSON Lines cases "
+                     f"{'/'.join(JSONL_SUFFIXES)}, Parquet {'/'.join(PARQUET_SUFFIXES)}, a "
+                     f"FHIR Bundle {FHIR_SUFFIX} or FHIR Bundles one per line "
+                     f"{'/'.join(FHIR_JSONL_SUFFIXES)})")
 
 
 def plan(paths: Sequence[str | Path], size: int, vocabulary: Mapping[str, FactSpec]
@@ -65,18 +78,35 @@ def plan(paths: Sequence[str | Path], size: int, vocabulary: Mapping[str, FactSp
     if size < 1:
         raise ValueError(f"partition size must be at least 1, got {size}")
     parts: list[Partition] = []
+    bundles: list[str] = []  # FHIR Bundle files waiting to fill a partition
+
+    def flush() -> None:
+        if bundles:
+            parts.append(Partition(len(parts), "fhir", bundles[0], 0, 0, 1,
+                                   files=tuple(bundles)))
+            bundles.clear()
+
     for given in paths:
         path = Path(given).resolve()
         kind = kind_of(path)
+        if kind == "fhir":
+            if not path.is_file():
+                raise InputError(f"{given}: cannot read: no such file")
+            bundles.append(str(path))
+            if len(bundles) == size:
+                flush()
+            continue
+        flush()
         try:
-            if kind == "jsonl":
-                spans = _jsonl_spans(path, size)
+            if kind in ("jsonl", "fhir-jsonl"):
+                spans = list(_jsonl_spans(path, size))
             else:
-                spans = _parquet_spans(path, size, vocabulary)
+                spans = list(_parquet_spans(path, size, vocabulary))
         except OSError as error:
             raise InputError(f"{given}: cannot read: {error.strerror or error}") from None
         for start, stop, first, group in spans:
             parts.append(Partition(len(parts), kind, str(path), start, stop, first, group))
+    flush()
     return parts
 
 
@@ -160,27 +190,34 @@ def _column_kind(name: str, vocabulary: Mapping[str, FactSpec]) -> str | None:
     return None
 
 
-# One case read from an input: its position, and either JSON text or a case dict.
-Item = tuple[int, bytes | dict[str, Any]]
+# One case read from an input: its file, its position, and either JSON text (a case or a
+# FHIR Bundle) or a case dict.
+Item = tuple[str, int, bytes | dict[str, Any]]
 
 
 def read(part: Partition, vocabulary: Mapping[str, FactSpec]) -> Iterator[Item]:
-    """The cases of one partition, with their positions, as the worker reads them."""
-    if part.kind == "jsonl":
+    """The cases of one partition, where they are, as the worker reads them."""
+    if part.kind == "fhir":
+        for path in part.files:
+            with open(path, "rb") as handle:
+                yield path, 1, handle.read()
+        return
+    if part.kind in ("jsonl", "fhir-jsonl"):
         with open(part.path, "rb") as handle:
             handle.seek(part.start)
             block = handle.read(part.stop - part.start)
         lines = block.split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()
-        yield from enumerate(lines, start=part.first)
+        for number, line in enumerate(lines, start=part.first):
+            yield part.path, number, line
         return
     import pyarrow.parquet as pq
 
     table = pq.ParquetFile(part.path).read_row_group(part.group)
     rows = table.slice(part.start, part.stop - part.start).to_pylist()
     for number, row in enumerate(rows, start=part.first):
-        yield number, row_case(row, vocabulary)
+        yield part.path, number, row_case(row, vocabulary)
 
 
 def row_case(row: Mapping[str, Any], vocabulary: Mapping[str, FactSpec]) -> dict[str, Any]:
@@ -227,13 +264,28 @@ def column_problems(error: CaseError) -> CaseError:
     return CaseError(problems, error.source)
 
 
-def case_id_of(item: bytes | dict[str, Any]) -> str | None:
-    """A bad case's id, when it has a readable one (to find it in the source system)."""
+def case_id_of(item: Any) -> str | None:
+    """A bad case's id, when it has a readable one (to find it in the source system): its
+    ``case_id``, or a FHIR Bundle's ``Bundle/<id>``."""
     data: Any = item
     if isinstance(item, bytes):
         try:
             data = json.loads(item)
         except ValueError:
             return None
-    value = data.get("case_id") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
+    if not isinstance(data, dict):
+        return None
+    value = data.get("case_id")
+    if isinstance(value, str):
+        return value
+    if data.get("resourceType") == "Bundle" and isinstance(data.get("id"), str):
+        return f"Bundle/{data['id']}"
+    return None
+
+
+def parse_bundle(raw: bytes, source: str) -> Any:
+    """A FHIR Bundle's JSON, or a CaseError as for a case that is not JSON."""
+    try:
+        return json.loads(raw)
+    except ValueError as error:
+        raise CaseError([Problem("$", f"invalid JSON: {error}")], source) from None

@@ -33,7 +33,9 @@ def render_report(summary: Mapping[str, Any], changes: Sequence[Mapping[str, Any
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         "<title>kneerules population audit</title>", f"<style>{_STYLE}</style></head><body>",
         "<h1>Population audit</h1>",
-        f'<p class="note">Inputs: {escape(", ".join(summary["inputs"]))}</p>',
+        f'<p class="note">Inputs: {escape(", ".join(summary["inputs"]))}'
+        + (f"; FHIR records read as at {escape(summary['fhir_index_time'])}"
+           if "fhir_index_time" in summary else "") + "</p>",
         _kpis(summary),
         "<h2>Cases by timeframe</h2>", _figure("timeframe", summary["timeframe"], _COLOURS),
         "<h2>Red flags</h2>",

@@ -8,6 +8,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,7 @@ def audit(
     workers: int | None = None,
     partition_size: int = DEFAULT_PARTITION_SIZE,
     output_format: output.Format = "parquet",
+    at: datetime | None = None,
 ) -> AuditResult:
     """Assesses every case of ``paths`` (JSON Lines or Parquet) on a Dask cluster and
     writes the rows, ``summary.json`` and ``report.html`` into ``out``.
@@ -69,7 +71,11 @@ def audit(
     timeframe or leading condition changes written to ``out/changes``. ``scheduler``
     is the address of a running cluster (its workers must reach ``paths`` and ``out``
     at the same paths); without it, a cluster of ``workers`` processes (default: every
-    core), one thread each, starts on 127.0.0.1 and stops when the audit ends."""
+    core), one thread each, starts on 127.0.0.1 and stops when the audit ends.
+
+    FHIR Bundles (``.json`` files, or one per line in ``.fhir.jsonl``) are read through
+    the engine's ``fhir`` reader (``kneerules.fhir``) at the index time ``at`` (an aware
+    datetime; default: now, once for the whole audit, recorded in the summary)."""
     from kneerules.engine import Engine
 
     if output_format not in output.FORMATS:
@@ -80,18 +86,30 @@ def audit(
     if compare is not None:
         engines.append(Engine.from_config(attrs.evolve(config, ruleset=compare)))
     parts = inputs.plan(paths, partition_size, engine.vocabulary)
+    fhir = any(part.kind in ("fhir", "fhir-jsonl") for part in parts)
+    if fhir:
+        from kneerules.readers import load_reader
+
+        load_reader("fhir")  # no FHIR reader installed: say so before starting anything
+        if at is None:
+            at = datetime.now(UTC)
+        elif at.tzinfo is None:
+            raise ValueError("at must be an aware datetime (with its time zone)")
     target = Path(out).resolve()
     target.mkdir(parents=True, exist_ok=True)
     output.clear(target)
     with _client(scheduler, workers) as client:
         checked = _start_engines(client, engines)
         try:
-            results = _run(client, parts, checked.plugin, target, output_format)
+            results = _run(client, parts, checked.plugin, target, output_format,
+                           at if fhir else None)
         finally:  # a cluster that outlives the audit keeps no engine of it
             client.unregister_worker_plugin(checked.plugin)
         workers_seen = checked.environment
     summary = summarise(results, [str(Path(p)) for p in paths], compare is not None,
                         workers_seen)
+    if fhir and at is not None:
+        summary["fhir_index_time"] = at.isoformat()
     (target / SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
                                   encoding="utf-8")
     result = AuditResult(target, summary)
@@ -174,13 +192,13 @@ def _start_engines(client: Client, engines: list[Engine]) -> _Started:
 
 
 def _run(client: Client, parts: list[inputs.Partition], plugin: str, out: Path,
-         fmt: output.Format) -> list[PartResult]:
+         fmt: output.Format, at: datetime | None = None) -> list[PartResult]:
     from distributed import as_completed
 
     from kneerules.population.worker import run_partition
 
     token = uuid.uuid4().hex[:12]
-    futures = client.map(run_partition, parts, plugin=plugin, out=str(out), fmt=fmt,
+    futures = client.map(run_partition, parts, plugin=plugin, out=str(out), fmt=fmt, at=at,
                          key=[f"kneerules-audit-{token}-{p.index}" for p in parts])
     part_of = {future.key: part for future, part in zip(futures, parts, strict=True)}
     results: list[PartResult] = []

@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from distributed import Worker
 
     from kneerules.engine import Engine
+    from kneerules.model import Case
 
 MALLOC_TRIM = "MALLOC_TRIM_THRESHOLD_"  # the variable glibc reads at start-up
 
@@ -59,6 +61,16 @@ def dask_setup(worker: Worker) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _case(engine: Engine, kind: str, item: Any, source: str, at: datetime | None
+          ) -> tuple[Case, list[str]]:
+    """The validated case an input item stands for, and what its reader left undecided
+    (a FHIR record's conflicts: those facts stay unknown)."""
+    if kind not in ("fhir", "fhir-jsonl"):
+        return engine.parse(item, source), []
+    case, problems = engine.read("fhir", inputs.parse_bundle(item, source), at=at)
+    return case, [f"FHIR: {problem}" for problem in problems]
+
+
 def _describe(info: EngineInfo) -> str:
     plugins = ", ".join(f"{p.name} {p.version}" for p in info.plugins)
     return f"kneerules {info.version}, {info.ruleset} {info.ruleset_version} ({plugins})"
@@ -69,9 +81,11 @@ def worker_environment() -> dict[str, Any]:
     return {"pid": os.getpid(), MALLOC_TRIM: os.environ.get(MALLOC_TRIM)}
 
 
-def run_partition(part: inputs.Partition, plugin: str, out: str, fmt: output.Format
-                  ) -> PartResult:
-    """Assesses one partition with this worker's engines and writes its part files."""
+def run_partition(part: inputs.Partition, plugin: str, out: str, fmt: output.Format,
+                  at: datetime | None = None) -> PartResult:
+    """Assesses one partition with this worker's engines and writes its part files.
+
+    ``at`` is the index time FHIR Bundles are read at (the same for the whole audit)."""
     try:
         engines = get_worker().plugins[plugin].engines  # type: ignore[attr-defined]
     except (KeyError, ValueError) as error:
@@ -79,14 +93,12 @@ def run_partition(part: inputs.Partition, plugin: str, out: str, fmt: output.For
     if not engines:
         raise EngineError("the worker's kneerules engine failed to build (see its log)")
     base = engines[0]
-    vocabulary = base.vocabulary
     results: list[list[dict[str, Any]]] = [[] for _ in engines]
     infos = [rows.engine_columns(engine.info) for engine in engines]
-    for position, item in inputs.read(part, vocabulary):
-        where = (part.path, position)
-        case: Any = None
+    for path, position, item in inputs.read(part, base.vocabulary):
+        where = (path, position)
         try:
-            case = base.parse(item, f"{part.path}:{position}")
+            case, notes = _case(base, part.kind, item, f"{path}:{position}", at)
         except CaseError as error:
             if part.kind == "parquet":
                 error = inputs.column_problems(error)
@@ -96,9 +108,11 @@ def run_partition(part: inputs.Partition, plugin: str, out: str, fmt: output.For
         age = case.patient.age if case.patient else None
         for engine, found, info in zip(engines, results, infos, strict=True):
             try:
-                found.append(rows.assessed_row(where, engine.evaluate(case), age, info))
+                row = rows.assessed_row(where, engine.evaluate(case), age, info)
             except KneerulesError as error:  # a plugin failed on this case: the rest go on
-                found.append(rows.error_row(where, case.case_id, error, info))
+                row = rows.error_row(where, case.case_id, error, info)
+            row["problems"] = [*notes, *row["problems"]]
+            found.append(row)
     tallies = []
     for found in results:
         tally = Tally()
