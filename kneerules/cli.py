@@ -84,7 +84,7 @@ def main() -> None:
               help="Processes for --jsonl; 0 means every core, 1 no extra process. Workers "
               "take 256 lines at a time: for a live feed answered line by line, use 1.")
 @click.option("--fhir", is_flag=True, help="Each CASE is a FHIR R4 Bundle (or resource, or "
-              "list of resources) about one patient; needs kneerules[fhir].")
+              "list of resources) about one patient, mapped by kneerules.fhir (docs/fhir.md).")
 @click.option("--at", "at", metavar="DATETIME", help="With --fhir: the index time, ISO 8601 "
               "with its zone (2024-09-01T10:00:00Z).  [default: now]")
 @click.pass_context

@@ -226,7 +226,7 @@ def test_conflicts_are_reported_and_left_unknown(resources: list[dict[str, Any]]
     ([obs("8310-5", **qty(98.6, "Cel"))], "$[1].valueQuantity.value",
      "98.6 Cel gives temperature_c 98.6, outside 30 to 45 °C"),
     ([obs("8310-5", valueQuantity={"value": "high", "code": "Cel"})],
-     "$[1].valueQuantity.value", "expected a number, got 'high'"),
+     "$[1].valueQuantity.value", "expected a finite number, got 'high'"),
     ([{"resourceType": "Patient", "id": "p2"}], "$[1]", "a second patient (Patient/p2)"),
     (["not a resource"], "$[1]", "expected a FHIR resource"),
     ([{"id": "x"}], "$[1].resourceType", "expected the resource type"),

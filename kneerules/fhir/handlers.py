@@ -3,6 +3,7 @@ or refused (see :mod:`kneerules.fhir.mapper` for the three-valued rules they fol
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,13 @@ def _matching(mapper: Mapper, kind: str, concept: Any) -> list[FhirMapping]:
     return found
 
 
+def _finite(number: int | float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 # --- Patient ---
 def _patient(mapper: Mapper, entry: Entry) -> None:
     resource = entry.resource
@@ -69,7 +77,7 @@ def _patient(mapper: Mapper, entry: Entry) -> None:
                               f"birthDate {birth} gives an age of {low} or {high}: left unknown")
     gender = resource.get("gender")
     if gender is not None:
-        if gender in _SEX:
+        if isinstance(gender, str) and gender in _SEX:
             mapper.offer(entry, "patient.sex", _SEX[gender], "fhir.patient.gender")
         else:
             mapper.refusals.append(Problem(f"{entry.path}.gender", "expected one of male, "
@@ -135,8 +143,8 @@ def _quantity(mapper: Mapper, entry: Entry, mapping: FhirMapping
     else:
         given = [k for k in resource if k.startswith("value")]
         return None, (f"{given[0]} is not a quantity" if given else "no value")
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
-        mapper.refusals.append(Problem(where, f"expected a number, got {raw!r}"))
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not _finite(raw):
+        mapper.refusals.append(Problem(where, f"expected a finite number, got {raw!r}"[:200]))
         return None, "malformed"
     value = round(float(CONVERTERS[mapping.units[unit]](float(raw))), 2)
     spec = mapper.vocabulary.get(mapping.sets)
@@ -246,7 +254,7 @@ def _procedure(mapper: Mapper, entry: Entry) -> None:
 
 
 # --- Medications ---
-_INTENTS = {None, "order", "original-order", "reflex-order", "filler-order", "instance-order"}
+_INTENTS = {"order", "original-order", "reflex-order", "filler-order", "instance-order"}
 
 
 def _medication_concept(mapper: Mapper, entry: Entry) -> Any:
@@ -258,7 +266,8 @@ def _medication_concept(mapper: Mapper, entry: Entry) -> Any:
     if not isinstance(ref, str):
         return None
     if ref.startswith("#"):
-        for item in resource.get("contained") or ():
+        contained = resource.get("contained")
+        for item in contained if isinstance(contained, list) else ():
             if isinstance(item, Mapping) and item.get("id") == ref[1:]:
                 return item.get("code")
         return None
@@ -270,6 +279,7 @@ def _medication(mapper: Mapper, entry: Entry) -> None:
     resource = entry.resource
     kind = str(resource["resourceType"])
     status = resource.get("status")
+    intent = resource.get("intent")
     for mapping in _matching(mapper, kind, _medication_concept(mapper, entry)):
         value = True
         skip: str | None = None
@@ -289,8 +299,8 @@ def _medication(mapper: Mapper, entry: Entry) -> None:
                 skip = f"status {status}"
             elif resource.get("doNotPerform") is True:
                 skip = "doNotPerform: an order not to give it"
-            elif resource.get("intent") not in _INTENTS:
-                skip = f"intent {resource.get('intent')}: not an order"
+            elif intent is not None and not (isinstance(intent, str) and intent in _INTENTS):
+                skip = f"intent {intent}: not an order"
         if skip is None:
             skip = window_verdict(clinical_time(resource), mapper.at, mapping.window_days)
         if skip is not None:

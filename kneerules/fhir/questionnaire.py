@@ -8,6 +8,7 @@ plugin gives one, else its ``meaning``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +115,8 @@ def _value(spec: FactSpec, answer: Mapping[str, Any]) -> FactValue | str | None:
     for key in ("valueDecimal", "valueInteger"):
         value = answer.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
+            if isinstance(value, float) and not math.isfinite(value):
+                return f"!expected a finite number, got {value}"
             if spec.integer and value != int(value):
                 return f"!expected a whole number, got {value}"
             if ((spec.minimum is not None and value < spec.minimum)

@@ -41,7 +41,9 @@ def check_resource(resource: Mapping[str, Any], path: str = "$") -> list[Problem
                         f"{kind!r} is not a FHIR R4 resource type")]
     try:
         model.model_validate(dict(resource))
-    except ValidationError as error:
+    except (TypeError, ValueError, AttributeError) as error:
+        if not isinstance(error, ValidationError):  # a validator of the library tripped
+            return [Problem(path, f"not valid FHIR R4 ({type(error).__name__}: {error})")]
         problems = []
         for item in error.errors():
             where = path
