@@ -489,6 +489,23 @@ def test_a_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert f"pip install 'kneerules[{extra}]'" in result.output
 
 
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--scheduler", "tcp://127.0.0.1:1", "--workers", "2"], "--workers sizes the cluster"),
+    (["--at", "2026-01-01T00:00:00"], "give the time zone too"),
+    (["--at", "yesterday"], "expected an ISO 8601 date and time"),
+])
+def test_usage_errors(tmp_path: Path, argv: list[str], message: str) -> None:
+    """Options that cannot work together, or a bad --at, are usage errors (exit 2)."""
+    from click.testing import CliRunner
+
+    from kneerules.cli import main
+
+    jsonl = write_jsonl(tmp_path / "cases.jsonl", [{"findings": {}}])
+    result = CliRunner().invoke(main, ["audit", str(jsonl), "--out", str(tmp_path), *argv])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
 @pytest.mark.parametrize(("column", "kind", "message"), [
     ("pain.calff", pa.bool_(), 'column \'pain.calff\' is not a case field, finding or '
      'measurement (did you mean "pain.calf"?)'),

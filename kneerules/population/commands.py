@@ -62,6 +62,9 @@ def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler:
     FHIR R4 Bundle (.json: one patient) or FHIR Bundles one per line (.fhir.jsonl).
     A bad case becomes an error row and the rest go on; the exit code is then 1.
     """
+    if scheduler is not None and workers is not None:
+        raise click.UsageError("--workers sizes the cluster started here; a --scheduler's "
+                               "cluster has its own workers")
     _require("distributed", "dask", "kneerules audit")
     if output_format == "parquet" or any(p.suffix.lower() in _PARQUET for p in paths):
         _require("pyarrow", "parquet", "Parquet input or output (--format parquet)")
