@@ -151,8 +151,8 @@ def local_cluster(workers: int) -> Iterator[LocalCluster]:
     import dask
     from distributed import LocalCluster
 
-    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in every worker (measured ~1.8x slower per
-    # case here: durable-rules mallocs and frees per evaluation). None unsets it; the
+    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_ in every worker: audits measured 2.4-2.8x
+    # slower with it (bench/README.md). None unsets it; the
     # variable is also dropped from this process, where an earlier nanny may have left it
     # (it "leaks into the nanny process") and where every new worker would inherit it.
     os.environ.pop(MALLOC_TRIM, None)
