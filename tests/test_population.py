@@ -19,6 +19,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 pytest.importorskip("distributed", reason="needs kneerules[dask]")  # installed by make test
@@ -556,6 +557,36 @@ def test_a_worker_with_other_versions_refuses(engine: Engine) -> None:
     with pytest.raises(EngineError, match=r"built kneerules .* not the client's kneerules 0\.0\.0"):
         plugin.setup(Worker())  # type: ignore[arg-type]
     assert plugin.engines == ()
+
+
+def test_the_client_sends_recipes_never_an_engine(engine: Engine) -> None:
+    """The worker plugin pickles as engine recipes (no Engine, no compiled rules inside)."""
+    import pickle
+    import pickletools
+
+    plugin = EnginePlugin((attrs.evolve(engine.config, ruleset=engine.ruleset),),
+                          (engine.info,))
+    pickled = pickle.dumps(plugin)
+    globals_named = {str(arg) for op, arg, _ in pickletools.genops(pickled)
+                     if op.name in ("GLOBAL", "STACK_GLOBAL", "SHORT_BINUNICODE", "BINUNICODE")}
+    assert "Engine" not in globals_named
+    assert not any("_durable" in name for name in globals_named)
+    assert pickle.loads(pickled).engines == ()
+
+
+@pytest.mark.parametrize(("row", "case"), [
+    ({"pain.calf": None, "pain.sharp": False, "sign.fever": True},
+     {"findings": {"pain.sharp": False, "sign.fever": True}}),
+    ({"case_id": "a", "patient.age": 40, "patient.sex": None, "onset": "sudden",
+      "temperature_c": 38.5, "calf_swelling_cm": None},
+     {"case_id": "a", "patient": {"age": 40}, "onset": "sudden", "findings": {},
+      "measurements": {"temperature_c": 38.5}}),
+    ({"patient.age": None, "pain.calf": None}, {"findings": {}}),
+])
+def test_a_parquet_null_is_unknown_never_false(engine: Engine, row: dict[str, Any],
+                                               case: dict[str, Any]) -> None:
+    """A Parquet row's nulls are left out of its case (unknown); false stays false."""
+    assert inputs.row_case(row, engine.vocabulary) == case
 
 
 @pytest.mark.parametrize(("age", "band"), [
