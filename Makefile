@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean fhir-examples
+.PHONY: demo test lint typecheck bench clean signer fhir-examples
 
+# The service tests sign tokens as the reference CDS Hooks sandbox does: jsrsasign, by node.
+SIGNER := tests/service/signer
+SIGNER_STAMP := $(SIGNER)/node_modules/.installed
 # The official FHIR R4 examples and the IPS examples (CC0), which the FHIR tests map.
 # Pinned by version and by the tarball's sha512 integrity (as `npm view PKG@VER
 # dist.integrity` reports it); fetched with npm once, then kept in $(FHIR_CACHE).
@@ -18,16 +21,22 @@ $(VENV): $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[test,fhir,dask,parquet]'
+	$(BIN)/pip install --quiet -e '.[test,fhir,service,dask,parquet]'
 	touch $(STAMP)
 
 demo: $(VENV)
 	$(BIN)/kneerules eval examples/dvt-emergency.json --explain
 
+$(SIGNER_STAMP): $(SIGNER)/package.json $(SIGNER)/package-lock.json
+	cd $(SIGNER) && npm ci --no-audit --no-fund --silent
+	touch $@
+
+signer: $(SIGNER_STAMP)
+
 fhir-examples:
 	tools/fetch-fhir-examples.sh $(FHIR_CACHE) $(FHIR_EXAMPLES)
 
-test: $(VENV) fhir-examples
+test: $(VENV) $(SIGNER_STAMP) fhir-examples
 	$(BIN)/ruff check kneerules kneerules_plugins tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
@@ -35,7 +44,8 @@ test: $(VENV) fhir-examples
 bench: $(VENV) fhir-examples
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/fhir_mapping.py
+	$(BIN)/python bench/service.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info $(SIGNER)/node_modules
 # (the FHIR example cache, .cache/fhir, is kept: `rm -rf .cache` to fetch it again)

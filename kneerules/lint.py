@@ -191,6 +191,8 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
         report(item.plugin, check_advice(item, conditions))
     for score in tables["score"].values():
         report(score.plugin, check_score(score, facts))
+    for rule in rules:
+        report(rule.plugin, _summary_problems(rule))
     for rule, message in never_firing(rules, facts):
         report(rule.plugin, [Problem(f'rule "{rule.id}"', message)])
     for condition in conditions.values():
@@ -202,6 +204,19 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
     problems.sort(key=lambda p: (p.source, p.where))  # stable: an entry's problems together
     return LintReport(tuple(problems), tuple(s.name for s in sources), len(rules),
                       tuple(sorted(checked)))
+
+
+SUMMARY_LIMIT = 140
+"""A triage message is the summary of a CDS Hooks card: the specification wants it under 140
+characters, and it is never cut (it carries the safety text), so a longer one is refused."""
+
+
+def _summary_problems(rule: Rule) -> list[Problem]:
+    message = rule.then.triage.message if rule.then.triage else ""
+    if len(message) < SUMMARY_LIMIT:
+        return []
+    return [Problem(f'rule "{rule.id}"', f"triage message of {len(message)} characters: a "
+                    f"card summary must be under {SUMMARY_LIMIT}; shorten it (it is never cut)")]
 
 
 CHECKS_ENTRY_POINT_GROUP = "kneerules.checks"
