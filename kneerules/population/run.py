@@ -134,13 +134,38 @@ def _first(rows: Iterator[dict[str, Any]], count: int) -> Iterator[dict[str, Any
 def _client(scheduler: str | None, workers: int | None) -> Iterator[Client]:
     from distributed import Client
 
-    if scheduler is not None:
-        with Client(scheduler, set_as_default=False) as client:
+    quiet = _QuietIfInterrupted()
+    try:
+        if scheduler is not None:
+            with Client(scheduler, set_as_default=False) as client, quiet.guard():
+                yield client
+            return
+        with local_cluster(workers or cpu_count()) as cluster, \
+                Client(cluster, set_as_default=False) as client, quiet.guard():
             yield client
-        return
-    with local_cluster(workers or cpu_count()) as cluster, \
-            Client(cluster, set_as_default=False) as client:
-        yield client
+    finally:
+        quiet.restore()
+
+
+class _QuietIfInterrupted:
+    """On Ctrl-C the cluster is closed mid-work on purpose: the errors Dask and tornado log
+    about comms and callbacks cut short say nothing then. Logging resumes once closed."""
+
+    def __init__(self) -> None:
+        self.previous: int | None = None
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.previous = logging.root.manager.disable
+            logging.disable(logging.CRITICAL)
+            raise
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            logging.disable(self.previous)
 
 
 @contextlib.contextmanager
@@ -156,12 +181,14 @@ def local_cluster(workers: int) -> Iterator[LocalCluster]:
     # variable is also dropped from this process, where an earlier nanny may have left it
     # (it "leaks into the nanny process") and where every new worker would inherit it.
     os.environ.pop(MALLOC_TRIM, None)
+    # Workers' and the scheduler's logs stay quiet: an audit's errors reach its caller as
+    # results (error rows, failed partitions, plugin replies), not as log lines.
     settings = {f"distributed.nanny.pre-spawn-environ.{MALLOC_TRIM}": None,
                 "distributed.worker.preload": ["kneerules.population.worker"]}
     with dask.config.set(settings), \
             LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                          host="127.0.0.1", dashboard_address=None,
-                         silence_logs=logging.ERROR) as cluster:
+                         silence_logs=logging.CRITICAL) as cluster:
         yield cluster
 
 
