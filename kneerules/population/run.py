@@ -63,7 +63,7 @@ def audit(
     output_format: output.Format = "parquet",
     at: datetime | None = None,
 ) -> AuditResult:
-    """Assesses every case of ``paths`` (JSON Lines or Parquet) on a Dask cluster and
+    """Assesses every case of ``paths`` (JSON Lines, Parquet, FHIR) on a Dask cluster and
     writes the rows, ``summary.json`` and ``report.html`` into ``out``.
 
     ``config`` is the engine's recipe (default: the default engine); ``compare`` a
@@ -100,11 +100,15 @@ def audit(
     output.clear(target)
     with _client(scheduler, workers) as client:
         checked = _start_engines(client, engines)
+        # A cluster that outlives the audit keeps no engine of it (on Ctrl-C, no call
+        # that could wait on the cluster: it is being stopped, or left as it was).
         try:
             results = _run(client, parts, checked.plugin, target, output_format,
                            at if fhir else None)
-        finally:  # a cluster that outlives the audit keeps no engine of it
+        except Exception:
             client.unregister_worker_plugin(checked.plugin)
+            raise
+        client.unregister_worker_plugin(checked.plugin)
         workers_seen = checked.environment
     summary = summarise(results, [str(Path(p)) for p in paths], compare is not None,
                         workers_seen)
