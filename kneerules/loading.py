@@ -15,7 +15,7 @@ import attrs
 import yaml
 
 from kneerules.convert import describe, did_you_mean, structure
-from kneerules.errors import Problem, RuleDataError
+from kneerules.errors import Problem, RuleDataError, RulesetError
 from kneerules.ruledata import (
     LEVELS,
     AdviceSpec,
@@ -23,6 +23,7 @@ from kneerules.ruledata import (
     ConsiderationSpec,
     FactSpec,
     PluginData,
+    Reference,
     Rule,
     ScoreSpec,
 )
@@ -37,6 +38,7 @@ _SECTIONS: dict[str, type] = {
     "advice": AdviceSpec,
     "considerations": ConsiderationSpec,
     "scores": ScoreSpec,
+    "references": Reference,
 }
 
 
@@ -129,6 +131,14 @@ def load_ruleset(resource: Traversable | Path) -> RulesetSpec:
             problems.append(Problem("$.possible_at", "must be below likely_at"))
     if problems or spec is None:
         raise RuleDataError(problems, source)
+    from kneerules.policy import POLICY_FLOOR
+
+    missing = [name for name in POLICY_FLOOR if name not in spec.plugins]
+    if missing:
+        raise RulesetError(
+            f"rule set {spec.name!r} ({source}) leaves out the triage policy floor: "
+            f"{', '.join(missing)}. Every rule set must list these plugins, which hold "
+            f"triage policy v2: {', '.join(POLICY_FLOOR)}")
     return attrs.evolve(spec, source=source)
 
 

@@ -6,12 +6,8 @@ import textwrap
 from collections.abc import Sequence
 
 from kneerules.model import Assessment, TraceStep
+from kneerules.policy import TIMEFRAME_WORDS
 
-_BANNER = {
-    "emergency": "EMERGENCY: seek immediate medical attention",
-    "urgent": "URGENT: see a doctor within a day or two",
-    "routine": "ROUTINE: see a doctor or physiotherapist; self-care meanwhile",
-}
 
 
 def _wrap(text: str, indent: str = "  ", width: int = 88) -> str:
@@ -40,7 +36,7 @@ def render_trace(trace: Sequence[TraceStep]) -> list[str]:
 
 def render_text(assessment: Assessment, explain: bool = False) -> str:
     triage = assessment.triage
-    lines = [_BANNER[triage.level], f"  {triage.message}"]
+    lines = [f"{triage.level.upper()}: {TIMEFRAME_WORDS[triage.timeframe]}", f"  {triage.message}"]
     if assessment.case_id:
         lines.append(f"  case: {assessment.case_id}")
     if triage.because:
