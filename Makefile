@@ -17,7 +17,7 @@ demo: $(VENV)
 	$(BIN)/kneerules eval examples/dvt-emergency.json --explain
 
 test: $(VENV)
-	$(BIN)/ruff check kneerules plugins tests bench
+	$(BIN)/ruff check kneerules kneerules_plugins tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
 

@@ -1,6 +1,6 @@
 """The baseline: raw durable-rules running kneerules' own compiled ruleset.
 
-Same ruleset definition (``kneerules.compiler.compile_ruleset`` on the engine's
+Same ruleset definition (``kneerules._durable.compiler.compile_ruleset`` on the engine's
 rules), same case-fact JSON (captured from the engine as it asserts it), on a
 separate quiet host. Its actions only append the rule index, and assert the
 rule's derived facts, without which rules chained with ``after`` could not
@@ -16,7 +16,7 @@ from typing import Any
 import durable_rules_engine
 from durable.engine import Host, MessageObservedException
 
-from kneerules.compiler import CASE, DERIVED, compile_ruleset
+from kneerules._durable.compiler import CASE, DERIVED, compile_ruleset
 from kneerules.engine import Engine
 
 

@@ -23,22 +23,39 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
 from kneerules import model
 from kneerules.config import EngineConfig
+from kneerules.converter import to_dict
 from kneerules.errors import CaseError, EngineError
 from kneerules.model import Assessment, Case
 
 if TYPE_CHECKING:
-    from kneerules.engine import Engine
+    from kneerules.rulesets import RulesetSpec
+
+
+class Engine(Protocol):
+    """What batch work needs of an engine. The engine module builds on this one, so the
+    worker gets the engine's class with the recipe instead of importing it."""
+
+    config: EngineConfig
+    ruleset: RulesetSpec
+    custom_plugin_manager: bool
+
+    @classmethod
+    def from_config(cls, config: EngineConfig) -> Engine: ...
+
+    def evaluate(self, case: Case | Mapping[str, Any]) -> Assessment: ...
+
+    def evaluate_json(self, raw: bytes | str, source: str | None = None) -> Assessment: ...
 
 T = TypeVar("T")
 R = TypeVar("R")
 CaseInput = Case | Mapping[str, Any] | str | bytes
-Task = Callable[["Engine", T], R]
+Task = Callable[[Engine, T], R]
 
 # Cases per chunk: each chunk costs the parent a fixed overhead (measured: 64 -> 256 cut
 # the parent's time per case by a quarter), and a worker's chunk is ~40-70 ms of work.
@@ -87,10 +104,8 @@ def _adopt(engine: Engine) -> None:
     _engine = engine
 
 
-def _build(config: EngineConfig) -> None:
-    from kneerules.engine import Engine
-
-    _adopt(Engine.from_config(config))
+def _build(engine_class: type[Engine], config: EngineConfig) -> None:
+    _adopt(engine_class.from_config(config))
 
 
 def _by_fields(cls: type) -> Callable[[Any], tuple[Any, ...]]:
@@ -153,7 +168,8 @@ def _pool(engine: Engine, jobs: int, method: str) -> ProcessPoolExecutor:
         raise EngineError("an engine built with plugin_manager= cannot be rebuilt in a worker "
                           f"process started by {method!r}; evaluate with jobs=1")
     config = attrs.evolve(engine.config, ruleset=engine.ruleset)
-    return ProcessPoolExecutor(jobs, mp_context=context, initializer=_build, initargs=(config,))
+    return ProcessPoolExecutor(jobs, mp_context=context, initializer=_build,
+                               initargs=(type(engine), config))
 
 
 def _unpack(pickled: bytes) -> Iterator[R]:
@@ -248,7 +264,7 @@ def assess_line(engine: Engine, numbered: tuple[int, bytes]) -> tuple[str, bool]
         assessment = engine.evaluate_json(raw, f"line {number}")
     except CaseError as error:
         return json.dumps(error_record(number, raw, error), ensure_ascii=False), False
-    return json.dumps(assessment.to_dict(), ensure_ascii=False), True
+    return json.dumps(to_dict(assessment), ensure_ascii=False), True
 
 
 def assess_lines(engine: Engine, lines: Iterable[bytes], *, jobs: int | None = None,

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+import pluggy
 
 from kneerules import __version__
 
@@ -24,7 +25,7 @@ def _fail(error: Exception) -> NoReturn:
 
 
 def _disabled(option: Sequence[str]) -> tuple[str, ...]:
-    from kneerules.plugins import disabled_from_env
+    from kneerules.pluginmanager import disabled_from_env
 
     names = list(disabled_from_env())
     for value in option:
@@ -33,9 +34,9 @@ def _disabled(option: Sequence[str]) -> tuple[str, ...]:
 
 
 def build_engine(ruleset: str, disable: Sequence[str], max_bytes: int | None = None) -> Engine:
+    from kneerules.case_validation import DEFAULT_MAX_BYTES
     from kneerules.engine import Engine
     from kneerules.errors import KneerulesError
-    from kneerules.validate import DEFAULT_MAX_BYTES
 
     try:
         return Engine(ruleset, disable=_disabled(disable), max_bytes=max_bytes or DEFAULT_MAX_BYTES)
@@ -94,10 +95,9 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
     any case failed. With --jsonl FILE instead of CASE..., assesses a whole
     batch on --jobs processes.
     """
-    import json
 
     from kneerules.errors import CaseError, KneerulesError
-    from kneerules.render import render_text
+    from kneerules.rendering import RenderOptions, render
 
     if jsonl is not None:
         from click.core import ParameterSource
@@ -128,15 +128,13 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
             continue
         except KneerulesError as error:
             _fail(error)
-        if output_format == "json":
-            indent = 2 if len(cases) == 1 else None
-            click.echo(json.dumps(assessment.to_dict(), indent=indent, ensure_ascii=False))
-        else:
-            if len(cases) > 1:
-                click.echo(f"== {source}")
-            click.echo(render_text(assessment, explain=explain or bool(why_not)), nl=False)
-            if why_rules:
-                click.echo(_why_not_text(engine, case, assessment, why_rules), nl=False)
+        options = RenderOptions(explain=explain or bool(why_not),
+                                indent=2 if len(cases) == 1 else None)
+        if output_format == "text" and len(cases) > 1:
+            click.echo(f"== {source}")
+        click.echo(render(assessment, output_format, options=options), nl=False)
+        if output_format == "text" and why_rules:
+            click.echo(_why_not_text(engine, case, assessment, why_rules), nl=False)
     if failed:
         sys.exit(1)
 
@@ -279,8 +277,7 @@ def new_plugin_command(name: str, directory: pathlib.Path, title: str | None) ->
 @main.command("rulesets")
 def rulesets_command() -> None:
     """List the shipped rule sets."""
-    from kneerules.engine import available_rulesets
-    from kneerules.loading import load_ruleset
+    from kneerules.rulesets import available_rulesets, load_ruleset
 
     for name, resource in available_rulesets().items():
         spec = load_ruleset(resource)
@@ -290,19 +287,20 @@ def rulesets_command() -> None:
 COMMANDS_ENTRY_POINT_GROUP = "kneerules.commands"
 
 
-def register_commands(cli: click.Group) -> None:
-    """Let the integrations and plugins under ``kneerules.commands`` add their commands."""
-    import pluggy
-
+def register_commands(cli: click.Group, pm: pluggy.PluginManager | None = None) -> None:
+    """Let the integrations and plugins under ``kneerules.commands`` (or those of ``pm``)
+    add their commands to ``cli``."""
     from kneerules import hookspecs
 
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    try:
-        pm.load_setuptools_entrypoints(COMMANDS_ENTRY_POINT_GROUP)
-    except Exception as error:  # a broken third-party command module must not hide eval
-        click.echo(f"kneerules: warning: a command plugin failed to load: {error!r}", err=True)
-        return
+    if pm is None:
+        pm = pluggy.PluginManager(hookspecs.PROJECT)
+        pm.add_hookspecs(hookspecs)
+        try:
+            pm.load_setuptools_entrypoints(COMMANDS_ENTRY_POINT_GROUP)
+        except Exception as error:  # a broken third-party command module must not hide eval
+            click.echo(f"kneerules: warning: a command plugin failed to load: {error!r}",
+                       err=True)
+            return
     pm.hook.kneerules_register_commands(cli=cli)
 
 

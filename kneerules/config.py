@@ -6,8 +6,8 @@ from pathlib import Path
 
 import attrs
 
-from kneerules.loading import RulesetSpec
-from kneerules.validate import DEFAULT_MAX_BYTES
+from kneerules.case_validation import DEFAULT_MAX_BYTES
+from kneerules.rulesets import RulesetSpec
 
 
 @attrs.frozen

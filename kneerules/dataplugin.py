@@ -8,7 +8,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from kneerules.hookspecs import hookimpl
-from kneerules.loading import load_plugin_data
+from kneerules.plugindata import load_plugin_data
 from kneerules.ruledata import (
     AdviceSpec,
     ConditionInfo,

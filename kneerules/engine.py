@@ -3,46 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
+from kneerules._durable import DurableRunner
+from kneerules.assess import build_assessment
+from kneerules.batch import evaluate_many
+from kneerules.case_validation import DEFAULT_MAX_BYTES, parse_case, parse_json
 from kneerules.config import EngineConfig
-from kneerules.durable_backend import DurableRunner
-from kneerules.errors import CaseError, PluginError, Problem, RulesetError, SafetyError
-from kneerules.knowledge import KnowledgeBase, build_knowledge
-from kneerules.loading import RulesetSpec, load_ruleset
-from kneerules.logic import score_case
+from kneerules.errors import CaseError, PluginError, SafetyError
+from kneerules.knowledge_base import KnowledgeBase, build_knowledge
 from kneerules.model import Assessment, Case, EngineInfo, FactValue, PluginInfo, ScoreResult
-from kneerules.plugins import get_plugin_manager
-from kneerules.reasoning import build_assessment
-from kneerules.validate import DEFAULT_MAX_BYTES, parse_case, parse_json
-
-DEFAULT_RULESET = "posterior-knee"
-
-
-def available_rulesets() -> dict[str, Path | Any]:
-    """Named rule sets shipped with kneerules, by name."""
-    folder = files("kneerules_rulesets")
-    return {
-        entry.name.removesuffix(".yaml"): entry
-        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
-        if entry.name.endswith(".yaml")
-    }
-
-
-def find_ruleset(name_or_path: str | Path) -> RulesetSpec:
-    """A rule set by name (``posterior-knee``) or by the path of its YAML file."""
-    shipped = available_rulesets()
-    if isinstance(name_or_path, str) and name_or_path in shipped:
-        return load_ruleset(shipped[name_or_path])
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        return load_ruleset(path)
-    known = ", ".join(shipped)
-    raise RulesetError(f"no rule set named {str(name_or_path)!r} (available: {known})")
+from kneerules.pluginmanager import CaseFactsHook, call_plugin, get_plugin_manager
+from kneerules.rulesets import DEFAULT_RULESET, RulesetSpec, find_ruleset
+from kneerules.scores import score_case
+from kneerules.version import __version__
 
 
 class Engine:
@@ -63,8 +40,6 @@ class Engine:
         plugin_manager: pluggy.PluginManager | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
-        from kneerules import __version__
-
         self.config = EngineConfig(
             ruleset,
             disable=tuple(disable), plugins=tuple(plugins), max_bytes=max_bytes,
@@ -148,19 +123,19 @@ class Engine:
         raises, as :meth:`evaluate` does. ``jobs`` worker processes share the work
         (default: every core; ``1`` evaluates in this process). Input is read lazily and
         at most a few chunks per worker are in flight, so memory stays bounded."""
-        from kneerules.batch import evaluate_many
-
         return evaluate_many(self, cases, jobs=jobs, chunksize=chunksize)
 
-    def _case_facts(self, plugin: str, hook: Any, case: Case, facts: Mapping[str, FactValue]
-                    ) -> Mapping[str, FactValue]:
-        error_type = SafetyError if plugin == self.ruleset.safety else PluginError
-        try:
-            extra = hook(case=case, facts=dict(facts))
-        except Exception as exc:
-            raise error_type(plugin, f"kneerules_case_facts() raised {exc!r}") from exc
+    def _case_facts(self, plugin: str, hook: CaseFactsHook, case: Case,
+                    facts: Mapping[str, FactValue]) -> Mapping[str, FactValue]:
+        safety = plugin == self.ruleset.safety
+        error_type = SafetyError if safety else PluginError
+        extra = call_plugin(hook, plugin, "kneerules_case_facts", safety=safety, case=case,
+                            facts=dict(facts))
         if extra is None:
             return {}
+        if not isinstance(extra, Mapping):
+            raise error_type(plugin, f"kneerules_case_facts() returned {type(extra).__name__}, "
+                             "expected a mapping of fact names to values")
         problems = []
         for name, value in extra.items():
             spec = self.knowledge.facts.get(name)
@@ -177,4 +152,4 @@ class Engine:
         return self.evaluate(self.parse(raw, source))
 
 
-__all__ = ["DEFAULT_RULESET", "CaseError", "Engine", "Problem", "available_rulesets"]
+__all__ = ["Engine"]

@@ -6,6 +6,7 @@ Only :mod:`kneerules.cli` turns these into exit codes; the library raises them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import attrs
 
@@ -22,7 +23,10 @@ class Problem:
 
 
 class KneerulesError(Exception):
-    """Base class of every error kneerules raises for a reason it understands."""
+    """Base class of every error kneerules raises for a reason it understands.
+
+    Every subclass pickles with what it was built from (``__reduce__``), so an
+    error raised in a worker process reaches the parent whole, problems and all."""
 
 
 class CaseError(KneerulesError):
@@ -32,6 +36,9 @@ class CaseError(KneerulesError):
         self.problems: tuple[Problem, ...] = tuple(problems)
         self.source = source
         super().__init__(self._summary())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.problems, self.source)
 
     def _summary(self) -> str:
         lines = [str(p) for p in self.problems]
@@ -50,13 +57,20 @@ class RuleDataError(KneerulesError):
         listed = "\n".join(f"  {source}: {p}" for p in self.problems)
         super().__init__(f"invalid rule data in {source}:\n{listed}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.problems, self.source)
+
 
 class PluginError(KneerulesError):
     """A plugin could not be loaded, or failed while a case was evaluated."""
 
     def __init__(self, plugin: str, message: str) -> None:
         self.plugin = plugin
+        self.message = message
         super().__init__(f"plugin {plugin!r}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.plugin, self.message)
 
 
 class SafetyError(PluginError):

@@ -37,10 +37,11 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def kneerules_conditions() -> Sequence[ConditionInfo]:
     """Return the conditions (diagnoses) this plugin can put in the differential.
 
-    Called once per engine. Each :class:`~kneerules.ruledata.ConditionInfo` has
-    an ``id`` unique across plugins (``bakers_cyst``), a ``name``, a
-    ``description``, the ``source`` it comes from and its ``commonness`` rank,
-    which breaks ties in the differential (1 = most common).
+    Called once per engine, when it is built. Returns ``Sequence[ConditionInfo]``
+    (the ``conditions`` section of a data file): each has an ``id`` unique across
+    plugins (``bakers_cyst``), a ``name``, a ``description``, the ``source`` it
+    comes from and its ``commonness`` rank, which breaks ties in the differential
+    (1 = most common).
     """
     raise NotImplementedError
 
@@ -49,12 +50,12 @@ def kneerules_conditions() -> Sequence[ConditionInfo]:
 def kneerules_facts() -> Sequence[FactSpec]:
     """Return the facts this plugin adds to the vocabulary.
 
-    Called once per engine. This is how the finding vocabulary grows: a case
-    may use any finding or measurement some loaded plugin declares, and a rule
-    may only read facts that are declared. Each
-    :class:`~kneerules.ruledata.FactSpec` has a ``name``, a ``kind``
-    (``finding``, ``measurement``, ``score`` or ``conclusion``), its
-    ``meaning`` and, for numbers, its ``unit`` and range.
+    Called once per engine, when it is built. Returns ``Sequence[FactSpec]`` (the
+    ``facts`` section). This is how the finding vocabulary grows: a case may use
+    any finding or measurement some loaded plugin declares, and a rule of any
+    plugin may read it; a rule may only read facts that are declared. Each fact
+    has a ``name``, a ``kind`` (``finding``, ``measurement``, ``score`` or
+    ``conclusion``), its ``meaning`` and, for numbers, its ``unit`` and range.
     """
     raise NotImplementedError
 
@@ -63,9 +64,10 @@ def kneerules_facts() -> Sequence[FactSpec]:
 def kneerules_rules() -> Sequence[Rule]:
     """Return this plugin's rules.
 
-    Called once per engine. Each :class:`~kneerules.ruledata.Rule` has an
-    ``id`` unique across plugins, a ``priority`` (lower fires first; below 100
-    is reserved for the safety plugin), a condition ``when`` over facts, the
+    Called once per engine, when it is built; the engine sorts all rules by
+    priority, then id. Returns ``Sequence[Rule]`` (the ``rules`` section): each
+    has an ``id`` unique across plugins, a ``priority`` (lower fires first; below
+    100 is reserved for the safety plugin), a condition ``when`` over facts, the
     conclusions of other rules it builds on (``after``), what it concludes
     (``then``), a plain-language ``because`` and a ``source``.
     """
@@ -76,10 +78,10 @@ def kneerules_rules() -> Sequence[Rule]:
 def kneerules_advice() -> Sequence[AdviceSpec]:
     """Return this plugin's treatment advice.
 
-    Called once per engine. Each :class:`~kneerules.ruledata.AdviceSpec`
-    applies to a ``condition`` when it leads the differential, to a ``triage``
-    level, to every case (``always``), or when a rule names it in
-    ``then.advise``.
+    Called once per engine, when it is built. Returns ``Sequence[AdviceSpec]``
+    (the ``advice`` section): each item applies to a ``condition`` when it leads
+    the differential, to a ``triage`` level, to every case (``always``), or when
+    a rule names it in ``then.advise``.
     """
     raise NotImplementedError
 
@@ -88,8 +90,10 @@ def kneerules_advice() -> Sequence[AdviceSpec]:
 def kneerules_considerations() -> Sequence[ConsiderationSpec]:
     """Return causes outside the modelled conditions that this plugin's rules can point to.
 
-    Called once per engine; rules name them in ``then.consider`` and they are
-    listed under ``considerations`` in the assessment.
+    Called once per engine, when it is built. Returns
+    ``Sequence[ConsiderationSpec]`` (the ``considerations`` section); rules name
+    them in ``then.consider`` and they are listed under ``considerations`` in the
+    assessment.
     """
     raise NotImplementedError
 
@@ -98,10 +102,11 @@ def kneerules_considerations() -> Sequence[ConsiderationSpec]:
 def kneerules_scores() -> Sequence[ScoreSpec]:
     """Return clinical scores (such as the Wells score) this plugin defines as data.
 
-    Called once per engine. For every case the engine sums each score's items
-    (counted, not counted or unknown), reports the breakdown in the
-    assessment's ``scores`` and makes the total available to rules as the
-    fact named by the score's ``fact``.
+    Called once per engine, when it is built. Returns ``Sequence[ScoreSpec]``
+    (the ``scores`` section). For every case the engine then sums each score's
+    items (counted, not counted or unknown), reports the breakdown in the
+    assessment's ``scores`` and makes the total available to rules as the fact
+    named by the score's ``fact``.
     """
     raise NotImplementedError
 
@@ -123,13 +128,16 @@ def kneerules_references() -> Sequence[Reference]:
 def kneerules_case_facts(case: Case, facts: Mapping[str, FactValue]) -> Mapping[str, FactValue]:
     """Return facts computed from a case, before its rules are evaluated.
 
-    Called once for every case evaluated. ``case`` is the validated
-    :class:`~kneerules.model.Case` and ``facts`` every fact known so far by
-    name (findings, measurements, ``patient.age``, ``side``, ``onset`` and
-    score totals). Return a mapping of fact names, declared by this plugin
-    through :func:`kneerules_facts`, to values; they are added to the case's
-    facts. An exception raised here makes the evaluation fail with an error
-    naming this plugin: no partial assessment is ever returned.
+    Called **once for every case**, after the scores and before the rules.
+    ``case`` is the validated :class:`~kneerules.model.Case` and ``facts`` every
+    fact known so far by name (findings, measurements, ``patient.age``,
+    ``side``, ``onset`` and score totals). Returns ``Mapping[str, FactValue]``:
+    facts computed from the case, each declared by this plugin through
+    :func:`kneerules_facts`, added to the facts the rules see. Use it for what
+    data cannot express, such as a value computed from several measurements. A
+    fact the plugin did not declare, a value that is not a bool, number or
+    string, or an exception makes the evaluation fail with an error naming the
+    plugin: no partial assessment is ever returned.
     """
     raise NotImplementedError
 

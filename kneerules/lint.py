@@ -1,6 +1,6 @@
 """``kneerules check``: finds mistakes in rule data without evaluating a case.
 
-The engine's own checks (:mod:`kneerules.knowledge`) stop at the first plugin
+The engine's own checks (:mod:`kneerules.knowledge_base`) stop at the first plugin
 with a problem; here every plugin is read, every problem is collected, and a
 few more are looked for that an engine can run with but an author would not
 want: rules that can never fire, conditions with no advice or no evidence.
@@ -17,19 +17,19 @@ from typing import Any
 
 import attrs
 
+from kneerules.conditions import describe_test, fact_test_holds
+from kneerules.datafiles import read_text, read_yaml
 from kneerules.dataplugin import DataPlugin
 from kneerules.errors import Problem, RuleDataError
-from kneerules.knowledge import (
+from kneerules.knowledge_base import (
     check_advice,
     check_rule,
     check_score,
     core_vocabulary,
     select_plugins,
 )
-from kneerules.loading import read_text, read_yaml
-from kneerules.logic import describe_test, fact_test_holds
 from kneerules.model import FactValue
-from kneerules.plugins import get_plugin_manager
+from kneerules.pluginmanager import get_plugin_manager
 from kneerules.ruledata import (
     AllOf,
     Condition,
@@ -39,12 +39,12 @@ from kneerules.ruledata import (
     PluginData,
     Rule,
 )
+from kneerules.rulesets import find_ruleset
 
 _SKIP_DIRS = {"build", "dist", "node_modules", "__pycache__", "site-packages", "venv"}
 _PLUGIN_SECTIONS = {"conditions", "facts", "rules", "advice", "considerations", "scores"}
 _MAX_ALTERNATIVES = 512
 """Past this many alternatives a condition is assumed satisfiable, never reported."""
-
 
 @attrs.frozen
 class LintProblem:
@@ -57,7 +57,6 @@ class LintProblem:
     def __str__(self) -> str:
         return f"{self.source}: {self.where}: {self.message}"
 
-
 @attrs.frozen
 class LintReport:
     problems: tuple[LintProblem, ...]
@@ -66,13 +65,11 @@ class LintReport:
     files: tuple[str, ...] = ()
     """The plugin data files given, when only they were judged."""
 
-
 @attrs.frozen
 class _Source:
     name: str
     source: str
     data: PluginData
-
 
 def plugin_files(paths: Iterable[Path]) -> list[Path]:
     """The plugin data files at ``paths``: files as given, folders searched for plugin YAML."""
@@ -90,7 +87,6 @@ def plugin_files(paths: Iterable[Path]) -> list[Path]:
                 found.append(candidate)
     return found
 
-
 def _looks_like_plugin_data(path: Path) -> bool:
     # A folder also holds rule-set files and CI configuration: only plugin data is linted.
     try:
@@ -98,7 +94,6 @@ def _looks_like_plugin_data(path: Path) -> bool:
     except RuleDataError:
         return True  # let the lint report why it cannot be read
     return isinstance(data, Mapping) and bool(data) and set(data) <= _PLUGIN_SECTIONS
-
 
 def _contributions(name: str, plugin: object, source: str, problems: list[LintProblem]
                    ) -> PluginData | None:
@@ -121,10 +116,8 @@ def _contributions(name: str, plugin: object, source: str, problems: list[LintPr
             return None
     return PluginData(**sections)
 
-
 def _gather(paths: Sequence[Path], ruleset: str, disable: Sequence[str],
             problems: list[LintProblem], checked: set[str]) -> tuple[list[_Source], str]:
-    from kneerules.engine import find_ruleset
 
     spec = find_ruleset(ruleset)
     chosen = select_plugins(get_plugin_manager(disable=disable), spec, disable)
@@ -157,7 +150,6 @@ def _gather(paths: Sequence[Path], ruleset: str, disable: Sequence[str],
         if data is not None:
             sources.append(_Source(name, source, data))
     return sources, spec.safety
-
 
 def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
          disable: Sequence[str] = ()) -> LintReport:
@@ -209,7 +201,6 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
     return LintReport(tuple(problems), tuple(s.name for s in sources), len(rules),
                       tuple(sorted(checked)))
 
-
 def _condition_problems(condition: str, rules: Sequence[Rule], advice: Iterable[Any]
                         ) -> list[Problem]:
     where = f'condition "{condition}"'
@@ -222,12 +213,10 @@ def _condition_problems(condition: str, rules: Sequence[Rule], advice: Iterable[
                              "differential"))
     return found
 
-
 # --- Rules that can never fire -------------------------------------------------------------
 
 Literal = tuple[FactTest, bool]
 """A fact test and the outcome wanted of it (False under ``none``)."""
-
 
 def never_firing(rules: Sequence[Rule], facts: Mapping[str, FactSpec]
                  ) -> list[tuple[Rule, str]]:
@@ -261,7 +250,6 @@ def never_firing(rules: Sequence[Rule], facts: Mapping[str, FactSpec]
                 break
     return found
 
-
 def contradiction(condition: Condition, facts: Mapping[str, FactSpec]) -> str | None:
     """Why ``condition`` can never hold, whatever the case; None if some case satisfies it
     (or it is too large to tell)."""
@@ -278,7 +266,6 @@ def contradiction(condition: Condition, facts: Mapping[str, FactSpec]) -> str | 
         reasons.append(reason)
     return reasons[0] if len(reasons) == 1 else "no alternative can hold: " + "; ".join(
         dict.fromkeys(reasons))
-
 
 def _alternatives(condition: Condition, wanted: bool) -> list[list[Literal]] | None:
     """``condition`` (or its negation) as alternatives of conjunctions of tests; None when
@@ -301,7 +288,6 @@ def _alternatives(condition: Condition, wanted: bool) -> list[list[Literal]] | N
     merged = [conjunct for part in parts for conjunct in part]
     return merged if len(merged) <= _MAX_ALTERNATIVES else None
 
-
 def _conflict(conjunct: Sequence[Literal], facts: Mapping[str, FactSpec]) -> str | None:
     by_fact: dict[str, list[Literal]] = {}
     for test, wanted in conjunct:
@@ -322,7 +308,6 @@ def _conflict(conjunct: Sequence[Literal], facts: Mapping[str, FactSpec]) -> str
                 spec.minimum is not None and spec.maximum is not None else ""
             return f"{shown} can never hold for a value of {name}{limits}"
     return None
-
 
 def _candidates(spec: FactSpec, tests: Sequence[FactTest]) -> Iterator[FactValue | None]:
     """Values of ``spec`` that meet every test any value can meet: one per region the tests'

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
 import attrs
 
@@ -158,7 +157,7 @@ class EngineInfo:
 
 @attrs.frozen
 class Assessment:
-    """What kneerules answers for one case; :meth:`to_dict` gives the assessment JSON."""
+    """What kneerules answers for one case; :func:`kneerules.to_dict` gives the assessment JSON."""
 
     case_id: str | None
     triage: Triage
@@ -171,11 +170,3 @@ class Assessment:
     scores: tuple[ScoreResult, ...] = ()
     notes: tuple[str, ...] = ()
     format: str = ASSESSMENT_FORMAT
-
-    def to_dict(self) -> dict[str, Any]:
-        from kneerules.convert import unstructure_assessment
-
-        return unstructure_assessment(self)
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)

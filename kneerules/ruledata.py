@@ -1,6 +1,6 @@
 """The clinical content a plugin contributes, as typed, frozen data.
 
-Plugins write this as YAML (see ``docs/plugins.md``); :mod:`kneerules.loading`
+Plugins write this as YAML (see ``docs/plugins.md``); :mod:`kneerules.plugindata`
 turns the YAML into these classes. Nothing here runs code from the data: a
 condition is a tree of fact tests, never an expression to evaluate.
 """

@@ -10,7 +10,7 @@ from pathlib import Path
 from string import Template
 
 from kneerules.errors import KneerulesError
-from kneerules.plugins import BUILTIN_PLUGINS
+from kneerules.pluginmanager import builtin_plugin_names
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 
@@ -38,7 +38,7 @@ def name_problem(name: str) -> str | None:
                 f"such as 'popliteal_aneurysm'{hint}")
     if keyword.iskeyword(name):
         return f"{name!r} is a Python keyword"
-    if name in BUILTIN_PLUGINS:
+    if name in builtin_plugin_names():
         return f"{name!r} is a built-in plugin's name"
     return None
 

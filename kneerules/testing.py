@@ -49,7 +49,7 @@ def make_test_engine(
     Installed external plugins are left out unless ``entry_points`` is true, so a test
     does not depend on what else happens to be installed."""
     from kneerules.engine import Engine
-    from kneerules.plugins import get_plugin_manager
+    from kneerules.pluginmanager import get_plugin_manager
 
     pm = get_plugin_manager(disable=disable, builtins=builtins, entry_points=entry_points,
                             extra=plugins)
@@ -171,7 +171,7 @@ def why_not(engine: Engine, case_data: Mapping[str, Any], rule_id: str) -> RuleE
 def assert_installed(plugin: str) -> None:
     """Fails unless ``plugin`` is installed under the ``kneerules`` entry point and loads."""
     __tracebackhide__ = True
-    from kneerules.plugins import ENTRY_POINT_GROUP, describe_plugins, get_plugin_manager
+    from kneerules.pluginmanager import ENTRY_POINT_GROUP, describe_plugins, get_plugin_manager
 
     names = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
     assert plugin in names, f"no {ENTRY_POINT_GROUP!r} entry point named {plugin!r}: {names}"

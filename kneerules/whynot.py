@@ -1,7 +1,7 @@
 """Why a rule did (not) fire for a case: the author's view behind ``eval --why-not``.
 
 The engine fires rules in durable-rules; this module re-reads each named rule's
-condition in Python (:mod:`kneerules.logic`) against the same facts, to name the
+condition in Python (:mod:`kneerules.conditions`) against the same facts, to name the
 first part that failed, or the ``after`` conclusion no fired rule derived.
 """
 
@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from kneerules.convert import did_you_mean
-from kneerules.logic import first_failure
+from kneerules.conditions import first_failure
+from kneerules.messages import did_you_mean
 
 if TYPE_CHECKING:
     from kneerules.engine import Engine
-    from kneerules.knowledge import KnowledgeBase
+    from kneerules.knowledge_base import KnowledgeBase
     from kneerules.model import Assessment, Case
 
 

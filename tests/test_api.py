@@ -7,7 +7,7 @@ import json
 import attrs
 import pytest
 
-from kneerules import Assessment, Case, Engine, Patient
+from kneerules import Assessment, Case, Engine, Patient, to_json
 
 
 def test_typed_case_in_frozen_assessment_out(engine: Engine) -> None:
@@ -19,7 +19,7 @@ def test_typed_case_in_frozen_assessment_out(engine: Engine) -> None:
     assert assessment.triage.level == "emergency"
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         assessment.triage = None  # type: ignore[misc]
-    data = json.loads(assessment.to_json())
+    data = json.loads(to_json(assessment))
     assert data["case_id"] == "ehr-1"
     assert list(data)[:3] == ["format", "case_id", "triage"]
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from kneerules import hookspecs
 from kneerules.cli import main
-from kneerules.loading import parse_plugin_data, read_yaml
+from kneerules.plugindata import parse_plugin_data, read_yaml
 from kneerules.ruledata import Conclusions, FactTest, Rule
 from kneerules.testing import (
     assert_advice,

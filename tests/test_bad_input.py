@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from kneerules import Engine
+from kneerules import Engine, to_dict
 from kneerules.cli import main
 from kneerules.errors import CaseError, KneerulesError
 from kneerules.model import Case, Patient
@@ -369,7 +369,7 @@ def test_valid_case_object_is_assessed(engine: Engine) -> None:
                                        findings={"pain.behind_knee": True}))
     from_dict = engine.evaluate({"case_id": "c", "patient": {"age": 40},
                                  "findings": {"pain.behind_knee": True}})
-    assert from_object.to_dict() == from_dict.to_dict()
+    assert to_dict(from_object) == to_dict(from_dict)
 
 
 @pytest.mark.parametrize(("content", "code", "fragment"), [

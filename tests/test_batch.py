@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from kneerules import CaseError, Engine
+from kneerules import CaseError, Engine, to_dict
 from kneerules.batch import assess_lines, evaluate_many
 from kneerules.cli import main
 from kneerules.model import Assessment
@@ -38,7 +38,7 @@ BAD_LINES = {
 @pytest.fixture(scope="module")
 def one_by_one(engine: Engine) -> list[dict[str, Any]]:
     """Every case's assessment, evaluated one at a time."""
-    return [engine.evaluate(case).to_dict() for case in CASES]
+    return [to_dict(engine.evaluate(case)) for case in CASES]
 
 
 def _jsonl(cases: list[dict[str, Any]]) -> list[str]:
@@ -54,14 +54,14 @@ def test_evaluate_many_equals_one_by_one(engine: Engine, one_by_one: list[dict[s
     """Two worker processes give the one-by-one assessments, in input order."""
     results = list(evaluate_many(engine, CASES, jobs=2, chunksize=4, method=method))
     assert all(isinstance(r, Assessment) for r in results)
-    assert [r.to_dict() for r in results] == one_by_one  # type: ignore[union-attr]
+    assert [to_dict(r) for r in results] == one_by_one  # type: ignore[union-attr]
 
 
 def test_engine_method_in_process(engine: Engine, one_by_one: list[dict[str, Any]]) -> None:
     """Engine.evaluate_many with jobs=1 accepts dicts and JSON text and keeps the order."""
     mixed = [json.dumps(c) if i % 2 else c for i, c in enumerate(CASES)]
     results = list(engine.evaluate_many(mixed, jobs=1))
-    assert [r.to_dict() for r in results] == one_by_one  # type: ignore[union-attr]
+    assert [to_dict(r) for r in results] == one_by_one  # type: ignore[union-attr]
 
 
 def test_bad_case_yields_its_error_in_place(engine: Engine) -> None:

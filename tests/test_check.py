@@ -121,7 +121,7 @@ def test_after_only_impossible_rules_derive(tmp_path: Path) -> None:
 
 def test_folder_is_searched_and_file_replaces_installed_plugin(tmp_path: Path) -> None:
     """A folder's plugin files are found; a file named like an installed plugin replaces it."""
-    shipped = (ROOT / "plugins" / "bakers_cyst" / "bakers_cyst.yaml").read_text()
+    shipped = (ROOT / "kneerules_plugins" / "bakers_cyst" / "bakers_cyst.yaml").read_text()
     project = tmp_path / "project" / "src"
     project.mkdir(parents=True)
     copy = write(project, shipped, "bakers_cyst.yaml")

@@ -1,4 +1,4 @@
-"""Compiled durable-rules conditions mean exactly what kneerules.logic says they mean."""
+"""Compiled durable-rules conditions mean exactly what kneerules.conditions says they mean."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kneerules import hookimpl
-from kneerules.compiler import compile_condition
-from kneerules.durable_backend import DurableRunner, dump_fact, json_number
-from kneerules.logic import holds
+from kneerules._durable.compiler import compile_condition
+from kneerules._durable.runner import DurableRunner, dump_fact, json_number
+from kneerules.conditions import holds
 from kneerules.ruledata import (
     AllOf,
     AnyOf,
@@ -100,7 +100,7 @@ def test_numbers_are_written_without_exponents(value: float, text: str) -> None:
 
 def test_every_condition_within_the_group_budget_compiles() -> None:
     """Any condition the loader accepts (at most 14 nested groups) durable-rules accepts."""
-    from kneerules.compiler import MAX_NESTED_GROUPS, nested_groups
+    from kneerules._durable.compiler import MAX_NESTED_GROUPS, nested_groups
 
     rng = random.Random(99)
     accepted = refused = 0

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from kneerules import Engine, hookimpl
+from kneerules import Engine, hookimpl, to_json
 from kneerules.errors import CaseError
 from kneerules.model import Assessment
 from kneerules.ruledata import Conclusions, ConditionInfo, FactSpec, FactTest, Rule
@@ -48,7 +48,7 @@ def cases(n: int, seed: int = 7) -> list[dict[str, Any]]:
 
 
 def fingerprint(assessment: Assessment) -> str:
-    return assessment.to_json(indent=None)
+    return to_json(assessment, indent=None)
 
 
 def shuffled(case: dict[str, Any], rng: random.Random) -> dict[str, Any]:

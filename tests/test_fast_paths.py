@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kneerules import Engine
-from kneerules.convert import structure
-from kneerules.durable_backend import dump_fact, json_number
+from kneerules import Engine, to_dict
+from kneerules._durable.runner import dump_fact, json_number
+from kneerules.case_validation import quick_case
+from kneerules.converter import structure
 from kneerules.errors import EngineError
 from kneerules.model import Case
-from kneerules.validate import quick_case
 
 VALUES = st.one_of(st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
                    st.text(max_size=5), st.none(), st.lists(st.booleans(), max_size=2))
@@ -75,7 +75,7 @@ def test_a_failing_action_is_an_error_and_the_engine_recovers() -> None:
     """An action that raises fails that evaluation loudly; the next case is assessed normally."""
     engine = Engine()
     case = {"findings": {"pain.behind_knee": True}}
-    expected = engine.evaluate(case).to_dict()
+    expected = to_dict(engine.evaluate(case))
     runner = engine._runner
     name = f"r{[rule.id for rule in engine.knowledge.rules].index('general.new_pain_review')}"
     original = runner._actions[name]
@@ -90,4 +90,4 @@ def test_a_failing_action_is_an_error_and_the_engine_recovers() -> None:
     finally:
         runner._actions[name] = original
     for _ in range(20):  # every slot session was cleaned up
-        assert engine.evaluate(case).to_dict() == expected
+        assert to_dict(engine.evaluate(case)) == expected

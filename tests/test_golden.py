@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from kneerules import Engine
-from kneerules.plugins import get_plugin_manager
+from kneerules import Engine, to_dict
+from kneerules.pluginmanager import get_plugin_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
@@ -29,7 +29,7 @@ def builtin_engine() -> Engine:
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_matches_its_golden_assessment(builtin_engine: Engine, example: Path) -> None:
     """The example's assessment is exactly the reviewed golden JSON."""
-    got = builtin_engine.evaluate_json(example.read_bytes(), str(example)).to_dict()
+    got = to_dict(builtin_engine.evaluate_json(example.read_bytes(), str(example)))
     golden = GOLDEN / example.name
     if os.environ.get("KNEERULES_UPDATE_GOLDEN"):
         golden.write_text(json.dumps(got, indent=2, ensure_ascii=False) + "\n")

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from kneerules import Engine
 from kneerules.cli import main
 from kneerules.errors import PluginError, RulesetError
-from kneerules.plugins import BUILTIN_PLUGINS, get_plugin_manager
+from kneerules.pluginmanager import builtin_plugin_names, get_plugin_manager
 
 BUILTINS = ["bakers_cyst", "calf_tear", "dvt", "general", "hamstring_injury",
             "hyperextended_knee", "knee_arthritis", "ligament_sprain", "meniscus_tear"]
@@ -32,7 +32,7 @@ def test_plugins_command_lists_versions_and_hooks() -> None:
     assert "dvt 0.1.0 (safety)  [builtin]" in result.output
     assert "general 0.1.0 (essential)" in result.output
     assert "kneerules_rules" in result.output
-    for name in BUILTIN_PLUGINS:
+    for name in builtin_plugin_names():
         assert f"\n{name} " in "\n" + result.output
 
 

@@ -13,7 +13,7 @@ from kneerules import Engine
 from kneerules.cli import main
 from kneerules.dataplugin import DataPlugin
 from kneerules.errors import RuleDataError
-from kneerules.plugins import get_plugin_manager
+from kneerules.pluginmanager import get_plugin_manager
 
 HEAD = """\
 conditions:

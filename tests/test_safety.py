@@ -15,7 +15,7 @@ from kneerules import Engine, hookimpl
 from kneerules.cli import main
 from kneerules.dataplugin import DataPlugin
 from kneerules.errors import PluginError, SafetyError
-from kneerules.plugins import get_plugin_manager
+from kneerules.pluginmanager import get_plugin_manager
 from kneerules.ruledata import LEVEL_RANK, SAFETY_PRIORITY_LIMIT
 
 DVT_FINDINGS = [

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kneerules import Engine
+from kneerules import Engine, to_dict
 from kneerules.model import ScoreResult
 
 ALL_ITEMS = [
@@ -116,5 +116,5 @@ def test_alternative_diagnosis_item_is_never_applied(engine: Engine) -> None:
     result = wells(engine, {"pain.calf": True, "injury.twisting": True})
     assert all(item.points > 0 for item in result.items)
     assert any("never applied automatically" in note for note in result.notes)
-    as_json = engine.evaluate({"findings": {"pain.calf": True}}).to_dict()
+    as_json = to_dict(engine.evaluate({"findings": {"pain.calf": True}}))
     assert "never applied automatically" in " ".join(as_json["scores"][0]["notes"])

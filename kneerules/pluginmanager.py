@@ -1,32 +1,39 @@
-"""Finding plugins: the built-in ones and those installed under the ``kneerules`` entry point."""
+"""Finding plugins and calling them: the built-in ones (every package under
+``kneerules_plugins``), those installed under the ``kneerules`` entry point, and one
+helper through which every hook is called, so that failures name their plugin."""
 
 from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
+import sys
 from collections.abc import Iterable, Sequence
+from functools import cache
+from typing import Any
 
 import attrs
 import pluggy
 
 from kneerules import hookspecs
-from kneerules.errors import PluginError
+from kneerules.errors import PluginError, SafetyError
+from kneerules.version import __version__
 
 ENTRY_POINT_GROUP = "kneerules"
 DISABLE_ENV = "KNEERULES_DISABLE"
+TRACE_ENV = "KNEERULES_TRACE_HOOKS"
+BUILTIN_PACKAGE = "kneerules_plugins"
 
-BUILTIN_PLUGINS: tuple[str, ...] = (
-    "general",
-    "dvt",
-    "bakers_cyst",
-    "ligament_sprain",
-    "meniscus_tear",
-    "calf_tear",
-    "knee_arthritis",
-    "hyperextended_knee",
-    "hamstring_injury",
-)
-"""Modules of the ``kneerules_plugins`` package, each exposing a ``plugin`` object."""
+
+@cache
+def builtin_plugin_names() -> tuple[str, ...]:
+    """The built-in plugins: every package under ``kneerules_plugins``, sorted by name.
+
+    Found, not listed, so that a new condition is one folder (and its name in the
+    rule set, which is what a clinician signs off)."""
+    package = importlib.import_module(BUILTIN_PACKAGE)
+    return tuple(sorted(info.name for info in pkgutil.iter_modules(package.__path__)
+                        if info.ispkg))
 
 
 def disabled_from_env(environ: dict[str, str] | None = None) -> tuple[str, ...]:
@@ -40,22 +47,25 @@ def get_plugin_manager(
     builtins: bool = True,
     entry_points: bool = True,
     extra: Sequence[object] = (),
+    trace: bool | None = None,
 ) -> pluggy.PluginManager:
     """A new plugin manager with the built-in plugins and every installed external one.
 
     ``disable`` names plugins to leave out (checked against the rule set's
     essential plugins by the :class:`~kneerules.Engine`, not here). ``extra``
     registers further plugin objects, which is how tests add one-off plugins.
+    ``trace`` (default: the ``KNEERULES_TRACE_HOOKS`` environment variable) writes
+    every hook call and its result to standard error, as ``pytest --debug`` does.
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     for name in disable:
         pm.set_blocked(name)
     if builtins:
-        for name in BUILTIN_PLUGINS:
+        for name in builtin_plugin_names():
             if pm.is_blocked(name):
                 continue
-            module = importlib.import_module(f"kneerules_plugins.{name}")
+            module = importlib.import_module(f"{BUILTIN_PACKAGE}.{name}")
             pm.register(module.plugin, name=name)
     if entry_points:
         try:
@@ -70,7 +80,35 @@ def get_plugin_manager(
         pm.register(plugin, name=plugin_name)
     # A misspelt hook name (kneerules_rule instead of kneerules_rules) fails here, loudly.
     pm.check_pending()
+    if trace if trace is not None else bool(os.environ.get(TRACE_ENV)):
+        pm.trace.root.setwriter(sys.stderr.write)
+        pm.enable_tracing()
     return pm
+
+
+def plugin_hook(pm: pluggy.PluginManager, plugin_name: str, hook: str) -> pluggy.HookCaller:
+    """``hook`` of one plugin alone, still called through pluggy (so that monitoring,
+    tracing and hook wrappers see the call)."""
+    others = [plugin for name, plugin in pm.list_name_plugin()
+              if plugin is not None and name != plugin_name]
+    return pm.subset_hook_caller(hook, others)
+
+
+def call_plugin(caller: pluggy.HookCaller, plugin_name: str, hook: str, *, safety: bool,
+                **kwargs: Any) -> Any:
+    """Calls one plugin's ``hook``; any failure becomes a :class:`PluginError` naming the
+    plugin (a :class:`SafetyError` for the safety plugin). Returns the plugin's result,
+    or None when it returned nothing."""
+    error_type = SafetyError if safety else PluginError
+    try:
+        results = caller(**kwargs)
+    except PluginError:
+        raise
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit from a plugin must not end the program quietly
+        raise error_type(plugin_name, f"{hook}() raised {exc!r}") from exc
+    return results[0] if results else None
 
 
 @attrs.frozen
@@ -85,9 +123,8 @@ class LoadedPlugin:
 
 def describe_plugins(pm: pluggy.PluginManager) -> list[LoadedPlugin]:
     """Every registered plugin with its version, origin and the hooks it implements."""
-    from kneerules import __version__
-
-    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distributions()}
+    builtins = set(builtin_plugin_names())
     found = []
     for name, plugin in pm.list_name_plugin():
         if plugin is None:  # blocked
@@ -96,11 +133,14 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[LoadedPlugin]:
         dist = dists.get(id(plugin))
         if dist is not None:
             version = str(dist.version)
-            origin = f"entry point ({dist.project_name})"
-        elif name in BUILTIN_PLUGINS and type(plugin).__module__.startswith("kneerules"):
+            origin = f"entry point ({dist.metadata['Name']})"
+        elif name in builtins and type(plugin).__module__.startswith("kneerules"):
             version, origin = __version__, "builtin"
         else:
             version, origin = str(getattr(plugin, "version", None) or "0"), "registered"
         version = str(getattr(plugin, "version", None) or version)
         found.append(LoadedPlugin(name, version, hooks, origin, plugin))
     return found
+
+
+CaseFactsHook = pluggy.HookCaller

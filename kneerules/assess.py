@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from kneerules.advice_safety import safe_advice, treatments
-from kneerules.durable_backend import Firing
-from kneerules.knowledge import KnowledgeBase
-from kneerules.logic import holds
+from kneerules._durable.runner import Firing
+from kneerules.conditions import holds
+from kneerules.knowledge_base import KnowledgeBase
 from kneerules.model import (
     Advice,
     Assessment,

@@ -19,7 +19,7 @@ import attrs
 import durable_rules_engine
 from durable.engine import Host, MessageNotHandledException, MessageObservedException
 
-from kneerules.compiler import CASE, DERIVED, END, compile_ruleset
+from kneerules._durable.compiler import CASE, DERIVED, END, compile_ruleset
 from kneerules.errors import EngineError
 from kneerules.model import FactValue
 from kneerules.ruledata import Rule

@@ -1,12 +1,69 @@
-"""The assessment for a person to read: the triage level first, plainly."""
+"""Rendering an assessment: a small registry of renderers keyed by format and audience.
+
+``text`` is for a person (the triage level first, plainly), ``json`` is the
+assessment format. A renderer for another format or audience (a patient, a
+clinician) registers itself with :func:`renderer`; the CLI offers what is
+registered.
+"""
 
 from __future__ import annotations
 
+import json
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import attrs
+
+from kneerules.converter import to_dict
 from kneerules.model import Assessment, TraceStep
 from kneerules.policy import TIMEFRAME_WORDS
+
+ANY_AUDIENCE = "any"
+
+
+@attrs.frozen
+class RenderOptions:
+    """What a reader asked for: the trace too (``explain``), and the line width."""
+
+    explain: bool = False
+    width: int = 88
+    indent: int | None = 2
+
+
+Renderer = Callable[[Assessment, RenderOptions], str]
+_RENDERERS: dict[tuple[str, str], Renderer] = {}
+
+
+def renderer(output_format: str, audience: str = ANY_AUDIENCE) -> Callable[[Renderer], Renderer]:
+    """Registers the decorated function as the renderer of ``output_format`` for ``audience``."""
+
+    def register(func: Renderer) -> Renderer:
+        _RENDERERS[(output_format, audience)] = func
+        return func
+
+    return register
+
+
+def formats() -> list[str]:
+    """The output formats that have a renderer."""
+    return sorted({fmt for fmt, _ in _RENDERERS})
+
+
+def audiences(output_format: str) -> list[str]:
+    """The audiences ``output_format`` has a renderer for (``any`` serves them all)."""
+    return sorted(aud for fmt, aud in _RENDERERS if fmt == output_format)
+
+
+def render(assessment: Assessment, output_format: str = "text",
+           audience: str = ANY_AUDIENCE, options: RenderOptions | None = None) -> str:
+    """``assessment`` as ``output_format`` for ``audience`` (falling back to the renderer
+    for any audience); raises ``LookupError`` naming what is registered."""
+    found = _RENDERERS.get((output_format, audience)) or _RENDERERS.get(
+        (output_format, ANY_AUDIENCE))
+    if found is None:
+        raise LookupError(f"no renderer for format {output_format!r} and audience "
+                          f"{audience!r} (formats: {', '.join(formats())})")
+    return found(assessment, options or RenderOptions())
 
 
 
@@ -79,3 +136,13 @@ def render_text(assessment: Assessment, explain: bool = False) -> str:
         lines += ["", f"kneerules {engine.version}, rule set {engine.ruleset} "
                   f"{engine.ruleset_version}; plugins: {plugins}"]
     return "\n".join(lines) + "\n"
+
+
+@renderer("text")
+def _text(assessment: Assessment, options: RenderOptions) -> str:
+    return render_text(assessment, explain=options.explain)
+
+
+@renderer("json")
+def _json(assessment: Assessment, options: RenderOptions) -> str:
+    return json.dumps(to_dict(assessment), indent=options.indent, ensure_ascii=False) + "\n"

@@ -18,8 +18,9 @@ from typing import Any, get_args
 
 import attrs
 
-from kneerules.convert import describe, did_you_mean, is_number, key_path, structure
+from kneerules.converter import structure
 from kneerules.errors import CaseError, Problem
+from kneerules.messages import describe, did_you_mean, is_number, key_path
 from kneerules.model import CASE_FORMAT, Case, Onset, Patient, Sex, Side
 from kneerules.ruledata import FactSpec
 

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib.resources import files
 from typing import Any
 
 import attrs
 import pluggy
 
-from kneerules.compiler import MAX_NESTED_GROUPS, compile_condition, nested_groups
-from kneerules.convert import did_you_mean
+from kneerules._durable.compiler import MAX_NESTED_GROUPS, compile_condition, nested_groups
 from kneerules.errors import PluginError, Problem, RuleDataError, SafetyError
-from kneerules.loading import RulesetSpec, load_plugin_data
-from kneerules.plugins import BUILTIN_PLUGINS, LoadedPlugin, describe_plugins
+from kneerules.messages import did_you_mean
+from kneerules.plugindata import load_plugin_data
+from kneerules.pluginmanager import (
+    CaseFactsHook,
+    LoadedPlugin,
+    builtin_plugin_names,
+    call_plugin,
+    describe_plugins,
+    plugin_hook,
+)
 from kneerules.policy import (
     CAUTIONS,
     FLOOR_RULES,
@@ -35,9 +42,9 @@ from kneerules.ruledata import (
     ScoreSpec,
     walk_tests,
 )
+from kneerules.rulesets import RulesetSpec
 
 CORE = "kneerules"
-CaseFactsHook = Callable[..., Any]
 
 
 def core_vocabulary() -> tuple[FactSpec, ...]:
@@ -102,27 +109,48 @@ def select_plugins(
     if ruleset.external_plugins:
         chosen += [
             p for name, p in sorted(loaded.items())
-            if name not in ruleset.plugins and name not in BUILTIN_PLUGINS
+            if name not in ruleset.plugins and name not in builtin_plugin_names()
         ]
     return chosen
 
 
-def _call(plugin: LoadedPlugin, hook: str, ruleset: RulesetSpec) -> Sequence[Any]:
+_RESULT_TYPES: dict[str, type] = {
+    "kneerules_facts": FactSpec,
+    "kneerules_conditions": ConditionInfo,
+    "kneerules_rules": Rule,
+    "kneerules_advice": AdviceSpec,
+    "kneerules_considerations": ConsiderationSpec,
+    "kneerules_scores": ScoreSpec,
+}
+
+
+def _call(pm: pluggy.PluginManager, plugin: LoadedPlugin, hook: str, ruleset: RulesetSpec
+          ) -> Sequence[Any]:
     if hook not in plugin.hooks:
         return ()
+    safety = plugin.name == ruleset.safety
     try:
-        result = getattr(plugin.plugin, hook)()
-    except RuleDataError as exc:
-        if plugin.name == ruleset.safety:
-            raise SafetyError(plugin.name, str(exc)) from exc
+        result = call_plugin(plugin_hook(pm, plugin.name, hook), plugin.name, hook,
+                             safety=safety)
+    except PluginError as exc:
+        # Invalid rule data keeps its own error (it names file and rule), but from the
+        # safety plugin it is still a safety failure.
+        cause = exc.__cause__
+        if isinstance(cause, RuleDataError):
+            if safety:
+                raise SafetyError(plugin.name, str(cause)) from cause
+            raise cause from None
         raise
-    except Exception as exc:
-        raise _fail(plugin.name, ruleset, f"{hook}() raised {exc!r}") from exc
     if result is None:
         return ()
     if not isinstance(result, list | tuple):
         raise _fail(plugin.name, ruleset, f"{hook}() returned {type(result).__name__}, "
                     "expected a list")
+    expected = _RESULT_TYPES[hook]
+    wrong = sorted({type(item).__name__ for item in result if not isinstance(item, expected)})
+    if wrong:
+        raise _fail(plugin.name, ruleset, f"{hook}() returned items of type "
+                    f"{', '.join(wrong)}, expected {expected.__name__}")
     return result
 
 
@@ -153,19 +181,20 @@ def build_knowledge(
     scores: list[ScoreSpec] = []
     references: dict[str, Reference] = {ref.key: ref for ref in core_bibliography()}
     for p in chosen:
-        for item in _call(p, "kneerules_facts", ruleset):
+        for item in _call(pm, p, "kneerules_facts", ruleset):
             add_unique(facts, item.name, attrs.evolve(item, plugin=p.name), "fact", p.name)
-        for item in _call(p, "kneerules_conditions", ruleset):
+        for item in _call(pm, p, "kneerules_conditions", ruleset):
             add_unique(conditions, item.id, attrs.evolve(item, plugin=p.name), "condition", p.name)
-        for item in _call(p, "kneerules_rules", ruleset):
+        for item in _call(pm, p, "kneerules_rules", ruleset):
             add_unique(rules, item.id, attrs.evolve(item, plugin=p.name), "rule", p.name)
-        for item in _call(p, "kneerules_advice", ruleset):
+        for item in _call(pm, p, "kneerules_advice", ruleset):
             add_unique(advice, item.id, attrs.evolve(item, plugin=p.name), "advice", p.name)
-        for item in _call(p, "kneerules_considerations", ruleset):
+        for item in _call(pm, p, "kneerules_considerations", ruleset):
             add_unique(considerations, item.id, attrs.evolve(item, plugin=p.name),
                        "consideration", p.name)
-        scores += [attrs.evolve(s, plugin=p.name) for s in _call(p, "kneerules_scores", ruleset)]
-        for item in _call(p, "kneerules_references", ruleset):
+        scores += [attrs.evolve(s, plugin=p.name)
+                   for s in _call(pm, p, "kneerules_scores", ruleset)]
+        for item in _call(pm, p, "kneerules_references", ruleset):
             add_unique(references, item.key, attrs.evolve(item, plugin=p.name), "reference",
                        p.name)
 
@@ -185,7 +214,7 @@ def build_knowledge(
             raise error
     check_floor(rules, advice)
     hooks = tuple(
-        (p.name, p.plugin.kneerules_case_facts)  # type: ignore[attr-defined]
+        (p.name, plugin_hook(pm, p.name, "kneerules_case_facts"))
         for p in chosen if "kneerules_case_facts" in p.hooks
     )
     return KnowledgeBase(

@@ -1,0 +1,406 @@
+"""The core's shape: import layers without cycles, one public name table, seams that work."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pluggy
+import pytest
+from click.testing import CliRunner
+
+import kneerules
+from kneerules import hookdocs, hookimpl, hookspecs
+from kneerules.cli import register_commands
+from kneerules.errors import (
+    CaseError,
+    EngineError,
+    PluginError,
+    Problem,
+    RuleDataError,
+    RulesetError,
+    SafetyError,
+)
+from kneerules.ruledata import (
+    AdviceSpec,
+    Conclusions,
+    ConsiderationSpec,
+    FactSpec,
+    FactTest,
+    Rule,
+    ScoreBand,
+    ScoreItem,
+    ScoreSpec,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "kneerules"
+INTEGRATIONS = ("fhir", "service", "population")
+
+# Lower layers never import higher ones; a module may import its own layer (cycles are
+# checked separately). Integrations sit above everything and nothing imports them.
+LAYERS: tuple[frozenset[str], ...] = (
+    frozenset({"kneerules", "errors", "version", "model", "ruledata", "messages",
+               "hookspecs"}),
+    frozenset({"converter", "rule_syntax", "datafiles", "conditions", "scores"}),
+    frozenset({"case_validation", "plugindata", "rulesets", "pluginmanager", "dataplugin",
+               "config", "hookdocs"}),
+    frozenset({"knowledge_base", "_durable", "_durable.compiler", "_durable.runner"}),
+    frozenset({"assess", "batch"}),
+    frozenset({"engine"}),
+    frozenset({"whynot", "lint", "rendering", "scaffold", "testing", "cli"}),
+)
+LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}
+
+
+def core_modules() -> Iterator[tuple[str, Path]]:
+    """Every module of the core package (integration subpackages excluded)."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts[0] in INTEGRATIONS:
+            continue
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        yield ".".join(parts) or "kneerules", path
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """kneerules modules imported by ``path`` at run time, at any depth (not for typing)."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                for other in child.orelse:
+                    visit(other)
+                continue
+            if isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
+                if child.module == "kneerules":
+                    # ``from kneerules import hookspecs`` names a module; ``hookimpl`` does not.
+                    for alias in child.names:
+                        sub = PACKAGE / f"{alias.name}.py"
+                        found.add(alias.name if sub.exists() else "kneerules")
+                elif child.module.startswith("kneerules."):
+                    found.add(child.module.removeprefix("kneerules."))
+            elif isinstance(child, ast.Import):
+                for alias in child.names:
+                    if alias.name.startswith("kneerules."):
+                        found.add(alias.name.removeprefix("kneerules."))
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    return found
+
+
+IMPORTS = {name: imported_modules(path) for name, path in core_modules()}
+
+
+def test_every_core_module_has_a_layer() -> None:
+    """A new core module must be placed in a layer, so that the layering stays checked."""
+    assert set(IMPORTS) - set(LAYER_OF) == set()
+
+
+@pytest.mark.parametrize("module", sorted(IMPORTS))
+def test_module_imports_only_its_layer_or_below(module: str) -> None:
+    """Data model and errors at the bottom, the engine above rules and reasoning, CLI on top."""
+    upward = sorted(
+        target for target in IMPORTS[module]
+        if target.split(".")[0] in INTEGRATIONS
+        or LAYER_OF.get(target, LAYER_OF.get(target.split(".")[0], 99)) > LAYER_OF[module]
+    )
+    assert upward == [], f"kneerules.{module} imports from a higher layer: {upward}"
+
+
+def test_no_import_cycles() -> None:
+    """No cycle among core modules, counting imports inside functions too."""
+    graph = {name: {t for t in targets if t in IMPORTS and t != name}
+             for name, targets in IMPORTS.items()}
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def walk(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if nxt == "kneerules" or node == "kneerules":
+                continue  # the package root only re-exports, lazily
+            if state.get(nxt) == 1:
+                cycles.append([*path[path.index(nxt):], nxt] if nxt in path else [node, nxt])
+            elif nxt not in state:
+                walk(nxt, [*path, nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            walk(name, [name])
+    assert cycles == []
+
+
+def test_public_names_are_listed_once_and_agree() -> None:
+    """The lazy table, the TYPE_CHECKING imports and __all__ name the same public API."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    typing_names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for item in node.body:
+                assert isinstance(item, ast.ImportFrom)
+                typing_names |= {alias.name for alias in item.names}
+    lazy = set(kneerules._LAZY)
+    assert typing_names == lazy
+    assert set(kneerules.__all__) == lazy | {"__version__", "hookimpl"}
+    assert sorted(kneerules.__all__) == kneerules.__all__
+
+
+@pytest.mark.parametrize("name", sorted(kneerules._LAZY))
+def test_every_public_name_resolves(name: str) -> None:
+    """Each lazily exported name is importable from kneerules itself."""
+    value = getattr(kneerules, name)
+    module = importlib.import_module(kneerules._LAZY[name])
+    assert value is getattr(module, name)
+
+
+def test_version_comes_from_the_package_metadata() -> None:
+    """__version__ is what pip installed, not a second copy to keep in step."""
+    from importlib.metadata import version
+
+    assert kneerules.__version__ == version("kneerules")
+
+
+def test_importing_kneerules_loads_no_engine_and_no_integration() -> None:
+    """import kneerules stays light: no durable-rules, cattrs, or integration dependency."""
+    code = ("import sys, kneerules; heavy = ['durable', 'cattrs', 'kneerules.fhir', "
+            "'kneerules.service', 'kneerules.population', 'dask', 'distributed', 'starlette', "
+            "'uvicorn', 'jwt', 'fhir', 'pandas', 'pyarrow']; "
+            "print([m for m in heavy if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("error", [
+    CaseError([Problem("$.findings", "expected an object")], "case.json"),
+    RuleDataError([Problem('rule "x"', "bad")], "x.yaml"),
+    PluginError("calf_tear", "kneerules_rules() raised ValueError()"),
+    SafetyError("dvt", "is switched off"),
+    RulesetError("no rule set named 'x'"),
+    EngineError("error 303"),
+])
+def test_errors_pickle_whole(error: Exception) -> None:
+    """An error raised in a worker process reaches the parent with its message and details."""
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is type(error)
+    assert str(back) == str(error)
+    assert vars(back) == vars(error)
+
+
+def test_guide_hook_reference_is_generated_from_the_hookspecs() -> None:
+    """docs/plugins.md's hook section is exactly what the hookspec docstrings generate."""
+    guide = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    assert hookdocs.rewrite_guide(guide) == guide, (
+        "run: .venv/bin/python -m kneerules.hookdocs docs/plugins.md")
+
+
+@pytest.mark.parametrize("hook", hookdocs.hook_names())
+def test_every_hook_is_exercised_by_a_test(hook: str) -> None:
+    """Each hook appears in a test module beyond the generic guide checks."""
+    users = [path.name for path in (ROOT / "tests").glob("test_*.py")
+             if path.name != "test_authoring.py" and hook in path.read_text(encoding="utf-8")]
+    assert users, f"no test exercises {hook}"
+
+
+class _HelloCommand:
+    @hookimpl
+    def kneerules_register_commands(self, cli: click.Group) -> None:
+        @cli.command("hello")
+        def hello() -> None:
+            """Say hello."""
+            click.echo("hello from a plugin")
+
+
+def test_a_plugin_adds_a_command_through_the_hook() -> None:
+    """kneerules_register_commands adds a working command to the CLI group."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.register(_HelloCommand())
+
+    @click.group()
+    def cli() -> None:
+        """A fresh group, so the real CLI is not changed."""
+
+    register_commands(cli, pm)
+    result = CliRunner().invoke(cli, ["hello"])
+    assert result.exit_code == 0
+    assert result.output == "hello from a plugin\n"
+
+
+def test_hook_calls_can_be_traced() -> None:
+    """KNEERULES_TRACE_HOOKS=1 shows each hook call, because every call goes through pluggy."""
+    env = {**os.environ, "KNEERULES_TRACE_HOOKS": "1"}
+    result = subprocess.run([sys.executable, "-m", "kneerules.cli", "eval",
+                             str(ROOT / "examples" / "dvt-emergency.json")],
+                            capture_output=True, text=True, env=env, check=True)
+    assert "kneerules_rules [hook]" in result.stderr
+    assert "finish kneerules_facts -->" in result.stderr
+    assert result.stdout.startswith("EMERGENCY")
+
+
+class _PythonContributions:
+    """A plugin written in Python, contributing through every knowledge hook."""
+
+    name = "python_contributions"
+
+    @hookimpl
+    def kneerules_facts(self) -> list[FactSpec]:
+        return [FactSpec("demo.flag", "finding", "a demonstration finding"),
+                FactSpec("demo.score", "score", "the demonstration score")]
+
+    @hookimpl
+    def kneerules_rules(self) -> list[Rule]:
+        return [Rule(id="demo.flag_rule", priority=900, when=FactTest("demo.flag"),
+                     then=Conclusions(advise=("demo.advice",), consider=("demo_cause",)),
+                     because="the flag is recorded", source="test")]
+
+    @hookimpl
+    def kneerules_advice(self) -> list[AdviceSpec]:
+        return [AdviceSpec(id="demo.advice", kind="information", text="Demonstration advice.",
+                           source="test")]
+
+    @hookimpl
+    def kneerules_considerations(self) -> list[ConsiderationSpec]:
+        return [ConsiderationSpec(id="demo_cause", name="Demonstration cause",
+                                  description="only for this test", source="test")]
+
+    @hookimpl
+    def kneerules_scores(self) -> list[ScoreSpec]:
+        return [ScoreSpec(id="demo_score", name="Demonstration score", fact="demo.score",
+                          source="test",
+                          items=(ScoreItem("flag", "the flag", 2.0, FactTest("demo.flag")),),
+                          bands=(ScoreBand(2.0, "high", "The score is high."),))]
+
+
+def test_python_hooks_contribute_advice_considerations_and_scores() -> None:
+    """kneerules_advice, kneerules_considerations and kneerules_scores reach the assessment."""
+    from kneerules import Engine
+
+    engine = Engine(plugins=[_PythonContributions()])
+    assessment = engine.evaluate({"findings": {"pain.behind_knee": True, "demo.flag": True}})
+    assert "demo.advice" in [item.id for item in assessment.advice]
+    assert [c.id for c in assessment.considerations] == ["demo_cause"]
+    score = next(s for s in assessment.scores if s.id == "demo_score")
+    assert (score.score, score.interpretation) == (2.0, "high")
+
+
+class _WrongTypes:
+    name = "wrong_types"
+
+    @hookimpl
+    def kneerules_rules(self) -> list[object]:
+        return [{"id": "a.rule"}]
+
+
+class _ExitingPlugin:
+    name = "exiting"
+
+    @hookimpl
+    def kneerules_facts(self) -> list[object]:
+        raise SystemExit(0)
+
+
+@pytest.mark.parametrize(("plugin", "message"), [
+    (_WrongTypes(), "returned items of type dict, expected Rule"),
+    (_ExitingPlugin(), "kneerules_facts() raised SystemExit(0)"),
+])
+def test_a_misbehaving_plugin_is_a_plugin_error_naming_it(plugin: object, message: str) -> None:
+    """Wrong result types or a SystemExit in a hook become a PluginError with the plugin's name."""
+    from kneerules import Engine
+
+    with pytest.raises(PluginError) as caught:
+        Engine(plugins=[plugin])
+    assert caught.value.plugin == getattr(plugin, "name")  # noqa: B009
+    assert message in str(caught.value)
+
+
+@pytest.mark.slow
+def test_a_new_condition_is_one_folder_and_its_name_in_the_rule_set(tmp_path: Path) -> None:
+    """A copy of the source tree gains a plugin folder and a rule-set line; installed, it works."""
+    source = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist", ".*")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name if source.exists() else _mkdir(source) / name)
+    for name in ("kneerules", "kneerules_plugins", "kneerules_rulesets"):
+        shutil.copytree(ROOT / name, source / name, ignore=ignore)
+    folder = source / "kneerules_plugins" / "demo_condition"
+    folder.mkdir()
+    (folder / "__init__.py").write_text(
+        '"""A demonstration condition."""\n\nfrom kneerules.dataplugin import DataPlugin\n\n'
+        'plugin = DataPlugin.from_package(__name__, "demo_condition.yaml")\n')
+    (folder / "demo_condition.yaml").write_text(json.dumps({
+        "conditions": [{"id": "demo_condition", "name": "Demonstration condition",
+                        "description": "only for this test", "source": "test",
+                        "commonness": 9}],
+        "facts": [{"name": "demo.marker", "kind": "finding", "meaning": "a test marker"}],
+        "rules": [{"id": "demo_condition.marker", "priority": 900, "when": "demo.marker",
+                   "then": {"evidence": {"demo_condition": 6}},
+                   "because": "the marker is there", "source": "test"}],
+    }))
+    ruleset = source / "kneerules_rulesets" / "posterior-knee.yaml"
+    text = ruleset.read_text()
+    ruleset.write_text(text.replace("  - hamstring_injury\n",
+                                    "  - hamstring_injury\n  - demo_condition\n", 1))
+    assert "demo_condition" in ruleset.read_text()
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--target", str(target), str(source)],
+                   check=True, capture_output=True, cwd=tmp_path)
+    case = tmp_path / "case.json"
+    case.write_text(json.dumps({"findings": {"pain.behind_knee": True, "demo.marker": True}}))
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    out = subprocess.run([sys.executable, "-m", "kneerules.cli", "eval", str(case),
+                          "--format", "json"], capture_output=True, text=True, env=env,
+                         cwd=tmp_path, check=True).stdout
+    assessment = json.loads(out)
+    assert assessment["differential"][0]["condition"] == "demo_condition"
+    assert "demo_condition" in {p["name"] for p in assessment["engine"]["plugins"]}
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path
+
+
+def test_renderers_are_a_registry_keyed_by_format_and_audience() -> None:
+    """text and json are registered; an audience without its own renderer gets the general one."""
+    from kneerules import Engine, to_dict
+    from kneerules.rendering import RenderOptions, formats, render, renderer
+
+    assessment = Engine().evaluate({"findings": {"pain.behind_knee": True}})
+    assert {"text", "json"} <= set(formats())
+    assert json.loads(render(assessment, "json")) == to_dict(assessment)
+    assert render(assessment, "text", "nobody-in-particular").startswith("ROUTINE")
+    with pytest.raises(LookupError, match="no renderer for format 'yaml'"):
+        render(assessment, "yaml")
+
+    @renderer("shout", "tester")
+    def shout(a: kneerules.Assessment, options: RenderOptions) -> str:
+        return a.triage.level.upper()
+
+    try:
+        assert render(assessment, "shout", "tester") == "ROUTINE"
+    finally:
+        from kneerules import rendering
+
+        del rendering._RENDERERS[("shout", "tester")]
