@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from kneerules.advice_safety import safe_advice, treatments
 from kneerules._durable.runner import Firing
+from kneerules.advice_safety import safe_advice, treatments
 from kneerules.conditions import holds
 from kneerules.knowledge_base import KnowledgeBase
 from kneerules.model import (

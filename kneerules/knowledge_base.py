@@ -121,6 +121,7 @@ _RESULT_TYPES: dict[str, type] = {
     "kneerules_advice": AdviceSpec,
     "kneerules_considerations": ConsiderationSpec,
     "kneerules_scores": ScoreSpec,
+    "kneerules_references": Reference,
 }
 
 
