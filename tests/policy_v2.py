@@ -124,8 +124,9 @@ def rules(c: Case) -> list[tuple[str, str, str | None]]:
                       or c.t("sign.cold_pale_foot", "sign.foot_numbness_weakness"))))
     if rule4:
         add("4", "now", "limb_ischaemia")
-    if c.t("sign.absent_foot_pulses") and not (
-            c.acute_injury() or sudden or c.t("sign.cold_pale_foot", "sign.foot_numbness_weakness")):
+    companions = (c.acute_injury() or sudden
+                  or c.t("sign.cold_pale_foot", "sign.foot_numbness_weakness"))
+    if c.t("sign.absent_foot_pulses") and not companions:
         add("4b", "today", "limb_ischaemia")
     # 5: knee dislocation
     if c.t("sign.knee_deformity") and (c.acute_injury() or sudden):

@@ -360,7 +360,7 @@ def test_musculoskeletal_findings_alone_follow_the_policy(engine: Engine,
     rule 10...); anything else stays routine with no red flag: no over-triage."""
     from policy_v2 import expected
 
-    level, timeframe, named = expected(case)
+    level, timeframe, _ = expected(case)
     assessment = engine.evaluate(case)
     assert (assessment.triage.level, assessment.triage.timeframe) == (level, timeframe), \
         assessment.triage.because
