@@ -291,7 +291,8 @@ def score_check_advice(
         return None
     labels = [item.label for item in spec.items if item.id in result.unknown]
     text = spec.check_advice.replace("{items}", "; ".join(labels))
-    return Advice(None, "check", text, f"{spec.id}.check_unknown_items", spec.source)
+    return Advice(None, "check", text, f"{spec.id}.check_unknown_items", spec.source,
+                  "clinician")
 
 
 def build_assessment(
