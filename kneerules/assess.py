@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from kneerules._durable.runner import Firing
 from kneerules.conditions import holds
+from kneerules.differential import rank_differential
 from kneerules.knowledge_base import KnowledgeBase
 from kneerules.model import (
     Advice,
@@ -26,7 +27,7 @@ from kneerules.model import (
     TraceStep,
     Triage,
 )
-from kneerules.ruledata import LEVEL_RANK, AdviceSpec, Level, Likelihood, Rule, ScoreSpec
+from kneerules.ruledata import LEVEL_RANK, AdviceSpec, Level, Rule, ScoreSpec
 
 DEFAULT_MESSAGES: dict[str, str] = {
     "emergency": "Seek immediate medical attention.",
@@ -121,41 +122,17 @@ def decide_triage(firing: Firing, rules: Sequence[Rule]) -> Triage:
     return Triage(level, message or DEFAULT_MESSAGES[level], ids)
 
 
-def likelihood(score: float, kb: KnowledgeBase) -> Likelihood:
-    if score >= kb.ruleset.likely_at:
-        return "likely"
-    if score >= kb.ruleset.possible_at:
-        return "possible"
-    return "unlikely"
-
-
 def build_differential(fired: Sequence[Rule], kb: KnowledgeBase) -> tuple[DifferentialEntry, ...]:
+    """Each condition's evidence in firing order and the conditions the red flags name, ranked
+    by :func:`kneerules.differential.rank_differential`."""
     evidence: dict[str, list[Evidence]] = {}
-    flagged = set()
+    named: dict[str, None] = {}
     for rule in fired:
         for condition, item in _view(rule).evidence:
             evidence.setdefault(condition, []).append(item)
         if rule.then.red_flag and rule.then.red_flag.condition:
-            flagged.add(rule.then.red_flag.condition)
-    entries = []
-    for condition, items in evidence.items():
-        # A candidate is a condition the findings speak for on balance (or whose red flag
-        # fired): one whose evidence against outweighs the evidence for would otherwise
-        # lead a differential it does not belong to (pain only behind the kneecap).
-        score = round(sum(e.weight for e in items), 6)
-        if score <= 0 and condition not in flagged:
-            continue
-        info = kb.conditions[condition]
-        entries.append(DifferentialEntry(condition, info.name, score, likelihood(score, kb),
-                                         tuple(items)))
-
-    def rank(entry: DifferentialEntry) -> tuple[bool, float, int, str]:
-        # A condition whose red flag fired leads, whatever its score; then score, then how
-        # common the clinical source says the cause is.
-        info = kb.conditions[entry.condition]
-        return (entry.condition not in flagged, -entry.score, info.commonness, entry.condition)
-
-    return tuple(sorted(entries, key=rank))
+            named.setdefault(rule.then.red_flag.condition, None)
+    return rank_differential(evidence, list(named), kb)
 
 
 def _advice(spec: AdviceSpec) -> Advice:

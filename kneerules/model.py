@@ -82,6 +82,8 @@ class DifferentialEntry:
     score: float
     likelihood: Likelihood
     evidence: tuple[Evidence, ...]
+    must_not_miss: bool = False
+    """A red flag names this condition: it is listed, at least possible, until excluded."""
 
 
 @attrs.frozen
