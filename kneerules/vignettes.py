@@ -237,16 +237,16 @@ def robustness(engine: Engine, folders: Sequence[str | Path]) -> dict[str, Any]:
     """For each vignette, how often dropping or flipping one finding changes the leading
     condition, and which findings it hinges on."""
     vignettes, _ = load_vignettes(folders)
-    cases = []
+    cases: list[dict[str, Any]] = []
     hinges: Counter[str] = Counter()
-    total = changed = 0
+    total = changed = single = 0
     for vignette in vignettes:
         try:
             base = _leading(_evaluate(engine, vignette.case))
         except KneerulesError:
             continue
         tried = 0
-        changes = []
+        changes: list[dict[str, str]] = []
         for finding, how, case in _perturbations(vignette.case):
             try:
                 leading = _leading(_evaluate(engine, case))
@@ -258,6 +258,7 @@ def robustness(engine: Engine, folders: Sequence[str | Path]) -> dict[str, Any]:
                 hinges[finding] += 1
         total += tried
         changed += len(changes)
+        single += any(c["change"] == "dropped" for c in changes)
         cases.append({
             "name": vignette.name,
             "path": vignette.path,
@@ -272,8 +273,7 @@ def robustness(engine: Engine, folders: Sequence[str | Path]) -> dict[str, Any]:
         "perturbations": total,
         "changed": changed,
         "rate": round(changed / total, 4) if total else None,
-        "single_finding_cases": sum(
-            1 for c in cases if any(ch["change"] == "dropped" for ch in c["changes"])),
+        "single_finding_cases": single,
         "findings": dict(hinges.most_common()),
         "cases": cases,
     }
