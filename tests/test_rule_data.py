@@ -43,7 +43,8 @@ SECTIONS = (
     "Treating Back of Knee Pain",
 )
 # Named sources other than the clinical text.
-GUIDELINES = ("triage policy v1", "wells et al.", "who:")  # compared in lower case
+GUIDELINES = ("triage policy v1", "triage policy v2", "wells et al.", "who:", "nice ",
+              "murtagh", "english & perret", "nhs ", "siemieniuk")  # compared in lower case
 
 
 def cites_known_source(source: str) -> bool:
