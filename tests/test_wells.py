@@ -43,7 +43,8 @@ def test_each_item_counts_one_point(engine: Engine, findings: dict[str, bool],
     assert result.score == 1
     # The other items are not recorded and could lift it to 2: no "unlikely" band yet.
     assert result.interpretation == "indeterminate"
-    assert result.text.startswith("at least 1, ") and result.text.endswith("not recorded")
+    assert result.text.startswith("at least 1, ")
+    assert result.text.endswith("not recorded")
     counted = [i.id for i in result.items if i.status == "counted"]
     assert counted == [item]
     assert item not in result.unknown
