@@ -280,3 +280,58 @@ def test_hormonal_therapy_counts_for_dvt(engine: Engine) -> None:
 def test_calm_calf_is_not_evidence_against_dvt(engine: Engine) -> None:
     """No rule lowers a DVT because the calf is neither red nor warm (no source says so)."""
     assert "dvt.against_calm_calf" not in {r.id for r in engine.knowledge.rules}
+
+
+# --- A condition a red flag names: listed, at least possible, not first by fiat ---------
+NAMING_PLUGIN = """
+conditions:
+  - id: demo_serious
+    name: A serious condition a red flag names
+    description: Used to test the ordering of named conditions.
+    source: "Triage policy v2: names"
+    commonness: 50
+rules:
+  - id: demo_flag.swollen_calf
+    priority: 5000
+    when: sign.calf_swelling
+    then:
+      red_flag:
+        id: demo_serious.suspected
+        condition: demo_serious
+        message: A swollen calf names a condition that must not be missed.
+    because: A swollen calf names a serious condition in this test plugin.
+    source: "Triage policy v2: names"
+"""
+
+
+@pytest.fixture(scope="module")
+def naming_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """The default rule set plus a plugin whose red flag names a condition with no evidence."""
+    from kneerules.dataplugin import DataPlugin
+    from kneerules.pluginmanager import get_plugin_manager
+
+    path = tmp_path_factory.mktemp("naming") / "demo_flag.yaml"
+    path.write_text(NAMING_PLUGIN)
+    plugin = DataPlugin("demo_flag", path, "1.0")
+    return Engine(plugin_manager=get_plugin_manager(entry_points=False, extra=[plugin]))
+
+
+def test_named_condition_is_listed_below_a_likelier_cause(naming_engine: Engine) -> None:
+    """A likely calf tear leads; the named condition follows with must_not_miss, possible."""
+    result = assess(naming_engine, 38, "sudden", {
+        "pain.calf": True, "injury.direction_change": True, "worse.tiptoe": True,
+        "sign.calf_swelling": True, "sign.redness": False, "sign.warmth": False,
+        "sign.calf_tenderness": False}, side="left")
+    assert ranked(result)[0] == "calf_tear"
+    named = next(e for e in result.differential if e.condition == "demo_serious")
+    assert named.must_not_miss
+    assert named.likelihood == "possible"
+    assert not result.differential[0].must_not_miss
+
+
+def test_named_condition_outranks_merely_unlikely_ones(naming_engine: Engine) -> None:
+    """With nothing more likely, the named condition (at least possible) comes first."""
+    result = assess(naming_engine, 35, "gradual", {"sign.calf_swelling": True,
+                                                   "pain.dull_ache": True}, side="left")
+    assert ranked(result)[0] == "demo_serious"
+    assert all(e.likelihood == "unlikely" for e in result.differential[1:])
