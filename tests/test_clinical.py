@@ -279,7 +279,7 @@ EXTRA_CASES: list[tuple[str, dict[str, Any], str, str, list[str], list[str]]] = 
     ("pulsing lump behind the knee",
      case({"pain.behind_knee": True, "sign.swelling_behind_knee": True,
            "sign.pulsatile_mass": True}, patient={"age": 69}),
-     "urgent", "knee_arthritis", [], ["bakers_cyst"]),
+     "urgent", "popliteal_aneurysm", [], ["bakers_cyst"]),
     ("runner with sharp pain and trouble straightening",
      case({"pain.behind_knee": True, "pain.sharp": True, "activity.running": True,
            "worse.straightening_knee": True}, patient={"age": 31}, onset="sudden"),

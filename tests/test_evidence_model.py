@@ -291,15 +291,15 @@ conditions:
     source: "Triage policy v2: names"
     commonness: 50
 rules:
-  - id: demo_flag.swollen_calf
+  - id: demo_flag.cold_weather
     priority: 5000
-    when: sign.calf_swelling
+    when: worse.cold_weather
     then:
       red_flag:
         id: demo_serious.suspected
         condition: demo_serious
-        message: A swollen calf names a condition that must not be missed.
-    because: A swollen calf names a serious condition in this test plugin.
+        message: Pain worse in cold weather names a condition that must not be missed.
+    because: Pain worse in cold weather names a serious condition in this test plugin.
     source: "Triage policy v2: names"
 """
 
@@ -320,8 +320,7 @@ def test_named_condition_is_listed_below_a_likelier_cause(naming_engine: Engine)
     """A likely calf tear leads; the named condition follows with must_not_miss, possible."""
     result = assess(naming_engine, 38, "sudden", {
         "pain.calf": True, "injury.direction_change": True, "worse.tiptoe": True,
-        "sign.calf_swelling": True, "sign.redness": False, "sign.warmth": False,
-        "sign.calf_tenderness": False}, side="left")
+        "worse.cold_weather": True}, side="left")
     assert ranked(result)[0] == "calf_tear"
     named = next(e for e in result.differential if e.condition == "demo_serious")
     assert named.must_not_miss
@@ -331,7 +330,7 @@ def test_named_condition_is_listed_below_a_likelier_cause(naming_engine: Engine)
 
 def test_named_condition_outranks_merely_unlikely_ones(naming_engine: Engine) -> None:
     """With nothing more likely, the named condition (at least possible) comes first."""
-    result = assess(naming_engine, 35, "gradual", {"sign.calf_swelling": True,
+    result = assess(naming_engine, 35, "gradual", {"worse.cold_weather": True,
                                                    "pain.dull_ache": True}, side="left")
     assert ranked(result)[0] == "demo_serious"
     assert all(e.likelihood == "unlikely" for e in result.differential[1:])
