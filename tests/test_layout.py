@@ -56,9 +56,9 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"case_validation", "plugindata", "rulesets", "pluginmanager", "dataplugin",
                "config", "hookdocs"}),
     frozenset({"knowledge_base", "_durable", "_durable.compiler", "_durable.runner"}),
-    frozenset({"assess", "batch"}),
+    frozenset({"differential", "assess", "batch"}),
     frozenset({"engine"}),
-    frozenset({"whynot", "lint", "rendering", "scaffold", "testing", "cli"}),
+    frozenset({"whynot", "lint", "rendering", "scaffold", "testing", "vignettes", "cli"}),
 )
 LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

@@ -28,7 +28,6 @@ CONDITIONS = {
 }
 CONDITION_PLUGINS = sorted(set(CONDITIONS) - {"dvt"})
 
-# The sections of "Pain Behind the Knee" a source may cite.
 def test_every_rule_has_id_because_and_source(engine: Engine) -> None:
     """Every rule of every plugin has an id, a plain-language because and a source."""
     rules = engine.knowledge.rules
