@@ -52,11 +52,10 @@ def test_every_source_cites_the_bibliography(engine: Engine) -> None:
 
 
 def test_every_reference_has_a_doi_or_url(engine: Engine) -> None:
-    """Each bibliography entry names its authors, title, year and a DOI or URL."""
+    """Each bibliography entry names its authors, title and a DOI or URL (a year where known)."""
     for ref in engine.knowledge.references.values():
         assert ref.title, ref.key
         assert ref.authors, ref.key
-        assert ref.year, ref.key
         assert ref.doi or ref.url, ref.key
 
 
