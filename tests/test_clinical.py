@@ -142,7 +142,7 @@ def test_ties_are_broken_by_commonness(engine: Engine) -> None:
 
 def test_likelihood_follows_the_stated_thresholds(engine: Engine) -> None:
     """likely at a score of 5 or more, possible at 2 or more, else unlikely, in every entry;
-    a condition a red flag names is at least possible (policy v2)."""
+    a must-not-miss condition is at least possible (policy v2)."""
     seen = set()
     for path in sorted((Path(__file__).parent / "vignettes").glob("*.json")):
         assessment = engine.evaluate(json.loads(path.read_text())["case"])

@@ -54,7 +54,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"converter", "rule_syntax", "datafiles", "conditions", "scores",
                "advice_safety", "bibliography"}),
     frozenset({"case_validation", "plugindata", "rulesets", "pluginmanager", "dataplugin",
-               "config", "hookdocs"}),
+               "config", "hookdocs", "readers", "schema"}),
     frozenset({"knowledge_base", "_durable", "_durable.compiler", "_durable.runner"}),
     frozenset({"differential", "assess", "batch"}),
     frozenset({"engine"}),
