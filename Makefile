@@ -22,7 +22,7 @@ $(VENV): $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[test,fhir,service]'
+	$(BIN)/pip install --quiet -e '.[test,fhir,service,dask,parquet]'
 	touch $(STAMP)
 
 demo: $(VENV)
@@ -43,7 +43,7 @@ test: $(VENV) $(SIGNER_STAMP) fhir-examples
 	$(BIN)/pytest
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,fhir,service,bench]'
+	$(BIN)/pip install --quiet -e '.[test,fhir,service,dask,parquet,bench]'
 	touch $(BENCH_STAMP)
 
 # Every figure of issues 7 and 17 (bench/run.py, under 5 minutes), then the integrations'.

@@ -50,16 +50,16 @@ INTEGRATIONS = ("fhir", "service", "population")
 # checked separately). Integrations sit above everything and nothing imports them.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"kneerules", "errors", "version", "model", "ruledata", "messages",
-               "hookspecs"}),
-    frozenset({"converter", "rule_syntax", "datafiles", "conditions", "scores", "chaining",
-               "assessment_json"}),
+               "hookspecs", "policy"}),
+    frozenset({"converter", "rule_syntax", "datafiles", "conditions", "scores",
+               "advice_safety", "bibliography", "chaining", "assessment_json"}),
     frozenset({"case_validation", "plugindata", "rulesets", "pluginmanager", "dataplugin",
                "config", "hookdocs", "readers", "schema"}),
     frozenset({"knowledge_base", "_durable", "_durable.compiler", "_durable.packing",
                "_durable.runner"}),
-    frozenset({"assess", "batch"}),
+    frozenset({"differential", "assess", "batch"}),
     frozenset({"engine"}),
-    frozenset({"whynot", "lint", "rendering", "scaffold", "testing", "cli"}),
+    frozenset({"whynot", "lint", "rendering", "scaffold", "testing", "vignettes", "cli"}),
 )
 LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
