@@ -21,7 +21,7 @@ $(VENV): $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[test,fhir,service]'
+	$(BIN)/pip install --quiet -e '.[test,fhir,service,dask,parquet]'
 	touch $(STAMP)
 
 demo: $(VENV)
