@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,13 @@ import pluggy
 from kneerules._durable import DurableRunner
 from kneerules.assess import build_assessment
 from kneerules.batch import evaluate_many
-from kneerules.case_validation import DEFAULT_MAX_BYTES, parse_case, parse_json
+from kneerules.case_validation import (
+    DEFAULT_MAX_BYTES,
+    check_fact_size,
+    parse_case,
+    parse_json,
+    plain_fact,
+)
 from kneerules.config import EngineConfig
 from kneerules.errors import CaseError, PluginError, SafetyError
 from kneerules.knowledge_base import KnowledgeBase, build_knowledge
@@ -93,6 +100,7 @@ class Engine:
         # Even a Case built in Python is checked: attrs does not enforce its types.
         case = self.parse(case)
         facts, scores = self.case_facts(case)
+        check_fact_size(facts, case.case_id)
         firing = self._runner.run(facts, case.case_id)
         return build_assessment(self.knowledge, case, facts, scores, firing, self.info)
 
@@ -137,15 +145,24 @@ class Engine:
             raise error_type(plugin, f"kneerules_case_facts() returned {type(extra).__name__}, "
                              "expected a mapping of fact names to values")
         problems = []
+        plain: dict[str, FactValue] = {}
         for name, value in extra.items():
             spec = self.knowledge.facts.get(name)
             if spec is None or spec.plugin != plugin:
                 problems.append(f"{name!r} is not a fact this plugin declares")
             elif not isinstance(value, bool | int | float | str):
                 problems.append(f"{name!r} has a value of type {type(value).__name__}")
+            elif isinstance(value, float) and not math.isfinite(value):
+                problems.append(f"{name!r} is not a finite number: {value!r}")
+            else:
+                # numpy's float64 is a float: as plain values, as a case's are (issue 16.4).
+                try:
+                    plain[name] = plain_fact(value)
+                except ValueError as exc:
+                    problems.append(f"{name!r} {exc}")
         if problems:
             raise error_type(plugin, "kneerules_case_facts() returned " + "; ".join(problems))
-        return dict(extra)
+        return plain
 
     def evaluate_json(self, raw: bytes | str, source: str | None = None) -> Assessment:
         """Parses, validates and evaluates one case given as JSON text."""
