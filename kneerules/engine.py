@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ import pluggy
 
 from kneerules._durable import DurableRunner
 from kneerules.assess import build_assessment
-from kneerules.batch import evaluate_many
+from kneerules.batch import DEFAULT_CASE_DEADLINE, evaluate_many
 from kneerules.case_validation import (
     DEFAULT_MAX_BYTES,
     check_fact_size,
@@ -27,6 +29,21 @@ from kneerules.pluginmanager import CaseFactsHook, call_plugin, get_plugin_manag
 from kneerules.rulesets import DEFAULT_RULESET, RulesetSpec, find_ruleset
 from kneerules.scores import score_case
 from kneerules.version import __version__
+
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A fork taken while another thread evaluated copies the runner's lock held, and its
+    session half done: the child would wait on it forever. Such a runner is replaced by a
+    new one (a few milliseconds); the parent's is untouched."""
+    for engine in list(_engines):
+        if engine._runner.busy():
+            engine._runner = DurableRunner(engine.knowledge.rules)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Engine:
@@ -67,6 +84,7 @@ class Engine:
         if not any(rule.plugin == safety for rule in self.knowledge.rules):
             raise SafetyError(safety, "contributed no rules: the safety check cannot run")
         self._runner = DurableRunner(self.knowledge.rules)
+        _engines.add(self)
         self.info = EngineInfo(
             version=__version__,
             ruleset=self.ruleset.name,
@@ -123,6 +141,7 @@ class Engine:
         *,
         jobs: int | None = None,
         chunksize: int = 256,
+        deadline: float | None = DEFAULT_CASE_DEADLINE,
     ) -> Iterator[Assessment | CaseError]:
         """Assesses many cases, yielding one result per case in input order.
 
@@ -130,8 +149,13 @@ class Engine:
         :class:`CaseError` in its place and the rest go on; an engine or plugin failure
         raises, as :meth:`evaluate` does. ``jobs`` worker processes share the work
         (default: every core; ``1`` evaluates in this process). Input is read lazily and
-        at most a few chunks per worker are in flight, so memory stays bounded."""
-        return evaluate_many(self, cases, jobs=jobs, chunksize=chunksize)
+        at most a few chunks per worker are in flight, so memory stays bounded.
+
+        The results are the same whatever ``jobs``: if ``cases`` raises, every case before
+        it is yielded first; a case that cannot be pickled is evaluated in this process.
+        ``deadline`` bounds the seconds one case may take (where a SIGALRM timer can run:
+        in worker processes, or in the main thread); past it the batch raises."""
+        return evaluate_many(self, cases, jobs=jobs, chunksize=chunksize, deadline=deadline)
 
     def _case_facts(self, plugin: str, hook: CaseFactsHook, case: Case,
                     facts: Mapping[str, FactValue]) -> Mapping[str, FactValue]:

@@ -218,6 +218,10 @@ class DurableRunner:
                 return
             message = json.loads(following)
 
+    def busy(self) -> bool:
+        """Whether a case is being evaluated (in a forked child: was, when it forked)."""
+        return self._lock.locked()
+
     def run(self, facts: Mapping[str, FactValue], case_id: str | None) -> Firing:
         """Fires the rules on one case's facts; the session's state is gone afterwards."""
         with self._lock:
