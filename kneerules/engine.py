@@ -25,7 +25,12 @@ from kneerules.config import EngineConfig
 from kneerules.errors import CaseError, PluginError, SafetyError
 from kneerules.knowledge_base import KnowledgeBase, build_knowledge
 from kneerules.model import Assessment, Case, EngineInfo, FactValue, PluginInfo, ScoreResult
-from kneerules.pluginmanager import CaseFactsHook, call_plugin, get_plugin_manager
+from kneerules.pluginmanager import (
+    CaseFactsHook,
+    call_plugin,
+    disabled_names,
+    get_plugin_manager,
+)
 from kneerules.rulesets import DEFAULT_RULESET, RulesetSpec, find_ruleset
 from kneerules.scores import score_case
 from kneerules.version import __version__
@@ -64,9 +69,10 @@ class Engine:
         plugin_manager: pluggy.PluginManager | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
+        disable = disabled_names(disable)
         self.config = EngineConfig(
             ruleset,
-            disable=tuple(disable), plugins=tuple(plugins), max_bytes=max_bytes,
+            disable=disable, plugins=tuple(plugins), max_bytes=max_bytes,
         )
         self.ruleset = ruleset if isinstance(ruleset, RulesetSpec) else find_ruleset(ruleset)
         self.disabled = tuple(disable)

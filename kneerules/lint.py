@@ -191,6 +191,9 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
                 else:
                     tables[kind][key] = item
 
+    for src in sources:
+        problems += placeholders(src.source, src.data)
+
     def report(plugin: str, found: Iterable[Problem]) -> None:
         problems.extend(LintProblem(origin[plugin], p.path, p.message) for p in found)
 
@@ -230,6 +233,38 @@ def _condition_problems(condition: str, rules: Sequence[Rule], advice: Iterable[
 
 Literal = tuple[FactTest, bool]
 """A fact test and the outcome wanted of it (False under ``none``)."""
+
+PLACEHOLDER = "EXAMPLE:"
+"""What ``kneerules new-plugin`` writes where clinical content must go."""
+
+
+def _texts(value: Any, field: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield field, value
+    elif attrs.has(type(value)):
+        for attribute in attrs.fields(type(value)):
+            yield from _texts(getattr(value, attribute.name), attribute.name)
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _texts(item, field)
+
+
+def placeholders(source: str, data: PluginData) -> list[LintProblem]:
+    """Text still holding the scaffold's ``EXAMPLE:`` placeholders: a fresh plugin must not
+    pass the check before a clinician has written its content."""
+    found = []
+    for kind, items in (("condition", data.conditions), ("fact", data.facts),
+                        ("rule", data.rules), ("advice", data.advice),
+                        ("consideration", data.considerations), ("score", data.scores)):
+        for item in items:
+            key = getattr(item, "name" if kind == "fact" else "id", "?")
+            for field, text in _texts(item):
+                if PLACEHOLDER in text:
+                    found.append(LintProblem(source, f'{kind} "{key}"', f"{field} is still the "
+                                             "new-plugin placeholder; write the clinical "
+                                             "content in its place"))
+    return found
+
 
 def never_firing(rules: Sequence[Rule], facts: Mapping[str, FactSpec]
                  ) -> list[tuple[Rule, str]]:

@@ -44,6 +44,14 @@ def disabled_from_env(environ: dict[str, str] | None = None) -> tuple[str, ...]:
     return tuple(name for name in raw.replace(",", " ").split() if name)
 
 
+def disabled_names(disable: Iterable[str]) -> tuple[str, ...]:
+    """``disable`` as a tuple of names: a string is one name (or several, comma- or space-
+    separated), not a sequence of letters (``disable="general"``)."""
+    if isinstance(disable, str):
+        return tuple(disable.replace(",", " ").split())
+    return tuple(disable)
+
+
 def get_plugin_manager(
     disable: Iterable[str] = (),
     builtins: bool = True,
@@ -59,9 +67,7 @@ def get_plugin_manager(
     ``trace`` (default: the ``KNEERULES_TRACE_HOOKS`` environment variable) writes
     every hook call and its result to standard error, as ``pytest --debug`` does.
     """
-    if isinstance(disable, str):  # "general" is one name, not seven letters
-        disable = disable.replace(",", " ").split()
-    disable = tuple(disable)
+    disable = disabled_names(disable)
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     for name in disable:
