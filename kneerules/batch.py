@@ -440,10 +440,11 @@ def read_lines(handle: IO[bytes], max_bytes: int) -> Iterator[bytes]:
     refused as too large) and the rest of it skipped: ``--jsonl /dev/zero``, or a line with
     no newline, grew memory without bound."""
     while line := handle.readline(max_bytes + 1):
-        if len(line) > max_bytes and not line.endswith(b"\n"):
+        oversized = len(line) > max_bytes and not line.endswith(b"\n")
+        yield line
+        if oversized:
             while (rest := handle.readline(1 << 16)) and not rest.endswith(b"\n"):
                 pass
-        yield line
 
 
 def count_lines(handle: IO[bytes]) -> int:
