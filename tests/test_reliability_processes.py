@@ -3,6 +3,7 @@ input, the start method, the other threads or the state of stdin/stdout."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -76,9 +77,13 @@ def test_a_raising_input_yields_every_case_before_it(engine: Engine, jobs: int) 
     """When the input generator raises, every case before it is yielded, then the error."""
     cases = CASES * 5
     got: list[Any] = []
+    results = engine.evaluate_many(_raising(cases, 37), jobs=jobs, chunksize=4)
+
+    def drain() -> None:
+        got.extend(to_dict(result) for result in results)
+
     with pytest.raises(OSError, match="the feed went away"):
-        for result in engine.evaluate_many(_raising(cases, 37), jobs=jobs, chunksize=4):
-            got.append(to_dict(result))
+        drain()
     assert got == [to_dict(engine.evaluate(case)) for case in cases[:37]]
 
 
@@ -157,7 +162,7 @@ def test_a_hook_that_never_returns_fails_the_batch_at_the_deadline(jobs: int) ->
     engine = Engine(plugin_manager=get_plugin_manager(entry_points=False, extra=[Stuck()]))
     cases = CASES * 2 + [{**DVT, "case_id": "stuck"}] + CASES
     started = time.monotonic()
-    with pytest.raises(PluginError, match="'stuck'.*per-case deadline of 1 s"):
+    with pytest.raises(PluginError, match=r"'stuck'.*per-case deadline of 1 s"):
         list(engine.evaluate_many(cases, jobs=jobs, chunksize=4, deadline=1))
     assert time.monotonic() - started < 30
 
@@ -249,10 +254,8 @@ def test_sigterm_to_the_parent_ends_the_workers(tmp_path: Path) -> None:
     assert len(workers) >= 2
     process.terminate()
     process.wait(timeout=30)
-    try:
+    with contextlib.suppress(BrokenPipeError):
         process.stdin.close()
-    except BrokenPipeError:
-        pass
     deadline = time.monotonic() + 15
     while any(_alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
