@@ -407,3 +407,18 @@ def test_building_and_dropping_engines_does_not_leak() -> None:
         _engine().evaluate(DVT)
     gc.collect()
     assert (rss_mb() - before) / 50 < 0.4
+
+
+# --- Set-up: the editable install's types -------------------------------------------------
+
+@pytest.mark.slow
+def test_mypy_outside_the_repository_sees_kneerules_types(tmp_path: Path) -> None:
+    """A project type-checking its use of kneerules, outside this repository, gets its
+    types from the (editable) install: py.typed and a path-based editable mode."""
+    (tmp_path / "use.py").write_text(
+        "from kneerules import Engine\n\nlevel: int = Engine().evaluate({}).triage.level\n")
+    done = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--cache-dir",
+                           str(tmp_path / "cache"), "use.py"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert "Cannot find implementation" not in done.stdout, done.stdout
+    assert 'Incompatible types in assignment (expression has type "Literal[' in done.stdout
