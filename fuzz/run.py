@@ -24,6 +24,8 @@ def _seed(target: str, corpus: Path) -> None:
     if target == "fuzz_case":
         for path in sorted((ROOT / "examples").glob("*.json")):
             shutil.copy(path, corpus / path.name)
+        for index in range(8):  # structured cases (fuzz_case.structured) start with 0
+            (corpus / f"structured-{index}").write_bytes(bytes([0, *range(index, 200, 3)]))
     else:
         for path in sorted((ROOT / "kneerules_plugins").rglob("*.yaml")):
             (corpus / f"plugin-{path.stem}").write_bytes(b"\x01" + path.read_bytes())
