@@ -345,13 +345,15 @@ def run_ordered(engine: Engine, task: Task[T, R], items: Iterable[T], *, jobs: i
     guarded = _Guarded(items)
     first = list(itertools.islice(guarded, 1 if workers == 1 else chunksize + 1))
     if workers == 1 or len(first) <= chunksize:
+        handler = signal.getsignal(signal.SIGALRM) if hasattr(signal, "SIGALRM") else None
         timed = _with_deadline(task, deadline)
         try:
             for item in itertools.chain(first, guarded):
                 yield timed(engine, item)
         finally:
-            if timed is not task:
+            if timed is not task:  # this process's SIGALRM is its own again
                 signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, handler)
         guarded.reraise()
         return
     pool = _pool(engine, workers, method or start_method(), deadline)

@@ -358,3 +358,24 @@ def test_jsonl_from_dev_zero_stays_small() -> None:
     process.stdout.close()
     process.wait()
     assert rss_kb < 200_000
+
+
+def test_the_deadline_gives_sigalrm_back(engine: Engine) -> None:
+    """After a batch in this process, SIGALRM has the handler it had before."""
+    before = signal.getsignal(signal.SIGALRM)
+    assert len(list(engine.evaluate_many(CASES, jobs=1, deadline=5))) == len(CASES)
+    assert signal.getsignal(signal.SIGALRM) == before
+
+
+def test_several_files_with_a_lone_surrogate_keep_their_places(tmp_path: Path) -> None:
+    """eval --format json with several files, one holding a lone surrogate: an error record
+    in its place, valid UTF-8, the others assessed."""
+    (tmp_path / "a.json").write_text(json.dumps(DVT))
+    (tmp_path / "b.json").write_text('{"case_id": "\\udc80", "findings": {}}')
+    (tmp_path / "c.json").write_text(json.dumps({**DVT, "case_id": "c"}))
+    done = _kneerules("eval", "--format", "json", *(str(tmp_path / f"{n}.json") for n in "abc"))
+    assert done.returncode == 1
+    out = [json.loads(line) for line in done.stdout.decode("utf-8").splitlines()]
+    assert [o.get("case_id") for o in out] == [DVT["case_id"], None, "c"]
+    assert out[1]["error"]["problems"][0]["path"] == "$.case_id"
+    assert b"Traceback" not in done.stderr
