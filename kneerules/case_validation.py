@@ -461,12 +461,27 @@ def check_fact_size(facts: Mapping[str, Any], case_id: str | None,
 
 def _in_document_order(problems: list[Problem], data: Mapping[Any, Any]) -> list[Problem]:
     """Each problem once, grouped by the top-level field it is in, in the order of the input."""
-    roots = [key_path("$", key) for key in data]
+    # A lookup by the path's first step, not a scan of every field per problem: 30,000
+    # unknown fields took minutes that way.
+    roots = {key_path("$", key): index for index, key in enumerate(data)}
 
     def position(problem: Problem) -> int:
-        for index, root in enumerate(roots):
-            if problem.path == root or problem.path.startswith((root + ".", root + "[")):
-                return index
-        return -1  # the input as a whole
+        return roots.get(_root(problem.path), -1)  # -1: the input as a whole
 
     return sorted(dict.fromkeys(problems), key=position)
+
+
+_DECODER = json.JSONDecoder()
+_FIRST_STEP = re.compile(r"\$(\.[^.\[]*|\[\d+\])")
+
+
+def _root(path: str) -> str:
+    """The first step of a JSON path (``$.findings`` of ``$.findings["a.b"]``)."""
+    if path.startswith('$["'):
+        try:
+            _, end = _DECODER.raw_decode(path, 2)
+        except ValueError:
+            return path
+        return path[:end + 1]
+    match = _FIRST_STEP.match(path)
+    return match.group() if match else path

@@ -70,6 +70,12 @@ MALFORMED: list[tuple[str, bytes, str, int]] = [
      "$.case_id: contains \\ud800, half of a UTF-16 surrogate pair, which is not a character", 1),
     ("lone surrogate in a finding name", b'{"findings": {"sign.\\udc00x": true}}',
      '$.findings["sign.\\udc00x"]: contains \\udc00, half of a UTF-16 surrogate pair', 1),
+    ("30,000 misspelt findings", _case(findings={f"sign.redn{i}": True for i in range(30_000)}),
+     "$: ... and 29900 more problems not listed", 1),
+    ("30,000 unknown fields", _case(**{f"fiel{i}": 1 for i in range(30_000)}),
+     "$: ... and 29900 more problems not listed", 1),
+    ("30,000 unknown patient fields", _case(patient={f"ag{i}": 1 for i in range(30_000)}),
+     "$: ... and 29900 more problems not listed", 1),
     ("a finding given twice", b'{"findings": {"sign.redness": true, "sign.redness": false}}',
      '$.findings["sign.redness"]: given more than once; give each name once', 1),
     # --- the top level ---
