@@ -252,6 +252,12 @@ def _pool(engine: Engine, jobs: int, method: str, deadline: float | None
         raise EngineError("an engine built with plugin_manager= cannot be rebuilt in a worker "
                           f"process started by {method!r}; evaluate with jobs=1")
     config = attrs.evolve(engine.config, ruleset=engine.ruleset)
+    try:
+        pickle.dumps((type(engine), config))
+    except Exception as error:  # a plugin class defined in a function, a lambda...
+        raise EngineError(f"the engine cannot be rebuilt in a worker process started by "
+                          f"{method!r}: {error}; define plugin classes at module level, or "
+                          "evaluate with jobs=1") from error
     return ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
                                initargs=(None, type(engine), config, deadline))
 

@@ -373,7 +373,7 @@ def rulesets_command() -> None:
 
     for name, resource in available_rulesets().items():
         spec = load_ruleset(resource)
-        click.echo(f"{name} {spec.version}: {', '.join(spec.plugins)}")
+        _say(f"{name} {spec.version}: {', '.join(spec.plugins)}")
 
 
 COMMANDS_ENTRY_POINT_GROUP = "kneerules.commands"

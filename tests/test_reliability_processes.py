@@ -129,6 +129,21 @@ def test_a_local_plugin_and_max_bytes_reach_the_workers() -> None:
     assert any("larger than the limit of 300 bytes" in str(r) for r in parallel)
 
 
+def test_a_local_plugin_under_spawn_is_a_clear_error_up_front() -> None:
+    """Asked for spawn explicitly, an engine whose plugin class cannot be pickled is an
+    EngineError saying what to do, before any case is sent (it was a raw pickling error)."""
+    from kneerules.errors import EngineError
+
+    class Local:
+        name = "local_under_spawn"
+
+    engine = Engine(plugins=[Local()])
+    results = batch_module.evaluate_many(engine, CASES * 3, jobs=2, chunksize=4,
+                                         method="spawn")
+    with pytest.raises(EngineError, match="define plugin classes at module level"):
+        next(results)
+
+
 def test_jobs_are_capped_at_the_cores(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """jobs=1000 starts no more workers than there are cores."""
     started: list[int] = []
