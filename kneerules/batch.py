@@ -33,6 +33,7 @@ from kneerules.config import EngineConfig
 from kneerules.converter import to_dict
 from kneerules.errors import CaseError, EngineError
 from kneerules.model import Assessment, Case
+from kneerules.textsafe import json_safe
 
 if TYPE_CHECKING:
     from kneerules.rulesets import RulesetSpec
@@ -430,8 +431,10 @@ def assess_line(engine: Engine, numbered: tuple[int, bytes]) -> tuple[str, bool]
     try:
         assessment = engine.evaluate_json(raw, f"line {number}")
     except CaseError as error:
-        return json.dumps(error_record(number, raw, error), ensure_ascii=False), False
-    return json.dumps(to_dict(assessment), ensure_ascii=False), True
+        # The record echoes the line's case_id, which may hold a lone surrogate: as a \u
+        # escape, the line stays valid UTF-8.
+        return json_safe(json.dumps(error_record(number, raw, error), ensure_ascii=False)), False
+    return json_safe(json.dumps(to_dict(assessment), ensure_ascii=False)), True
 
 
 def assess_lines(engine: Engine, lines: Iterable[bytes], *, jobs: int | None = None,
