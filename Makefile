@@ -4,23 +4,43 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench fuzz clean
+.PHONY: demo test lint typecheck bench fuzz clean signer fhir-examples
 
 # `make fuzz` runs the fuzz targets (fuzz/) for FUZZ_SECONDS in all; `make test` a short pass.
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 24
 
+# The service tests sign tokens as the reference CDS Hooks sandbox does: jsrsasign, by node.
+SIGNER := tests/service/signer
+SIGNER_STAMP := $(SIGNER)/node_modules/.installed
+# The official FHIR R4 examples and the IPS examples (CC0), which the FHIR tests map.
+# Pinned by version and by the tarball's sha512 integrity (as `npm view PKG@VER
+# dist.integrity` reports it); fetched with npm once, then kept in $(FHIR_CACHE).
+FHIR_CACHE := .cache/fhir
+FHIR_EXAMPLES := \
+	hl7.fhir.r4.examples@4.0.1=sha512-DXBdIZOeQaSKIgCU7w6HOC7sw/6BzylmipLkBW4f//pT+Bc94x+8LImwTdvaNThPJoOzpBzvxAzNqjeu3X/zLw== \
+	hl7.fhir.uv.ips@2.0.0=sha512-4PWToJ9b1FgXsm9DIvHiU6HO9Z5m75jxk0e0MXOmhFlf2m2slk/d6RoiSYIChKJlvmtJ7GbRftt7PphlwmZcbQ==
+
 $(VENV): $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/pip install --quiet -e '.[test,fhir,service,dask,parquet]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 demo: $(VENV)
 	$(BIN)/kneerules eval examples/dvt-emergency.json --explain
 
-test: $(VENV)
+$(SIGNER_STAMP): $(SIGNER)/package.json $(SIGNER)/package-lock.json
+	cd $(SIGNER) && npm ci --no-audit --no-fund --silent
+	touch $@
+
+signer: $(SIGNER_STAMP)
+
+fhir-examples:
+	tools/fetch-fhir-examples.sh $(FHIR_CACHE) $(FHIR_EXAMPLES)
+
+test: $(VENV) $(SIGNER_STAMP) fhir-examples
 	$(BIN)/ruff check kneerules kneerules_plugins tests bench fuzz
 	$(BIN)/mypy
 	$(BIN)/pytest
@@ -29,8 +49,11 @@ test: $(VENV)
 fuzz: $(VENV)
 	$(BIN)/python -m fuzz.run $(FUZZ_SECONDS)
 
-bench: $(VENV)
+bench: $(VENV) fhir-examples
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/fhir_mapping.py
+	$(BIN)/python bench/service.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .fuzz
+	rm -rf $(VENV) build dist *.egg-info $(SIGNER)/node_modules .fuzz
+# (the FHIR example cache, .cache/fhir, is kept: `rm -rf .cache` to fetch it again)

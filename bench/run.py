@@ -201,6 +201,18 @@ def bench_memory(report: Report, count: int) -> None:
                 growth < 10)
 
 
+def bench_audit(report: Report, count: int) -> None:
+    """The population audit on a 2-worker LocalCluster against eval --jsonl (bench/audit.py)."""
+    import importlib.util
+
+    if importlib.util.find_spec("distributed") is None:
+        print("Population audit: skipped (install kneerules[dask,parquet])")
+        return
+    from audit import measure, print_figures
+
+    print_figures(measure(count, 2), report.line)
+
+
 def _load() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -236,6 +248,7 @@ def main() -> None:
     bench_throughput(report, engine, cases, max(1, rounds - 2), count)
     bench_cold_start(report, 3 if args.quick else 10)
     bench_memory(report, memory)
+    bench_audit(report, 4_000 if args.quick else 200_000)
     print(f"done in {time.perf_counter() - began:.0f} s; load average {_load()} (other work on "
           "the machine skews every figure: compare runs taken when it is near 0)")
     if args.json:

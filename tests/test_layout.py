@@ -53,7 +53,7 @@ LAYERS: tuple[frozenset[str], ...] = (
                "hookspecs", "textsafe"}),
     frozenset({"converter", "rule_syntax", "datafiles", "conditions", "scores"}),
     frozenset({"case_validation", "plugindata", "rulesets", "pluginmanager", "dataplugin",
-               "config", "hookdocs"}),
+               "config", "hookdocs", "readers", "schema"}),
     frozenset({"knowledge_base", "_durable", "_durable.compiler", "_durable.runner"}),
     frozenset({"assess", "batch"}),
     frozenset({"engine"}),
