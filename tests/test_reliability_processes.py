@@ -129,6 +129,19 @@ def test_a_local_plugin_and_max_bytes_reach_the_workers() -> None:
     assert any("larger than the limit of 300 bytes" in str(r) for r in parallel)
 
 
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_other_start_methods_give_the_same_results(method: str) -> None:
+    """Asked for explicitly, spawn and forkserver workers build the same engine, max_bytes
+    included (forkserver workers ignored it), and give the results of jobs=1."""
+    engine = Engine(max_bytes=300)
+    texts = [json.dumps(case) for case in CASES * 2]
+    serial = _results(engine.evaluate_many(texts, jobs=1))
+    parallel = _results(batch_module.evaluate_many(engine, texts, jobs=2, chunksize=4,
+                                                   method=method))
+    assert parallel == serial
+    assert any("larger than the limit of 300 bytes" in str(r) for r in parallel)
+
+
 def test_a_local_plugin_under_spawn_is_a_clear_error_up_front() -> None:
     """Asked for spawn explicitly, an engine whose plugin class cannot be pickled is an
     EngineError saying what to do, before any case is sent (it was a raw pickling error)."""
