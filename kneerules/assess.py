@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from kneerules._durable.runner import Firing
+from kneerules.advice_safety import safe_advice, treatments
 from kneerules.conditions import holds
+from kneerules.differential import rank_differential
 from kneerules.knowledge_base import KnowledgeBase
 from kneerules.model import (
     Advice,
@@ -26,13 +28,15 @@ from kneerules.model import (
     TraceStep,
     Triage,
 )
-from kneerules.ruledata import LEVEL_RANK, AdviceSpec, Level, Likelihood, Rule, ScoreSpec
-
-DEFAULT_MESSAGES: dict[str, str] = {
-    "emergency": "Seek immediate medical attention.",
-    "urgent": "See a doctor within a day or two.",
-    "routine": "See a doctor or physiotherapist; self-care meanwhile.",
-}
+from kneerules.policy import CAUTIONS, TIMEFRAME_WORDS
+from kneerules.ruledata import (
+    TIMEFRAME_LEVEL,
+    TIMEFRAME_RANK,
+    AdviceSpec,
+    Rule,
+    ScoreSpec,
+    Timeframe,
+)
 
 
 def concluded(rule: Rule) -> tuple[str, ...]:
@@ -42,7 +46,7 @@ def concluded(rule: Rule) -> tuple[str, ...]:
     if then.red_flag and then.red_flag.id not in out:
         out.append(then.red_flag.id)
     if then.triage:
-        out.append(f"triage: {then.triage.level}")
+        out.append(f"triage: {then.triage.level} ({then.triage.timeframe})")
     out += [f"evidence: {cond} {weight:+g}" for cond, weight in then.evidence]
     out += [f"consider: {c}" for c in then.consider]
     out += [f"advise: {a}" for a in then.advise]
@@ -105,99 +109,101 @@ def _support(rule_index: int, firing: Firing, rules: Sequence[Rule], seen: set[i
             _support(index, firing, rules, seen)
 
 
+def say_timeframe(message: str, timeframe: str) -> str:
+    """The triage message, saying its timeframe in words (added if the rule's text does not)."""
+    words = TIMEFRAME_WORDS[timeframe]
+    key = {"now": "immediate", "today": "today", "within_48_hours": "48 hours",
+           "within_2_weeks": "2 weeks"}.get(timeframe, "")
+    if not message:
+        return words[0].upper() + words[1:] + "."
+    if key in message.lower():
+        return message
+    return f"{message.rstrip('. ')}: {words}."
+
+
 def decide_triage(firing: Firing, rules: Sequence[Rule]) -> Triage:
+    """The most pressing timeframe of every rule that set one; the level follows from it."""
     setting = [i for i in firing.fired if rules[i].then.triage]
     if not setting:
-        return Triage("routine", DEFAULT_MESSAGES["routine"], ())
-    level: Level = max((rules[i].then.triage.level for i in setting),  # type: ignore[union-attr]
-                       key=LEVEL_RANK.__getitem__)
-    at_level = [i for i in setting if rules[i].then.triage.level == level]  # type: ignore[union-attr]
+        return Triage("routine", "routine", say_timeframe("", "routine"), ())
+    timeframe: Timeframe = max(
+        (rules[i].then.triage.timeframe for i in setting),  # type: ignore[union-attr,misc]
+        key=TIMEFRAME_RANK.__getitem__)
+    at_timeframe = [i for i in setting
+                    if rules[i].then.triage.timeframe == timeframe]  # type: ignore[union-attr]
     because: set[int] = set()
-    for index in at_level:
+    for index in at_timeframe:
         _support(index, firing, rules, because)
     order = {index: step for step, index in enumerate(firing.fired)}
-    message = rules[at_level[0]].then.triage.message  # type: ignore[union-attr]
+    message = rules[at_timeframe[0]].then.triage.message  # type: ignore[union-attr]
     ids = tuple(rules[i].id for i in sorted(because, key=order.__getitem__))
-    return Triage(level, message or DEFAULT_MESSAGES[level], ids)
+    return Triage(TIMEFRAME_LEVEL[timeframe], timeframe, say_timeframe(message, timeframe), ids)
 
 
-def likelihood(score: float, kb: KnowledgeBase) -> Likelihood:
-    if score >= kb.ruleset.likely_at:
-        return "likely"
-    if score >= kb.ruleset.possible_at:
-        return "possible"
-    return "unlikely"
+def named_conditions(fired: Sequence[Rule]) -> list[str]:
+    """The conditions the fired rules' red flags name, in firing order, each once."""
+    named: dict[str, None] = {}
+    for rule in fired:
+        flag = rule.then.red_flag
+        if flag is not None and flag.condition:
+            named.setdefault(flag.condition, None)
+    return list(named)
 
 
 def build_differential(fired: Sequence[Rule], kb: KnowledgeBase) -> tuple[DifferentialEntry, ...]:
+    """Each condition's evidence in firing order and the conditions the red flags name, ranked
+    by :func:`kneerules.differential.rank_differential`."""
     evidence: dict[str, list[Evidence]] = {}
-    flagged = set()
     for rule in fired:
         for condition, item in _view(rule).evidence:
             evidence.setdefault(condition, []).append(item)
-        if rule.then.red_flag and rule.then.red_flag.condition:
-            flagged.add(rule.then.red_flag.condition)
-    entries = []
-    for condition, items in evidence.items():
-        # A candidate is a condition the findings speak for on balance (or whose red flag
-        # fired): one whose evidence against outweighs the evidence for would otherwise
-        # lead a differential it does not belong to (pain only behind the kneecap).
-        score = round(sum(e.weight for e in items), 6)
-        if score <= 0 and condition not in flagged:
-            continue
-        info = kb.conditions[condition]
-        entries.append(DifferentialEntry(condition, info.name, score, likelihood(score, kb),
-                                         tuple(items)))
-
-    def rank(entry: DifferentialEntry) -> tuple[bool, float, int, str]:
-        # A condition whose red flag fired leads, whatever its score; then score, then how
-        # common the clinical source says the cause is.
-        info = kb.conditions[entry.condition]
-        return (entry.condition not in flagged, -entry.score, info.commonness, entry.condition)
-
-    return tuple(sorted(entries, key=rank))
+    return rank_differential(evidence, named_conditions(fired), kb)
 
 
 def _advice(spec: AdviceSpec) -> Advice:
-    return Advice(spec.condition, spec.kind, spec.text, spec.id, spec.source)
+    return Advice(spec.condition, spec.kind, spec.text, spec.id, spec.source, spec.audience)
 
 
 def select_advice(
     kb: KnowledgeBase,
-    level: Level,
+    timeframe: Timeframe,
     fired: Sequence[Rule],
     differential: Sequence[DifferentialEntry],
     scores: Sequence[ScoreResult],
     facts: Mapping[str, FactValue],
 ) -> tuple[Advice, ...]:
-    """Advice for the triage level, from fired rules, for the leading conditions, from scores,
-    and for every case; in that order, each piece once."""
+    """Advice for the timeframe, from fired rules, for the conditions the red flags name and
+    the leading conditions, from scores, and for every case; in that order, each piece once;
+    then only what the advice-safety rules allow, with the cautions of what is advised."""
     index = _advice_index(kb.advice)
-    chosen: dict[str, Advice] = {}
-    for advice in index.by_level.get(level, ()):
-        chosen.setdefault(advice.id, advice)
+    level = TIMEFRAME_LEVEL[timeframe]
+    chosen: dict[str, AdviceSpec] = {}
+    for spec in (*index.by_timeframe.get(timeframe, ()), *index.by_level.get(level, ())):
+        chosen.setdefault(spec.id, spec)
     for rule in fired:
         for advice_id in rule.then.advise:
-            chosen.setdefault(advice_id, index.made[advice_id])
+            chosen.setdefault(advice_id, kb.advice[advice_id])
+    named = named_conditions(fired)
     # Treatment advice for the leading condition and any other that is likely: advice for
-    # every merely possible cause buries what matters.
+    # every merely possible cause buries what matters. In an emergency, only the named.
     leading = [e.condition for rank, e in enumerate(differential)
                if e.likelihood == "likely" or (rank == 0 and e.likelihood == "possible")]
     if level == "emergency":
-        # Self-care for another cause must not sit beside "seek immediate attention": in an
-        # emergency only the conditions whose red flag fired get their advice.
-        flagged = {r.then.red_flag.condition for r in fired if r.then.red_flag}
-        leading = [c for c in leading if c in flagged]
-    for condition in leading[: kb.ruleset.leading]:
-        for advice in index.by_condition.get(condition, ()):
-            chosen.setdefault(advice.id, advice)
+        leading = [c for c in leading if c in named]
+    for condition in dict.fromkeys([*named, *leading[: kb.ruleset.leading]]):
+        for spec in index.by_condition.get(condition, ()):
+            chosen.setdefault(spec.id, spec)
+    for spec in index.always:
+        chosen.setdefault(spec.id, spec)
+    kept, _ = safe_advice(chosen.values(), timeframe, named, facts)
+    cautions = [kb.advice[CAUTIONS[t]] for spec in kept for t in treatments(spec)
+                if t in CAUTIONS and CAUTIONS[t] in kb.advice]
+    given = {spec.id: index.made[spec.id] for spec in (*kept, *cautions)}
     for result, score_spec in zip(scores, kb.scores, strict=True):
         check = score_check_advice(result, score_spec, facts)
         if check is not None:
-            chosen.setdefault(check.id, check)
-    for advice in index.always:
-        chosen.setdefault(advice.id, advice)
-    return tuple(chosen.values())
+            given.setdefault(check.id, check)
+    return tuple(given.values())
 
 
 class _AdviceIndex:
@@ -208,14 +214,19 @@ class _AdviceIndex:
         self.advice = advice  # held, so that the id keying the cache stays this mapping's
         # Advice is immutable: every assessment can share these objects.
         self.made = {key: _advice(spec) for key, spec in advice.items()}
-        self.by_level: dict[str, list[Advice]] = {}
-        self.by_condition: dict[str, list[Advice]] = {}
-        self.always = [self.made[key] for key, spec in advice.items() if spec.always]
-        for key, spec in advice.items():
-            if spec.triage is not None:
-                self.by_level.setdefault(spec.triage, []).append(self.made[key])
-            elif spec.condition is not None and not spec.always:
-                self.by_condition.setdefault(spec.condition, []).append(self.made[key])
+        self.by_level: dict[str, list[AdviceSpec]] = {}
+        self.by_timeframe: dict[str, list[AdviceSpec]] = {}
+        self.by_condition: dict[str, list[AdviceSpec]] = {}
+        self.always = [spec for spec in advice.values() if spec.always]
+        for spec in advice.values():
+            if spec.always:
+                continue
+            if spec.condition is not None:
+                self.by_condition.setdefault(spec.condition, []).append(spec)
+            elif spec.triage is not None:
+                self.by_level.setdefault(spec.triage, []).append(spec)
+            for timeframe in spec.timeframes if spec.condition is None else ():
+                self.by_timeframe.setdefault(timeframe, []).append(spec)
 
 
 _ADVICE_INDEXES: dict[int, _AdviceIndex] = {}
@@ -243,7 +254,8 @@ def score_check_advice(
         return None
     labels = [item.label for item in spec.items if item.id in result.unknown]
     text = spec.check_advice.replace("{items}", "; ".join(labels))
-    return Advice(None, "check", text, f"{spec.id}.check_unknown_items", spec.source)
+    return Advice(None, "check", text, f"{spec.id}.check_unknown_items", spec.source,
+                  "clinician")
 
 
 def build_assessment(
@@ -274,7 +286,7 @@ def build_assessment(
         triage=triage,
         red_flags=red_flags,
         differential=differential,
-        advice=select_advice(kb, triage.level, fired, differential, scores, facts),
+        advice=select_advice(kb, triage.timeframe, fired, differential, scores, facts),
         trace=build_trace(fired, facts),
         engine=info,
         considerations=tuple(considerations.values()),

@@ -329,11 +329,14 @@ def _why_not_text(engine: Engine, case: Any, assessment: Any, rule_ids: Sequence
 @click.option("--ruleset", default="posterior-knee", show_default=True)
 def plugins_command(disable: tuple[str, ...], ruleset: str) -> None:
     """List every loaded plugin with its version and the hooks it implements."""
+    from kneerules.knowledge_base import essential_plugins
+
     engine = build_engine(ruleset, disable)
     safety = engine.ruleset.safety
+    essential = essential_plugins(engine.ruleset)
     for plugin in engine.knowledge.plugins:
         role = " (safety)" if plugin.name == safety else (
-            " (essential)" if plugin.name in engine.ruleset.essential else "")
+            " (essential)" if plugin.name in essential else "")
         _say(f"{plugin.name} {plugin.version}{role}  [{plugin.origin}]")
         _say(f"  hooks: {', '.join(plugin.hooks)}")
 
@@ -401,6 +404,49 @@ def new_plugin_command(name: str, directory: pathlib.Path, title: str | None) ->
         click.echo(f"  {path.relative_to(target)}")
     click.echo(f"Next:\n  cd {target}\n  pip install -e '.[test]'\n  pytest\n"
                f"  kneerules check .\n  kneerules eval examples/{name}-case.json --why-not {name}")
+
+
+@main.command("validate")
+@click.argument("folders", nargs=-1, required=True, metavar="FOLDER...",
+                type=click.Path(exists=True, file_okay=False))
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]),
+              default="text", show_default=True, help="Report for a person or for a program.")
+@click.option("--robustness", is_flag=True, help="Also drop each recorded finding of every "
+              "vignette in turn, and flip it, and report how often the leading condition "
+              "changes and which findings it hinges on.")
+@click.option("--ruleset", default="posterior-knee", show_default=True,
+              help="A shipped rule set's name, or the path of a rule-set file.")
+@click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
+def validate_command(folders: tuple[str, ...], output_format: str, robustness: bool,
+                     ruleset: str, disable: tuple[str, ...]) -> None:
+    """Score the vignettes in each FOLDER (JSON files with "case" and "expect").
+
+    Prints each case's misses, top-1 and top-3 accuracy, triage exact, under- and
+    over-triage, emergency sensitivity, timeframe, must-not-miss and a confusion table
+    of the expected against the ranked-first condition. Exits 1 when any case is
+    under-triaged or a vignette cannot be read, so that a release can be gated on it.
+    """
+    import json
+
+    from kneerules import vignettes
+    from kneerules.errors import KneerulesError
+
+    engine = build_engine(ruleset, disable)
+    try:
+        report = vignettes.validate(engine, folders)
+        if robustness:
+            report["robustness"] = vignettes.robustness(engine, folders)
+    except KneerulesError as error:
+        _fail(error)
+    from kneerules.textsafe import json_safe, terminal_safe
+
+    # Vignette files are input like any other: what they hold is shown, never obeyed.
+    if output_format == "json":
+        click.echo(json_safe(json.dumps(report, indent=2, ensure_ascii=False)))
+    else:
+        click.echo(terminal_safe(vignettes.render_report(report)), nl=False)
+    if vignettes.under_triaged(report) or report["summary"]["errors"]:
+        sys.exit(1)
 
 
 @main.command("rulesets")

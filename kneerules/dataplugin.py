@@ -15,6 +15,7 @@ from kneerules.ruledata import (
     ConsiderationSpec,
     FactSpec,
     PluginData,
+    Reference,
     Rule,
     ScoreSpec,
 )
@@ -68,6 +69,10 @@ class DataPlugin:
     @hookimpl
     def kneerules_scores(self) -> Sequence[ScoreSpec]:
         return self.data.scores
+
+    @hookimpl
+    def kneerules_references(self) -> Sequence[Reference]:
+        return self.data.references
 
     def __repr__(self) -> str:
         return f"<DataPlugin {self.name} from {self.data_file}>"

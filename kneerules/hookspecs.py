@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         ConditionInfo,
         ConsiderationSpec,
         FactSpec,
+        Reference,
         Rule,
         ScoreSpec,
     )
@@ -106,6 +107,19 @@ def kneerules_scores() -> Sequence[ScoreSpec]:
     items (counted, not counted or unknown), reports the breakdown in the
     assessment's ``scores`` and makes the total available to rules as the fact
     named by the score's ``fact``.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def kneerules_references() -> Sequence[Reference]:
+    """Return bibliography entries this plugin's rules cite (beyond the core bibliography).
+
+    Called once per engine. Returns a sequence of references. Each
+    :class:`~kneerules.ruledata.Reference` has a ``key`` unique across plugins,
+    authors, title, journal, year and a DOI or URL; a rule's ``source`` cites
+    it by key (or alias). ``kneerules check`` refuses a source that is neither
+    a bibliography entry nor a section of the clinical source.
     """
     raise NotImplementedError
 

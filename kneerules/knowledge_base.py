@@ -28,6 +28,13 @@ from kneerules.pluginmanager import (
     describe_plugins,
     plugin_hook,
 )
+from kneerules.policy import (
+    CAUTIONS,
+    FLOOR_RULES,
+    POLICY_FLOOR,
+    SAFETY_NET_KIND,
+    TIMEFRAMES,
+)
 from kneerules.ruledata import (
     MAX_PRIORITY,
     SAFETY_PRIORITY_LIMIT,
@@ -36,6 +43,7 @@ from kneerules.ruledata import (
     ConsiderationSpec,
     FactSpec,
     FactTest,
+    Reference,
     Rule,
     ScoreSpec,
     walk_tests,
@@ -48,6 +56,11 @@ CORE = "kneerules"
 def core_vocabulary() -> tuple[FactSpec, ...]:
     """The findings, measurements and fields of the case format that every installation knows."""
     return load_plugin_data(files("kneerules") / "vocabulary.yaml", CORE).facts
+
+
+def core_bibliography() -> tuple[Reference, ...]:
+    """The references every installation knows, the clinical source first."""
+    return load_plugin_data(files("kneerules") / "bibliography.yaml", CORE).references
 
 
 @attrs.frozen
@@ -64,6 +77,7 @@ class KnowledgeBase:
     considerations: Mapping[str, ConsiderationSpec]
     scores: tuple[ScoreSpec, ...]
     case_fact_hooks: tuple[tuple[str, CaseFactsHook], ...]
+    references: Mapping[str, Reference] = attrs.field(factory=dict)
 
     @property
     def safety(self) -> str:
@@ -75,18 +89,25 @@ def _fail(plugin: str, ruleset: RulesetSpec, message: str) -> PluginError:
     return cls(plugin, message)
 
 
+def essential_plugins(ruleset: RulesetSpec) -> tuple[str, ...]:
+    """The plugins no one may switch off: the policy floor and what the rule set adds."""
+    return tuple(dict.fromkeys((ruleset.safety, *POLICY_FLOOR, *ruleset.essential)))
+
+
 def select_plugins(
     pm: pluggy.PluginManager, ruleset: RulesetSpec, disabled: Iterable[str]
 ) -> list[LoadedPlugin]:
     """The plugins the rule set is made of, in a stable order; refuses to run without the
-    safety plugin or an essential one."""
+    safety plugin or an essential one (the policy floor always is)."""
+    essential = essential_plugins(ruleset)
     for name in disabled:
         if name == ruleset.safety:
             raise SafetyError(name, "is the safety plugin and cannot be switched off")
-        if name in ruleset.essential:
-            raise PluginError(name, "is essential to the triage policy and cannot be switched off")
+        if name in essential:
+            raise PluginError(name, "is essential to the triage policy (it holds part of the "
+                              "policy floor) and cannot be switched off")
     loaded = {p.name: p for p in describe_plugins(pm)}
-    for name in (ruleset.safety, *ruleset.essential):
+    for name in essential:
         if name not in loaded:
             raise _fail(name, ruleset, "is required by rule set "
                         f"{ruleset.name!r} but is not installed or was blocked")
@@ -106,6 +127,7 @@ _RESULT_TYPES: dict[str, type] = {
     "kneerules_advice": AdviceSpec,
     "kneerules_considerations": ConsiderationSpec,
     "kneerules_scores": ScoreSpec,
+    "kneerules_references": Reference,
 }
 
 
@@ -164,6 +186,7 @@ def build_knowledge(
     advice: dict[str, AdviceSpec] = {}
     considerations: dict[str, ConsiderationSpec] = {}
     scores: list[ScoreSpec] = []
+    references: dict[str, Reference] = {ref.key: ref for ref in core_bibliography()}
     for p in chosen:
         for item in _call(pm, p, "kneerules_facts", ruleset):
             problems[p.name] += check_fact(item)
@@ -179,13 +202,19 @@ def build_knowledge(
                        "consideration", p.name)
         scores += [attrs.evolve(s, plugin=p.name)
                    for s in _call(pm, p, "kneerules_scores", ruleset)]
+        for item in _call(pm, p, "kneerules_references", ruleset):
+            add_unique(references, item.key, attrs.evolve(item, plugin=p.name), "reference",
+                       p.name)
 
+    if not any(rule.plugin == ruleset.safety for rule in rules.values()):
+        # Before any other check: the rest of the floor builds on the safety plugin.
+        raise SafetyError(ruleset.safety, "contributed no rules: the safety check cannot run")
     derived = {r_name for r in rules.values() for r_name in r.then.derive}
     for rule in rules.values():
         problems[rule.plugin] += check_rule(rule, facts, conditions, advice, considerations,
                                             derived, rule.plugin == ruleset.safety)
     for item in advice.values():
-        problems[item.plugin] += check_advice(item, conditions)
+        problems[item.plugin] += check_advice(item, conditions, facts)
     for score in scores:
         problems[score.plugin] += check_score(score, facts)
     for plugin, found in problems.items():
@@ -194,6 +223,7 @@ def build_knowledge(
             if plugin == ruleset.safety:
                 raise SafetyError(plugin, str(error)) from error
             raise error
+    check_floor(rules, advice)
     hooks = tuple(
         (p.name, plugin_hook(pm, p.name, "kneerules_case_facts"))
         for p in chosen if "kneerules_case_facts" in p.hooks
@@ -208,6 +238,7 @@ def build_knowledge(
         considerations=considerations,
         scores=tuple(sorted(scores, key=lambda s: s.id)),
         case_fact_hooks=hooks,
+        references=references,
     )
 
 
@@ -226,6 +257,25 @@ def plugin_contributions(pm: pluggy.PluginManager, plugin: LoadedPlugin, hook: s
     """What ``plugin`` returns from a contribution ``hook`` (``kneerules_rules``...), checked
     to be a list of the hook's type; a failure is a :class:`PluginError` naming the plugin."""
     return _call(pm, plugin, hook, ruleset)
+
+
+def check_floor(rules: Mapping[str, Rule], advice: Mapping[str, AdviceSpec]) -> None:
+    """Refuses an engine without every rule of triage policy v2, the safety-netting every
+    result short of an emergency carries, or the cautions of advised treatments."""
+    missing = [f"{rule_id} (policy rule {policy})" for policy, ids in FLOOR_RULES.items()
+               for rule_id in ids if rule_id not in rules]
+    if missing:
+        raise SafetyError("general", "the triage policy floor is incomplete; missing "
+                          + ", ".join(missing))
+    short = [tf for tf in TIMEFRAMES if tf != "now" and not any(
+        a.kind == SAFETY_NET_KIND and a.condition is None and not a.always
+        and tf in a.timeframes for a in advice.values())]
+    if short:
+        raise SafetyError("general", "no safety-netting advice for the timeframes "
+                          + ", ".join(short))
+    absent = [advice_id for advice_id in CAUTIONS.values() if advice_id not in advice]
+    if absent:
+        raise SafetyError("general", "the cautions advice is missing: " + ", ".join(absent))
 
 
 def check_test(test: FactTest, facts: Mapping[str, FactSpec], where: str) -> list[Problem]:
@@ -252,11 +302,20 @@ def check_test(test: FactTest, facts: Mapping[str, FactSpec], where: str) -> lis
     return found
 
 
-def check_advice(item: AdviceSpec, conditions: Mapping[str, ConditionInfo]) -> list[Problem]:
+def check_advice(item: AdviceSpec, conditions: Mapping[str, ConditionInfo],
+                 facts: Mapping[str, FactSpec] | None = None) -> list[Problem]:
+    where = f'advice "{item.id}"'
+    found = []
     if item.condition is not None and item.condition not in conditions:
-        return [Problem(f'advice "{item.id}"', f'unknown condition "{item.condition}"'
-                        f"{did_you_mean(item.condition, conditions)}")]
-    return []
+        found.append(Problem(where, f'unknown condition "{item.condition}"'
+                             f"{did_you_mean(item.condition, conditions)}"))
+    for name in item.unsafe_with:
+        if name not in conditions and (facts is None or name not in facts):
+            found.append(Problem(where, f'unsafe_with: "{name}" is neither a condition nor a '
+                                 f"finding{did_you_mean(name, [*conditions, *(facts or ())])}"))
+    if item.kind == SAFETY_NET_KIND and "now" in item.timeframes:
+        found.append(Problem(where, "safety-netting is for results short of an emergency"))
+    return found
 
 
 def check_score(score: ScoreSpec, facts: Mapping[str, FactSpec]) -> list[Problem]:
@@ -288,6 +347,10 @@ def check_rule(
         found.append(Problem(where, "source is empty: name the section or guideline"))
     if rule.then.is_empty():
         found.append(Problem(where, "then concludes nothing"))
+    triage = rule.then.triage
+    if triage is not None and not triage.consistent():
+        found.append(Problem(where, "triage: give a timeframe (now, today, within_48_hours, "
+                             "within_2_weeks, routine) or a level that agrees with it"))
     low, high = (0, SAFETY_PRIORITY_LIMIT - 1) if is_safety else (SAFETY_PRIORITY_LIMIT,
                                                                     MAX_PRIORITY)
     if not low <= rule.priority <= high:

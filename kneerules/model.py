@@ -7,7 +7,7 @@ from typing import Literal
 
 import attrs
 
-from kneerules.ruledata import AdviceKind, Level, Likelihood
+from kneerules.ruledata import AdviceKind, Audience, Level, Likelihood, Timeframe
 
 CASE_FORMAT = "kneerules.case/1"
 ASSESSMENT_FORMAT = "kneerules.assessment/1"
@@ -56,6 +56,8 @@ class Case:
 @attrs.frozen
 class Triage:
     level: Level
+    timeframe: Timeframe
+    """Policy v2: how soon; ``level`` follows from it."""
     message: str
     because: tuple[str, ...]
 
@@ -82,6 +84,8 @@ class DifferentialEntry:
     score: float
     likelihood: Likelihood
     evidence: tuple[Evidence, ...]
+    must_not_miss: bool = False
+    """A red flag names this condition: it is listed, at least possible, until excluded."""
 
 
 @attrs.frozen
@@ -91,6 +95,7 @@ class Advice:
     text: str
     id: str
     source: str
+    audience: Audience = "patient"
 
 
 @attrs.frozen

@@ -23,6 +23,7 @@ from kneerules.ruledata import (
     ConsiderationSpec,
     FactSpec,
     PluginData,
+    Reference,
     Rule,
     ScoreSpec,
 )
@@ -34,6 +35,7 @@ _SECTIONS: dict[str, type] = {
     "advice": AdviceSpec,
     "considerations": ConsiderationSpec,
     "scores": ScoreSpec,
+    "references": Reference,
 }
 
 

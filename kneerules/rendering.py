@@ -16,6 +16,7 @@ import attrs
 
 from kneerules.converter import to_dict
 from kneerules.model import Assessment, TraceStep
+from kneerules.policy import TIMEFRAME_WORDS
 from kneerules.textsafe import json_safe, one_line, terminal_safe
 
 ANY_AUDIENCE = "any"
@@ -67,11 +68,6 @@ def render(assessment: Assessment, output_format: str = "text",
     # Whatever a renderer wrote, no control character in it can drive a terminal (issue 16.3).
     return json_safe(text) if output_format == "json" else terminal_safe(text)
 
-_BANNER = {
-    "emergency": "EMERGENCY: seek immediate medical attention",
-    "urgent": "URGENT: see a doctor within a day or two",
-    "routine": "ROUTINE: see a doctor or physiotherapist; self-care meanwhile",
-}
 
 
 def _wrap(text: str, indent: str = "  ", width: int = 88) -> str:
@@ -100,7 +96,7 @@ def render_trace(trace: Sequence[TraceStep]) -> list[str]:
 
 def render_text(assessment: Assessment, explain: bool = False) -> str:
     triage = assessment.triage
-    lines = [_BANNER[triage.level], f"  {triage.message}"]
+    lines = [f"{triage.level.upper()}: {TIMEFRAME_WORDS[triage.timeframe]}", f"  {triage.message}"]
     if assessment.case_id:
         lines.append(f"  case: {one_line(assessment.case_id)}")
     if triage.because:
@@ -124,7 +120,10 @@ def render_text(assessment: Assessment, explain: bool = False) -> str:
         # The JSON always carries every score; a person sees one that counts or needs checking.
         if not score.score and f"{score.id}.check_unknown_items" not in checks:
             continue
-        lines += ["", f"{score.name}: {score.score:g} ({score.text})"]
+        if score.interpretation == "indeterminate":
+            lines += ["", f"{score.name}: {score.text}"]
+        else:
+            lines += ["", f"{score.name}: {score.score:g} ({score.text})"]
         counted = [i.label for i in score.items if i.status == "counted"]
         unknown = [i.label for i in score.items if i.status == "unknown"]
         if counted:

@@ -26,6 +26,26 @@ number in ``measurements``; ``field``: a top-level case field such as ``side``
 or ``patient.age``; ``score``: computed by the engine from a plugin's score
 definition; ``conclusion``: derived by a rule (``then.derive``)."""
 
+Timeframe = Literal["now", "today", "within_48_hours", "within_2_weeks", "routine"]
+"""How soon (triage policy v2); the level follows from it."""
+TIMEFRAMES: tuple[Timeframe, ...] = ("routine", "within_2_weeks", "within_48_hours", "today",
+                                     "now")
+"""Least to most pressing."""
+TIMEFRAME_RANK: dict[str, int] = {tf: rank for rank, tf in enumerate(TIMEFRAMES)}
+TIMEFRAME_LEVEL: dict[str, Level] = {
+    "now": "emergency",
+    "today": "urgent",
+    "within_48_hours": "urgent",
+    "within_2_weeks": "urgent",
+    "routine": "routine",
+}
+DEFAULT_TIMEFRAME: dict[str, Timeframe] = {
+    # A rule written for policy v1 gives a level only; v1's urgent is "within a day or two".
+    "emergency": "now",
+    "urgent": "within_48_hours",
+    "routine": "routine",
+}
+
 AdviceKind = Literal[
     "seek_care",
     "check",
@@ -36,7 +56,20 @@ AdviceKind = Literal[
     "brace",
     "activity",
     "information",
+    "self_care",
+    "keep_safe",
+    "safety_net",
+    "caution",
 ]
+
+Audience = Literal["patient", "clinician", "both"]
+"""Who advice is for: what a patient reads differs from what a clinician reads."""
+
+Treatment = Literal[
+    "rest", "ice", "heat", "compression", "elevation", "exercise", "stretching", "massage",
+    "walking", "anti_inflammatory", "drainage", "brace",
+]
+"""What advice tells someone to do, as the engine's advice-safety rules know it."""
 
 SAFETY_PRIORITY_LIMIT = 100
 """Safety-plugin rules use priorities below this; every other rule must use this or more."""
@@ -121,8 +154,24 @@ class RedFlagSpec:
 
 @attrs.frozen
 class TriageSpec:
-    level: Level
-    message: str
+    """The level a rule sets. Policy v2 rules give a ``timeframe`` (the level follows);
+    a rule written for policy v1 may give a ``level`` only (urgent: within 48 hours)."""
+
+    level: Level | None = None
+    message: str = ""
+    timeframe: Timeframe | None = None
+
+    def __attrs_post_init__(self) -> None:
+        # Frozen, so fill the missing half through object.__setattr__, once, at creation.
+        if self.timeframe is None and self.level is not None:
+            object.__setattr__(self, "timeframe", DEFAULT_TIMEFRAME.get(self.level))
+        elif self.level is None and self.timeframe is not None:
+            object.__setattr__(self, "level", TIMEFRAME_LEVEL.get(self.timeframe))
+
+    def consistent(self) -> bool:
+        """Whether a level and a timeframe were both given and agree (or either is filled)."""
+        return (self.timeframe is not None and self.level is not None
+                and TIMEFRAME_LEVEL.get(self.timeframe) == self.level)
 
 
 @attrs.frozen
@@ -180,6 +229,9 @@ class ConditionInfo:
     source: str
     commonness: int = 100
     """Rank by how common the clinical source says the cause is (1 = most common); breaks ties."""
+    outranks_while_named: tuple[str, ...] = ()
+    """Conditions listed below this one whenever a red flag names it, whatever the scores
+    (policy v1 urgent 2: a Baker's cyst never outranks a pulsing lump's aneurysm)."""
     plugin: str = ""
 
 
@@ -187,9 +239,14 @@ class ConditionInfo:
 class AdviceSpec:
     """A piece of advice and when it applies.
 
-    It applies when its ``condition`` is among the leading conditions of the
-    differential, when the triage level is ``triage``, when ``always`` is set,
-    or when a fired rule names it in ``then.advise``."""
+    It applies when its ``condition`` is named by a red flag or leads the
+    differential, when the triage level is ``triage`` or the timeframe is one of
+    ``timeframes``, when ``always`` is set, or when a fired rule names it in
+    ``then.advise``. Whatever selected it, the engine withholds it when it is
+    unsafe (:mod:`kneerules.advice_safety`): advice given ``timeframes`` is never
+    given at another; ``treatments`` (and those its ``kind`` implies) are checked
+    against the conditions the red flags name and the findings recorded;
+    ``unsafe_with`` lists more condition ids or finding names it must never meet."""
 
     id: str
     kind: AdviceKind
@@ -198,6 +255,10 @@ class AdviceSpec:
     condition: str | None = None
     triage: Level | None = None
     always: bool = False
+    audience: Audience = "patient"
+    timeframes: tuple[Timeframe, ...] = ()
+    treatments: tuple[Treatment, ...] = ()
+    unsafe_with: tuple[str, ...] = ()
     plugin: str = ""
 
 
@@ -248,6 +309,24 @@ class ScoreSpec:
 
 
 @attrs.frozen
+class Reference:
+    """One entry of the bibliography that rules cite by ``key`` (or by an alias)."""
+
+    key: str
+    title: str
+    authors: str = ""
+    journal: str = ""
+    year: int | None = None
+    doi: str | None = None
+    url: str | None = None
+    aliases: tuple[str, ...] = ()
+    """How a source may name it besides its key ("Wells et al.", "NICE NG158")."""
+    sections: tuple[str, ...] = ()
+    """For the clinical source: its sections; a citation of it must name one."""
+    plugin: str = ""
+
+
+@attrs.frozen
 class PluginData:
     """Everything one plugin's data file declares."""
 
@@ -257,3 +336,5 @@ class PluginData:
     advice: tuple[AdviceSpec, ...] = ()
     considerations: tuple[ConsiderationSpec, ...] = ()
     scores: tuple[ScoreSpec, ...] = ()
+    references: tuple[Reference, ...] = ()
+

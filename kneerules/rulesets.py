@@ -53,6 +53,14 @@ def load_ruleset(resource: Traversable | Path) -> RulesetSpec:
             problems.append(Problem("$.possible_at", "must be below likely_at"))
     if problems or spec is None:
         raise RuleDataError(problems, source)
+    from kneerules.policy import POLICY_FLOOR
+
+    missing = [name for name in POLICY_FLOOR if name not in spec.plugins]
+    if missing:
+        raise RulesetError(
+            f"rule set {spec.name!r} ({source}) leaves out the triage policy floor: "
+            f"{', '.join(missing)}. Every rule set must list these plugins, which hold "
+            f"triage policy v2: {', '.join(POLICY_FLOOR)}")
     return attrs.evolve(spec, source=source)
 
 

@@ -50,14 +50,15 @@ INTEGRATIONS = ("fhir", "service", "population")
 # checked separately). Integrations sit above everything and nothing imports them.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"kneerules", "errors", "version", "model", "ruledata", "messages",
-               "hookspecs", "textsafe"}),
-    frozenset({"converter", "rule_syntax", "datafiles", "conditions", "scores"}),
+               "hookspecs", "policy", "textsafe"}),
+    frozenset({"converter", "rule_syntax", "datafiles", "conditions", "scores",
+               "advice_safety", "bibliography"}),
     frozenset({"case_validation", "plugindata", "rulesets", "pluginmanager", "dataplugin",
                "config", "hookdocs", "readers", "schema"}),
     frozenset({"knowledge_base", "_durable", "_durable.compiler", "_durable.runner"}),
-    frozenset({"assess", "batch"}),
+    frozenset({"differential", "assess", "batch"}),
     frozenset({"engine"}),
-    frozenset({"whynot", "lint", "rendering", "scaffold", "testing", "cli"}),
+    frozenset({"whynot", "lint", "rendering", "scaffold", "testing", "vignettes", "cli"}),
 )
 LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
