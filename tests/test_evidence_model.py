@@ -349,3 +349,22 @@ def test_named_condition_outranks_merely_unlikely_ones(naming_engine: Engine) ->
                                                    "pain.dull_ache": True}, side="left")
     assert ranked(result)[0] == "demo_serious"
     assert all(e.likelihood == "unlikely" for e in result.differential[1:])
+
+
+def test_worked_example_in_the_docs_is_what_the_engine_says(engine: Engine) -> None:
+    """docs/reasoning.md's worked example: its case gives the scores and order it shows."""
+    import json
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "reasoning.md").read_text()
+    section = doc.split("## 5. A worked example", 1)[1]
+    case = json.loads(re.search(r"```json\n(.*?)```", section, re.S).group(1))  # type: ignore[union-attr]
+    result = engine.evaluate(case)
+    assert [(e.condition, e.score, e.likelihood) for e in result.differential] == [
+        ("calf_tear", 7.0, "likely"), ("meniscus_tear", 1.0, "unlikely"),
+        ("hamstring_injury", 1.0, "unlikely")]
+    rules = {ev.rule for e in result.differential for ev in e.evidence}
+    for rule in re.findall(r"`((?:calf_tear|hamstring_injury|meniscus_tear)\.[a-z_]+)`", section):
+        assert rule in rules or rule.endswith("sharp_pain_in_runner"), rule
+    assert result.triage.level == "routine"
