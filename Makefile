@@ -5,7 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: demo test lint typecheck bench clean signer fhir-examples
+.PHONY: demo test lint typecheck bench fuzz clean signer fhir-examples
+
+# `make fuzz` runs the fuzz targets (fuzz/) for FUZZ_SECONDS in all; `make test` a short pass.
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 24
 
 # The service tests sign tokens as the reference CDS Hooks sandbox does: jsrsasign, by node.
 SIGNER := tests/service/signer
@@ -22,7 +26,7 @@ $(VENV): $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[test,fhir,service,dask,parquet]'
+	$(BIN)/pip install --quiet -e '.[test,fhir,service,dask,parquet]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 demo: $(VENV)
@@ -38,9 +42,13 @@ fhir-examples:
 	tools/fetch-fhir-examples.sh $(FHIR_CACHE) $(FHIR_EXAMPLES)
 
 test: $(VENV) $(SIGNER_STAMP) fhir-examples
-	$(BIN)/ruff check kneerules kneerules_plugins tests bench
+	$(BIN)/ruff check kneerules kneerules_plugins tests bench fuzz
 	$(BIN)/mypy
 	$(BIN)/pytest
+	$(BIN)/python -m fuzz.run $(FUZZ_SMOKE_SECONDS)
+
+fuzz: $(VENV)
+	$(BIN)/python -m fuzz.run $(FUZZ_SECONDS)
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,fhir,service,dask,parquet,bench]'
@@ -53,5 +61,5 @@ bench: $(BENCH_STAMP) fhir-examples
 	$(BIN)/python bench/service.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info $(SIGNER)/node_modules
+	rm -rf $(VENV) build dist *.egg-info $(SIGNER)/node_modules .fuzz
 # (the FHIR example cache, .cache/fhir, is kept: `rm -rf .cache` to fetch it again)

@@ -17,6 +17,7 @@ import json
 import multiprocessing
 import os
 import pickle
+import signal
 import threading
 import time
 from collections import deque
@@ -32,6 +33,7 @@ from kneerules.assessment_json import assessment_json
 from kneerules.config import EngineConfig
 from kneerules.errors import CaseError, EngineError, Problem
 from kneerules.model import Assessment, Case
+from kneerules.textsafe import json_safe
 
 if TYPE_CHECKING:
     from kneerules.rulesets import RulesetSpec
@@ -132,13 +134,18 @@ def _dumps(results: list[Any]) -> bytes:
     return buffer.getvalue()
 
 
-def _run_chunk(task: Task[T, R], items: Sequence[T]) -> bytes:
+def _run_chunk(task: Task[T, R], payload: bytes) -> bytes:
     """A chunk's results, pickled in one go so that objects they share cross once."""
     assert _engine is not None, "worker started without an engine"
-    results: list[R | Carried] = []
+    items: Sequence[T | _InParent] = pickle.loads(payload)
+    timed = _with_deadline(task, _task_deadline)
+    results: list[R | Carried | _InParent] = []
     for item in items:
+        if isinstance(item, _InParent):
+            results.append(item)
+            continue
         try:
-            result = task(_engine, item)
+            result = timed(_engine, item)
         except Exception as error:
             results.append(Carried.of(error, raised=True))
             break  # the parent raises it; the rest of the batch is abandoned
@@ -148,34 +155,146 @@ def _run_chunk(task: Task[T, R], items: Sequence[T]) -> bytes:
 
 
 def start_method() -> str:
-    """``fork`` when it is safe (this process runs no other thread), else a fresh interpreter.
+    """``fork`` wherever there is one, else ``spawn``.
 
-    Forking starts workers in milliseconds with the engine already built, but a fork
-    taken while another thread holds a lock copies that lock held, forever."""
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
-        return "fork"
-    return "forkserver" if "forkserver" in methods else "spawn"
+    One start method, chosen for what it makes work: a forked worker starts in
+    milliseconds with the very engine of the parent (its ``max_bytes``, its local plugin
+    classes, its custom plugin manager: nothing is pickled or rebuilt), and a script
+    without an ``if __name__ == "__main__"`` guard is not re-run in every worker, as
+    ``spawn`` and ``forkserver`` do. The one danger of fork, a lock held by another thread
+    at the moment of the fork, is answered where the lock is: the engine replaces a busy
+    rules runner in the child (see :mod:`kneerules.engine`)."""
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def _pool(engine: Engine, jobs: int, method: str) -> ProcessPoolExecutor:
+def max_jobs() -> int:
+    """The most worker processes a batch starts: one per core (evaluation is CPU-bound,
+    more processes only cost memory; ``--jobs 1000`` forked 1,000)."""
+    return cpu_count()
+
+
+DEFAULT_CASE_DEADLINE = 60.0
+"""Seconds one case may take in batch work before the batch fails, naming the plugin that
+was running: a plugin hook that never returned hung a batch forever (issue 16)."""
+
+
+class CaseDeadline(Exception):
+    """Raised in a case that ran past its deadline (an Exception, so that the rules runner
+    still cleans up its session, and a plugin hook's failure names the plugin)."""
+
+
+def _on_deadline(signum: int, frame: Any) -> None:
+    raise CaseDeadline(f"the case took longer than the per-case deadline of {_deadline:g} s")
+
+
+_deadline = DEFAULT_CASE_DEADLINE
+
+
+def _with_deadline(task: Task[T, R], deadline: float | None) -> Task[T, R]:
+    """``task`` under a per-case deadline (SIGALRM), where this thread can have one."""
+    global _deadline
+    if (not deadline or not hasattr(signal, "setitimer")
+            or threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGALRM) not in (signal.SIG_DFL, _on_deadline)):
+        return task  # the caller's own use of SIGALRM wins
+    _deadline = deadline
+    signal.signal(signal.SIGALRM, _on_deadline)
+
+    def timed(engine: Engine, item: T) -> R:
+        signal.setitimer(signal.ITIMER_REAL, deadline)
+        try:
+            return task(engine, item)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    return timed
+
+
+def _die_with_parent() -> None:
+    """Asks Linux to end this worker when its parent dies: SIGTERM to the parent of
+    ``--jsonl --jobs 2`` left the workers orphaned."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
+def _worker_init(engine: Engine | None, engine_class: type[Engine] | None,
+                 config: EngineConfig | None, deadline: float | None) -> None:
+    _die_with_parent()
+    # The parent's handlers (a CLI's SIGTERM handler) are not the worker's.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and shuts us down
+    global _task_deadline
+    _task_deadline = deadline
+    if engine is not None:
+        _adopt(engine)
+    else:
+        assert engine_class is not None
+        assert config is not None
+        _build(engine_class, config)
+
+
+_task_deadline: float | None = None
+
+
+def _pool(engine: Engine, jobs: int, method: str, deadline: float | None
+          ) -> ProcessPoolExecutor:
     context = multiprocessing.get_context(method)
     if method == "fork":
         # A forked child gets the Process object, arguments included, without pickling.
-        return ProcessPoolExecutor(jobs, mp_context=context, initializer=_adopt,
-                                   initargs=(engine,))
+        return ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
+                                   initargs=(engine, None, None, deadline))
     if engine.custom_plugin_manager:
         raise EngineError("an engine built with plugin_manager= cannot be rebuilt in a worker "
                           f"process started by {method!r}; evaluate with jobs=1")
     config = attrs.evolve(engine.config, ruleset=engine.ruleset)
-    return ProcessPoolExecutor(jobs, mp_context=context, initializer=_build,
-                               initargs=(type(engine), config))
+    try:
+        pickle.dumps((type(engine), config))
+    except Exception as error:  # a plugin class defined in a function, a lambda...
+        raise EngineError(f"the engine cannot be rebuilt in a worker process started by "
+                          f"{method!r}: {error}; define plugin classes at module level, or "
+                          "evaluate with jobs=1") from error
+    return ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
+                               initargs=(None, type(engine), config, deadline))
 
 
-def _unpack(pickled: bytes) -> Iterator[R]:
+@attrs.frozen
+class _InParent:
+    """Stands for an item that could not be pickled: the parent evaluates it itself, so
+    that the results are the same whatever ``jobs`` (issue 16.8)."""
+
+    index: int
+
+
+def _pack(chunk: list[T]) -> tuple[bytes, dict[int, T]]:
+    """The chunk pickled for a worker, and the items kept back because they cannot be."""
+    try:
+        return pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL), {}
+    except Exception:  # any item's __reduce__ may raise anything
+        kept: dict[int, T] = {}
+        sendable: list[Any] = []
+        for index, item in enumerate(chunk):
+            try:
+                pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+                sendable.append(item)
+            except Exception:
+                kept[index] = item
+                sendable.append(_InParent(index))
+        return pickle.dumps(sendable, protocol=pickle.HIGHEST_PROTOCOL), kept
+
+
+def _unpack(engine: Engine, task: Task[T, R], pickled: bytes, kept: dict[int, T]
+            ) -> Iterator[R]:
     results: list[R | Carried] = pickle.loads(pickled)
     for result in results:
-        if isinstance(result, Carried):
+        if isinstance(result, _InParent):
+            yield task(engine, kept[result.index])
+        elif isinstance(result, Carried):
             error = result.rebuild()
             if result.raised:
                 raise error
@@ -184,38 +303,85 @@ def _unpack(pickled: bytes) -> Iterator[R]:
             yield result
 
 
+class _Guarded(Iterator[T]):
+    """The input, stopping where it raises; the error is raised once every result before
+    it has been yielded, as evaluating one by one would (issue 16.8: half the cases done
+    were dropped when a generator raised)."""
+
+    def __init__(self, items: Iterable[T]) -> None:
+        self._items = iter(items)
+        self.error: BaseException | None = None
+
+    def __iter__(self) -> _Guarded[T]:
+        return self
+
+    def __next__(self) -> T:
+        if self.error is not None:
+            raise StopIteration
+        try:
+            return next(self._items)
+        except StopIteration:
+            raise
+        except Exception as error:
+            self.error = error
+            raise StopIteration from None
+
+    def reraise(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+
 def run_ordered(engine: Engine, task: Task[T, R], items: Iterable[T], *, jobs: int | None,
-                chunksize: int, method: str | None = None) -> Iterator[R]:
+                chunksize: int, method: str | None = None,
+                deadline: float | None = DEFAULT_CASE_DEADLINE) -> Iterator[R]:
     """``task(engine, item)`` for every item, yielded in input order, on ``jobs`` processes.
 
-    ``jobs`` of ``None`` or 0 means every core; 1 runs in this process, as does a
-    batch of at most one chunk (one chunk goes to one worker: nothing to share).
+    ``jobs`` of ``None`` or 0 means every core (and no more than :func:`max_jobs`); 1 runs
+    in this process, as does a batch of at most one chunk (one chunk goes to one worker:
+    nothing to share). Each item may take ``deadline`` seconds (None: no limit).
 
     This process only hands out chunks and reads results: evaluating here too was
     measured slower, as the executor's feeder threads then wait for the GIL, which
     durable-rules never releases, and the workers go idle."""
-    workers = jobs or cpu_count()
     if chunksize < 1:
         raise ValueError(f"chunksize must be at least 1, got {chunksize}")
-    iterator = iter(items)
-    first = list(itertools.islice(iterator, 1 if workers == 1 else chunksize + 1))
+    if jobs is not None and jobs < 0:
+        raise ValueError(f"jobs must be 0 (every core) or more, got {jobs}")
+    workers = min(jobs or cpu_count(), max_jobs())
+    guarded = _Guarded(items)
+    first = list(itertools.islice(guarded, 1 if workers == 1 else chunksize + 1))
     if workers == 1 or len(first) <= chunksize:
-        for item in itertools.chain(first, iterator):
-            yield task(engine, item)
+        handler = signal.getsignal(signal.SIGALRM) if hasattr(signal, "SIGALRM") else None
+        timed = _with_deadline(task, deadline)
+        try:
+            for item in itertools.chain(first, guarded):
+                yield timed(engine, item)
+        finally:
+            if timed is not task:  # this process's SIGALRM is its own again
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, handler)
+        guarded.reraise()
         return
-    pool = _pool(engine, workers, method or start_method())
-    pending: deque[Future[bytes]] = deque()
+    pool = _pool(engine, workers, method or start_method(), deadline)
+    pending: deque[tuple[Future[bytes], dict[int, T]]] = deque()
     try:
-        for chunk in _chunks(itertools.chain(first, iterator), chunksize):
-            pending.append(pool.submit(_run_chunk, task, chunk))
+        for chunk in _chunks(itertools.chain(first, guarded), chunksize):
+            payload, kept = _pack(chunk)
+            pending.append((pool.submit(_run_chunk, task, payload), kept))
             if len(pending) >= workers * WINDOW_PER_JOB:
-                yield from _unpack(pending.popleft().result())
+                future, kept = pending.popleft()
+                yield from _unpack(engine, task, future.result(), kept)
         while pending:
-            yield from _unpack(pending.popleft().result())
+            future, kept = pending.popleft()
+            yield from _unpack(engine, task, future.result(), kept)
     except BrokenProcessPool as error:
         raise EngineError(f"a worker process died: {error}") from error
     finally:
+        for future, _ in pending:
+            future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+    guarded.reraise()
 
 
 def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -235,10 +401,12 @@ def assess(engine: Engine, case: CaseInput) -> Assessment | CaseError:
 
 
 def evaluate_many(engine: Engine, cases: Iterable[CaseInput], *, jobs: int | None = None,
-                  chunksize: int = DEFAULT_CHUNKSIZE, method: str | None = None
+                  chunksize: int = DEFAULT_CHUNKSIZE, method: str | None = None,
+                  deadline: float | None = DEFAULT_CASE_DEADLINE,
                   ) -> Iterator[Assessment | CaseError]:
     """See :meth:`kneerules.engine.Engine.evaluate_many`."""
-    return run_ordered(engine, assess, cases, jobs=jobs, chunksize=chunksize, method=method)
+    return run_ordered(engine, assess, cases, jobs=jobs, chunksize=chunksize, method=method,
+                       deadline=deadline)
 
 
 def error_record(number: int, raw: bytes, error: CaseError) -> dict[str, Any]:
@@ -263,21 +431,36 @@ def assess_line(engine: Engine, numbered: tuple[int, bytes]) -> tuple[str, bool]
     try:
         assessment = engine.evaluate_json(raw, f"line {number}")
     except CaseError as error:
-        return json.dumps(error_record(number, raw, error), ensure_ascii=False), False
+        # The record echoes the line's case_id, which may hold a lone surrogate: as a \u
+        # escape, the line stays valid UTF-8.
+        return json_safe(json.dumps(error_record(number, raw, error), ensure_ascii=False)), False
     except EngineError as error:
         # The engine failed on this case alone (and cleared what it held of it): the other
         # lines are still assessed, and this one says why it was not.
         failed = CaseError([Problem("$", f"the engine could not assess this case: {error}")])
-        return json.dumps(error_record(number, raw, failed), ensure_ascii=False), False
-    return assessment_json(assessment), True
+        return json_safe(json.dumps(error_record(number, raw, failed), ensure_ascii=False)), False
+    return json_safe(assessment_json(assessment)), True
 
 
 def assess_lines(engine: Engine, lines: Iterable[bytes], *, jobs: int | None = None,
-                 chunksize: int = DEFAULT_CHUNKSIZE, method: str | None = None
+                 chunksize: int = DEFAULT_CHUNKSIZE, method: str | None = None,
+                 deadline: float | None = DEFAULT_CASE_DEADLINE,
                  ) -> Iterator[tuple[str, bool]]:
     """Output lines for JSON Lines input, in input order (numbered from 1)."""
     return run_ordered(engine, assess_line, enumerate(lines, start=1), jobs=jobs,
-                       chunksize=chunksize, method=method)
+                       chunksize=chunksize, method=method, deadline=deadline)
+
+
+def read_lines(handle: IO[bytes], max_bytes: int) -> Iterator[bytes]:
+    """The lines of ``handle``, each cut at ``max_bytes + 1`` bytes (so that a longer one is
+    refused as too large) and the rest of it skipped: ``--jsonl /dev/zero``, or a line with
+    no newline, grew memory without bound."""
+    while line := handle.readline(max_bytes + 1):
+        oversized = len(line) > max_bytes and not line.endswith(b"\n")
+        yield line
+        if oversized:
+            while (rest := handle.readline(1 << 16)) and not rest.endswith(b"\n"):
+                pass
 
 
 def count_lines(handle: IO[bytes]) -> int:

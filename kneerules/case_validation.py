@@ -25,6 +25,14 @@ from kneerules.model import CASE_FORMAT, Case, Onset, Patient, Sex, Side
 from kneerules.ruledata import FactSpec
 
 DEFAULT_MAX_BYTES = 1024 * 1024
+MAX_FACT_BYTES = 8 * 1024 * 1024
+"""The largest case the rules engine is handed, however it arrived: durable-rules' C core
+crashes on a fact near 16 MiB (a long ``case_id`` built in Python skips ``max_bytes``)."""
+MAX_PROBLEMS = 100
+"""Problems listed for one case; beyond, one line says how many more. 30,000 misspelt
+names would otherwise be 30,000 lines, and 50 s of looking for the closest names."""
+MAX_SUGGESTIONS = 20
+"""Unknown names per case for which the closest valid names are looked for."""
 MAX_DEPTH = 32
 """A case is three levels deep; anything much deeper is not a case, and could exhaust the stack."""
 
@@ -221,11 +229,13 @@ def _range_problem(value: int | float, spec: FactSpec) -> str | None:
 
 def _check_section(section: str, entries: Mapping[Any, Any],
                    vocabulary: Mapping[str, FactSpec]) -> tuple[dict[str, Any], list[Problem]]:
-    """The valid entries of ``findings`` or ``measurements``, and one problem per bad entry."""
+    """The valid entries of ``findings`` or ``measurements``, and one problem per bad entry
+    (the first :data:`MAX_PROBLEMS` of them; the caller says how many more)."""
     kind = _SECTION_KIND[section]
     valid: dict[str, Any] = {}
     problems = []
     finding = kind == "finding"
+    unknown = 0
     for name, value in entries.items():
         # The usual entry, a known name with a value of its type, is taken at once; the
         # path, the candidate names and the messages are worked out only for a problem.
@@ -241,8 +251,12 @@ def _check_section(section: str, entries: Mapping[Any, Any],
         spec = vocabulary.get(name)
         messages = []
         if spec is None or spec.kind not in (*_SECTION_KIND.values(), "field"):
-            names = [known for known, item in vocabulary.items() if item.kind == kind]
-            messages.append(f"unknown {kind} name{did_you_mean(name, names)}")
+            unknown += 1
+            hint = ""
+            if unknown <= MAX_SUGGESTIONS:
+                names = [known for known, item in vocabulary.items() if item.kind == kind]
+                hint = did_you_mean(name, names)
+            messages.append(f"unknown {kind} name{hint}")
             spec = None
         elif spec.kind == "field":
             messages.append(f"is not a {kind}: give it as {_FIELD_PATHS.get(name, name)}")
@@ -259,6 +273,16 @@ def _check_section(section: str, entries: Mapping[Any, Any],
         else:
             valid[name] = value
     return valid, problems
+
+
+def _capped(problems: list[Problem]) -> list[Problem]:
+    """The first :data:`MAX_PROBLEMS` problems, then one line saying how many were left out."""
+    left_out = len(problems) - MAX_PROBLEMS
+    shown = problems[:MAX_PROBLEMS]
+    if left_out > 0:
+        shown.append(Problem("$", f"... and {left_out} more problem{'s' * (left_out != 1)} "
+                             "not listed"))
+    return shown
 
 
 def _check_patient(patient: Any, vocabulary: Mapping[str, FactSpec]) -> list[Problem]:
@@ -342,6 +366,9 @@ def parse_case(data: Any, vocabulary: Mapping[str, FactSpec], source: str | None
     if not isinstance(data, Mapping):
         raise CaseError([Problem("$", f"expected a JSON object, got {describe(data)}")], source)
     problems: list[Problem] = []
+    data = plain_data(data, "$", problems)
+    if problems:
+        raise CaseError(problems[:MAX_PROBLEMS], source)
     shell = dict(data)
     sections: dict[str, dict[str, Any]] = {}
     for section in _SECTION_KIND:
@@ -363,19 +390,108 @@ def parse_case(data: Any, vocabulary: Mapping[str, FactSpec], source: str | None
         problems.append(Problem("$.format", f'expected "{CASE_FORMAT}", got {describe(form)}'))
     problems += _check_patient(data.get("patient"), vocabulary)
     if problems or case is None:
-        raise CaseError(_in_document_order(problems, data), source)
+        raise CaseError(_capped(_in_document_order(problems, data)), source)
     return attrs.evolve(case, findings=sections.get("findings", {}),
                         measurements=sections.get("measurements", {}))
 
 
+def _plain_str(value: str, path: str, problems: list[Problem]) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # A JSON "\ud800" escape decodes to a lone surrogate: not a character, and no UTF-8
+        # holds it; durable-rules refuses the whole batch it is in.
+        bad = value[exc.start]
+        problems.append(Problem(path, f"contains \\u{ord(bad):04x}, half of a UTF-16 surrogate "
+                                "pair, which is not a character; fix the text's encoding"))
+    return value if type(value) is str else str.__str__(value)
+
+
+def plain_data(value: Any, path: str, problems: list[Problem]) -> Any:
+    """``value`` with every number a plain ``int`` or ``float`` and every string a plain
+    ``str``; a string holding a lone surrogate is a problem at its path.
+
+    A float subclass (numpy's ``float64``) can compare or print as it likes: its repr
+    reached durable-rules' fact JSON and crashed it, and its comparisons gave a DVT case
+    a routine answer. Only what JSON itself can hold goes further."""
+    kind = type(value)
+    if kind is bool or kind is int or kind is float or value is None:
+        return value
+    if kind is str:
+        # Checked only when it may hold a surrogate; encoding every string costs time.
+        return _plain_str(value, path, problems) if not value.isascii() else value
+    if isinstance(value, Mapping):
+        plain = {}
+        for key, item in value.items():
+            where = key_path(path, key)
+            if isinstance(key, str):
+                key = _plain_str(key, where, problems)
+            plain[key] = plain_data(item, where, problems)
+            if len(problems) >= MAX_PROBLEMS:
+                break
+        return plain
+    if isinstance(value, list | tuple):
+        return [plain_data(item, key_path(path, index), problems)
+                for index, item in enumerate(value)]
+    if isinstance(value, bool):  # bool cannot be subclassed, but numpy's bool_ is no bool
+        return bool(value)
+    if isinstance(value, int):
+        return int.__index__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, str):
+        return _plain_str(value, path, problems)
+    return value  # not JSON: the checks below say what was expected
+
+
+def plain_fact(value: Any) -> Any:
+    """A fact value a plugin computed, as :func:`plain_data` makes a case's values."""
+    problems: list[Problem] = []
+    plain = plain_data(value, "$", problems)
+    if problems:
+        raise ValueError(problems[0].message)
+    return plain
+
+
+def check_fact_size(facts: Mapping[str, Any], case_id: str | None,
+                    source: str | None = None) -> None:
+    """Refuses a case whose fact would be too large for durable-rules (:data:`MAX_FACT_BYTES`)."""
+    # Every character is at most 4 bytes of UTF-8 (and a few of JSON's escaping): a cheap
+    # bound first, as almost every case is tiny.
+    texts = [case_id or "", *facts, *(v for v in facts.values() if isinstance(v, str))]
+    bound = sum(len(text) for text in texts) * 6 + 32 * len(facts)
+    if bound <= MAX_FACT_BYTES:
+        return
+    size = len(json.dumps({"case_id": case_id, **facts}, ensure_ascii=False).encode())
+    if size > MAX_FACT_BYTES:
+        raise CaseError([Problem("$", f"the case is too large for the rules engine: {size} "
+                                 f"bytes once its facts are gathered, at most "
+                                 f"{_size(MAX_FACT_BYTES)}")], source)
+
+
 def _in_document_order(problems: list[Problem], data: Mapping[Any, Any]) -> list[Problem]:
     """Each problem once, grouped by the top-level field it is in, in the order of the input."""
-    roots = [key_path("$", key) for key in data]
+    # A lookup by the path's first step, not a scan of every field per problem: 30,000
+    # unknown fields took minutes that way.
+    roots = {key_path("$", key): index for index, key in enumerate(data)}
 
     def position(problem: Problem) -> int:
-        for index, root in enumerate(roots):
-            if problem.path == root or problem.path.startswith((root + ".", root + "[")):
-                return index
-        return -1  # the input as a whole
+        return roots.get(_root(problem.path), -1)  # -1: the input as a whole
 
     return sorted(dict.fromkeys(problems), key=position)
+
+
+_DECODER = json.JSONDecoder()
+_FIRST_STEP = re.compile(r"\$(\.[^.\[]*|\[\d+\])")
+
+
+def _root(path: str) -> str:
+    """The first step of a JSON path (``$.findings`` of ``$.findings["a.b"]``)."""
+    if path.startswith('$["'):
+        try:
+            _, end = _DECODER.raw_decode(path, 2)
+        except ValueError:
+            return path
+        return path[:end + 1]
+    match = _FIRST_STEP.match(path)
+    return match.group() if match else path

@@ -20,8 +20,23 @@ _DISABLE_HELP = ("Switch a plugin off by name (repeatable; also KNEERULES_DISABL
                  "separated). The safety plugin refuses.")
 
 
+MAX_BYTES_LIMIT = 1024 * 1024 * 1024
+"""The largest --max-bytes: a case is read into memory whole (a case fact beyond 8 MiB is
+refused anyway); 2**63 - 1 overflowed the read."""
+
+
 def _fail(error: Exception) -> NoReturn:
-    raise click.ClickException(str(error))
+    from kneerules.textsafe import terminal_safe
+
+    raise click.ClickException(terminal_safe(str(error)))
+
+
+def _say(text: str, err: bool = False, nl: bool = True) -> None:
+    """Prints one line of text made of values (a file name, a problem): never a control
+    character, not even a newline, reaches the stream (issue 16.3)."""
+    from kneerules.textsafe import one_line
+
+    click.echo(one_line(text), err=err, nl=nl)
 
 
 def _disabled(option: Sequence[str]) -> tuple[str, ...]:
@@ -47,7 +62,11 @@ def build_engine(ruleset: str, disable: Sequence[str], max_bytes: int | None = N
 def _read_input(path: str, max_bytes: int) -> tuple[str, bytes]:
     # One byte past the limit is enough to refuse a file without reading all of it.
     if path == "-":
-        return "<stdin>", sys.stdin.buffer.read(max_bytes + 1)
+        try:
+            return "<stdin>", _stdin().read(max_bytes + 1)
+        except OSError as error:
+            raise click.BadParameter(f"cannot read standard input: {error.strerror}",
+                                     param_hint="CASE") from None
     try:
         with open(path, "rb") as handle:
             return path, handle.read(max_bytes + 1)
@@ -56,7 +75,50 @@ def _read_input(path: str, max_bytes: int) -> tuple[str, bytes]:
                                  param_hint="CASE") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _stdin() -> Any:
+    if sys.stdin is None:  # the process was started with standard input closed
+        raise click.UsageError("standard input is closed: give a file instead of -")
+    return sys.stdin.buffer
+
+
+class _Main(click.Group):
+    """The command group, making sure output was really written (issue 16.9): started
+    with standard output closed, or writing to a full disk, is an error, not exit 0."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        if sys.stdout is None and ctx.protected_args:
+            raise click.ClickException("standard output is closed: nothing could be written")
+        try:
+            return super().invoke(ctx)
+        except OSError as error:
+            _abandon_stdout(error)
+            raise click.ClickException(f"cannot write the output: {error.strerror}") from None
+        finally:
+            try:
+                if sys.stdout is not None:
+                    sys.stdout.flush()
+            except OSError as error:
+                _abandon_stdout(error)
+                raise click.ClickException(f"cannot write the output: {error.strerror}"
+                                           ) from None
+
+
+def _abandon_stdout(error: OSError) -> None:
+    """Points standard output at /dev/null, so the interpreter's own flush at exit does not
+    fail again with a traceback; a closed pipe (EPIPE) is left to click, which exits quietly."""
+    import errno
+    import os
+
+    if error.errno == errno.EPIPE:
+        raise error
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass  # not a real file (a test runner's buffer): nothing will flush it at exit
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kneerules")
 def main() -> None:
     """Triage pain behind the knee from a patient's findings."""
@@ -75,7 +137,8 @@ def main() -> None:
 @click.option("--ruleset", default="posterior-knee", show_default=True,
               help="A shipped rule set's name, or the path of a rule-set file.")
 @click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
-@click.option("--max-bytes", "max_bytes", type=click.IntRange(min=1), default=None,
+@click.option("--max-bytes", "max_bytes", type=click.IntRange(min=1, max=MAX_BYTES_LIMIT),
+              default=None,
               metavar="N", help="Refuse a case larger than N bytes.  [default: 1048576 (1 MiB)]")
 @click.option("--jsonl", metavar="FILE|-", help="Read cases as JSON Lines (one case per line; "
               "- for standard input) and write one JSON assessment per line, in order; a bad "
@@ -140,25 +203,44 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
                 import attrs
 
                 for note in notes:
-                    click.echo(f"{source}: warning: {note}", err=True)
+                    _say(f"{source}: warning: {note}", err=True)
                 assessment = attrs.evolve(
                     assessment, notes=assessment.notes + tuple(f"FHIR: {n}" for n in notes))
         except CaseError as error:
             failed = True
             for problem in error.problems:
-                click.echo(f"{source}: {problem}", err=True)
+                _say(f"{source}: {problem}", err=True)
+            if output_format == "json" and len(cases) > 1:
+                # Line N of the output stands for file N, a bad one too (issue 16.9).
+                _write_json_line(_file_error_record(source, error))
             continue
         except KneerulesError as error:
             _fail(error)
         options = RenderOptions(explain=explain or bool(why_not),
                                 indent=2 if len(cases) == 1 else None)
         if output_format == "text" and len(cases) > 1:
-            click.echo(f"== {source}")
+            _say(f"== {source}")
         click.echo(render(assessment, output_format, options=options), nl=False)
         if output_format == "text" and why_rules:
-            click.echo(_why_not_text(engine, case, assessment, why_rules), nl=False)
+            from kneerules.textsafe import terminal_safe
+
+            click.echo(terminal_safe(_why_not_text(engine, case, assessment, why_rules)),
+                       nl=False)
     if failed:
         sys.exit(1)
+
+
+def _file_error_record(source: str, error: Any) -> dict[str, Any]:
+    return {"source": source, "error": {"problems": [
+        {"path": p.path, "message": p.message} for p in error.problems]}}
+
+
+def _write_json_line(record: dict[str, Any]) -> None:
+    import json
+
+    from kneerules.textsafe import json_safe
+
+    click.echo(json_safe(json.dumps(record, ensure_ascii=False)))
 
 
 def _index_time(value: str | None) -> Any:
@@ -179,23 +261,26 @@ def _index_time(value: str | None) -> Any:
 def _eval_jsonl(engine: Engine, path: str, jobs: int) -> None:
     import errno
 
-    from kneerules.batch import Progress, assess_lines, count_lines
+    from kneerules.batch import Progress, assess_lines, count_lines, read_lines
     from kneerules.errors import KneerulesError
+    from kneerules.textsafe import json_safe
 
     live = path == "-"
     try:
-        handle = sys.stdin.buffer if live else open(path, "rb")  # noqa: SIM115 - closed below
+        handle = _stdin() if live else open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as error:
         raise click.BadParameter(f"cannot read {path!r}: {error.strerror}",
                                  param_hint="--jsonl") from None
     progress = None
-    if sys.stderr.isatty():
-        progress = Progress(sys.stderr, None if live else count_lines(handle))
+    if sys.stderr is not None and sys.stderr.isatty():
+        # A FIFO or /dev/stdin cannot be counted in advance (and seeking it fails).
+        seekable = not live and _seekable(handle)
+        progress = Progress(sys.stderr, count_lines(handle) if seekable else None)
     failed = False
     out = sys.stdout
     try:
-        for line, ok in assess_lines(engine, handle, jobs=jobs):
-            out.write(line + "\n")
+        for line, ok in assess_lines(engine, read_lines(handle, engine.max_bytes), jobs=jobs):
+            out.write(json_safe(line) + "\n")
             if live:  # a live feed wants each answer as soon as it is ready
                 out.flush()
             failed = failed or not ok
@@ -215,6 +300,13 @@ def _eval_jsonl(engine: Engine, path: str, jobs: int) -> None:
             handle.close()
     if failed:
         sys.exit(1)
+
+
+def _seekable(handle: Any) -> bool:
+    try:
+        return bool(handle.seekable()) and handle.tell() == 0
+    except OSError:
+        return False
 
 
 def _why_not_rules(engine: Engine, names: Sequence[str]) -> list[str]:
@@ -245,8 +337,8 @@ def plugins_command(disable: tuple[str, ...], ruleset: str) -> None:
     for plugin in engine.knowledge.plugins:
         role = " (safety)" if plugin.name == safety else (
             " (essential)" if plugin.name in essential else "")
-        click.echo(f"{plugin.name} {plugin.version}{role}  [{plugin.origin}]")
-        click.echo(f"  hooks: {', '.join(plugin.hooks)}")
+        _say(f"{plugin.name} {plugin.version}{role}  [{plugin.origin}]")
+        _say(f"  hooks: {', '.join(plugin.hooks)}")
 
 
 @main.command("check")
@@ -273,7 +365,7 @@ def check_command(paths: tuple[pathlib.Path, ...], ruleset: str,
     except KneerulesError as error:
         _fail(error)
     for problem in report.problems:
-        click.echo(str(problem))
+        _say(str(problem))
     count = len(report.problems)
     found = f"{count} problem{'s' if count != 1 else ''}"
     if paths:
@@ -282,7 +374,7 @@ def check_command(paths: tuple[pathlib.Path, ...], ruleset: str,
     else:
         summary = (f"{found} in {report.rules} rules of {len(report.plugins)} plugins "
                    f"({', '.join(report.plugins)})")
-    click.echo(summary, err=bool(count))
+    _say(summary, err=bool(count))
     if count:
         sys.exit(1)
 
@@ -346,10 +438,13 @@ def validate_command(folders: tuple[str, ...], output_format: str, robustness: b
             report["robustness"] = vignettes.robustness(engine, folders)
     except KneerulesError as error:
         _fail(error)
+    from kneerules.textsafe import json_safe, terminal_safe
+
+    # Vignette files are input like any other: what they hold is shown, never obeyed.
     if output_format == "json":
-        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        click.echo(json_safe(json.dumps(report, indent=2, ensure_ascii=False)))
     else:
-        click.echo(vignettes.render_report(report), nl=False)
+        click.echo(terminal_safe(vignettes.render_report(report)), nl=False)
     if vignettes.under_triaged(report) or report["summary"]["errors"]:
         sys.exit(1)
 
@@ -361,7 +456,7 @@ def rulesets_command() -> None:
 
     for name, resource in available_rulesets().items():
         spec = load_ruleset(resource)
-        click.echo(f"{name} {spec.version}: {', '.join(spec.plugins)}")
+        _say(f"{name} {spec.version}: {', '.join(spec.plugins)}")
 
 
 @main.command("schema")

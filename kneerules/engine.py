@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import os
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -12,15 +15,42 @@ import pluggy
 
 from kneerules._durable import DurableRunner
 from kneerules.assess import build_assessment
-from kneerules.case_validation import DEFAULT_MAX_BYTES, parse_case, parse_json
+from kneerules.batch import DEFAULT_CASE_DEADLINE, evaluate_many
+from kneerules.case_validation import (
+    DEFAULT_MAX_BYTES,
+    check_fact_size,
+    parse_case,
+    parse_json,
+    plain_fact,
+)
 from kneerules.config import EngineConfig
 from kneerules.errors import CaseError, PluginError, Problem, SafetyError
 from kneerules.knowledge_base import KnowledgeBase, build_knowledge
 from kneerules.model import Assessment, Case, EngineInfo, FactValue, PluginInfo, ScoreResult
-from kneerules.pluginmanager import CaseFactsHook, call_plugin, get_plugin_manager
+from kneerules.pluginmanager import (
+    CaseFactsHook,
+    call_plugin,
+    disabled_names,
+    get_plugin_manager,
+)
 from kneerules.rulesets import DEFAULT_RULESET, RulesetSpec, find_ruleset
 from kneerules.scores import score_case
 from kneerules.version import __version__
+
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A fork taken while another thread evaluated copies the runner's lock held, and its
+    session half done: the child would wait on it forever. Such a runner is replaced by a
+    new one (a few milliseconds); the parent's is untouched."""
+    for engine in list(_engines):
+        if engine._runner.busy():
+            engine._runner = DurableRunner(engine.knowledge.rules)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Engine:
@@ -41,9 +71,10 @@ class Engine:
         plugin_manager: pluggy.PluginManager | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
+        disable = disabled_names(disable)
         self.config = EngineConfig(
             ruleset,
-            disable=tuple(disable), plugins=tuple(plugins), max_bytes=max_bytes,
+            disable=disable, plugins=tuple(plugins), max_bytes=max_bytes,
         )
         self.ruleset = ruleset if isinstance(ruleset, RulesetSpec) else find_ruleset(ruleset)
         self.disabled = tuple(disable)
@@ -61,6 +92,7 @@ class Engine:
         if not any(rule.plugin == safety for rule in self.knowledge.rules):
             raise SafetyError(safety, "contributed no rules: the safety check cannot run")
         self._runner = DurableRunner(self.knowledge.rules)
+        _engines.add(self)
         self.info = EngineInfo(
             version=__version__,
             ruleset=self.ruleset.name,
@@ -97,6 +129,7 @@ class Engine:
     def _assess(self, case: Case) -> Assessment:
         """The assessment of a case :meth:`parse` has validated."""
         facts, scores = self.case_facts(case)
+        check_fact_size(facts, case.case_id)
         firing = self._runner.run(facts, case.case_id)
         return build_assessment(self.knowledge, case, facts, scores, firing, self.info)
 
@@ -119,6 +152,7 @@ class Engine:
         *,
         jobs: int | None = None,
         chunksize: int = 256,
+        deadline: float | None = DEFAULT_CASE_DEADLINE,
     ) -> Iterator[Assessment | CaseError]:
         """Assesses many cases, yielding one result per case in input order.
 
@@ -126,12 +160,13 @@ class Engine:
         :class:`CaseError` in its place and the rest go on; an engine or plugin failure
         raises, as :meth:`evaluate` does. ``jobs`` worker processes share the work
         (default: every core; ``1`` evaluates in this process). Input is read lazily and
-        at most a few chunks per worker are in flight, so memory stays bounded."""
-        # The batch machinery (multiprocessing, concurrent.futures) is imported only when a
-        # batch is evaluated: `kneerules eval` of one case starts without it.
-        from kneerules.batch import evaluate_many
+        at most a few chunks per worker are in flight, so memory stays bounded.
 
-        return evaluate_many(self, cases, jobs=jobs, chunksize=chunksize)
+        The results are the same whatever ``jobs``: if ``cases`` raises, every case before
+        it is yielded first; a case that cannot be pickled is evaluated in this process.
+        ``deadline`` bounds the seconds one case may take (where a SIGALRM timer can run:
+        in worker processes, or in the main thread); past it the batch raises."""
+        return evaluate_many(self, cases, jobs=jobs, chunksize=chunksize, deadline=deadline)
 
     def _case_facts(self, plugin: str, hook: CaseFactsHook, case: Case,
                     facts: Mapping[str, FactValue]) -> Mapping[str, FactValue]:
@@ -145,15 +180,24 @@ class Engine:
             raise error_type(plugin, f"kneerules_case_facts() returned {type(extra).__name__}, "
                              "expected a mapping of fact names to values")
         problems = []
+        plain: dict[str, FactValue] = {}
         for name, value in extra.items():
             spec = self.knowledge.facts.get(name)
             if spec is None or spec.plugin != plugin:
                 problems.append(f"{name!r} is not a fact this plugin declares")
             elif not isinstance(value, bool | int | float | str):
                 problems.append(f"{name!r} has a value of type {type(value).__name__}")
+            elif isinstance(value, float) and not math.isfinite(value):
+                problems.append(f"{name!r} is not a finite number: {value!r}")
+            else:
+                # numpy's float64 is a float: as plain values, as a case's are (issue 16.4).
+                try:
+                    plain[name] = plain_fact(value)
+                except ValueError as exc:
+                    problems.append(f"{name!r} {exc}")
         if problems:
             raise error_type(plugin, "kneerules_case_facts() returned " + "; ".join(problems))
-        return dict(extra)
+        return plain
 
     def read(self, reader: str, data: Any, **options: Any) -> tuple[Case, tuple[Problem, ...]]:
         """A validated case from ``data`` in another format, through the reader installed

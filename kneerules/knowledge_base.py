@@ -10,7 +10,13 @@ from typing import Any
 import attrs
 import pluggy
 
-from kneerules._durable.compiler import MAX_NESTED_GROUPS, compiled, nested_groups
+from kneerules._durable.compiler import (
+    MAX_NESTED_GROUPS,
+    RESERVED_NAMES,
+    compiled,
+    nested_groups,
+    reserved_name,
+)
 from kneerules.errors import PluginError, Problem, RuleDataError, SafetyError
 from kneerules.messages import did_you_mean
 from kneerules.plugindata import load_plugin_data
@@ -183,6 +189,7 @@ def build_knowledge(
     references: dict[str, Reference] = {ref.key: ref for ref in core_bibliography()}
     for p in chosen:
         for item in _call(pm, p, "kneerules_facts", ruleset):
+            problems[p.name] += check_fact(item)
             add_unique(facts, item.name, attrs.evolve(item, plugin=p.name), "fact", p.name)
         for item in _call(pm, p, "kneerules_conditions", ruleset):
             add_unique(conditions, item.id, attrs.evolve(item, plugin=p.name), "condition", p.name)
@@ -233,6 +240,23 @@ def build_knowledge(
         case_fact_hooks=hooks,
         references=references,
     )
+
+
+def check_fact(spec: FactSpec) -> list[Problem]:
+    """A fact named like one of the engine's own attributes would overwrite it."""
+    if reserved_name(spec.name):
+        reserved = ", ".join(sorted(RESERVED_NAMES))
+        return [Problem(f'fact "{spec.name}"', f"the name is reserved for the engine ({reserved} "
+                        "and names starting with $); give the fact a dotted name such as "
+                        f'"sign.{spec.name.lstrip("$")}"')]
+    return []
+
+
+def plugin_contributions(pm: pluggy.PluginManager, plugin: LoadedPlugin, hook: str,
+                         ruleset: RulesetSpec) -> Sequence[Any]:
+    """What ``plugin`` returns from a contribution ``hook`` (``kneerules_rules``...), checked
+    to be a list of the hook's type; a failure is a :class:`PluginError` naming the plugin."""
+    return _call(pm, plugin, hook, ruleset)
 
 
 def check_floor(rules: Mapping[str, Rule], advice: Mapping[str, AdviceSpec]) -> None:

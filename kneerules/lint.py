@@ -16,22 +16,25 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pluggy
 
 from kneerules.bibliography import source_problems
 from kneerules.conditions import describe_test, fact_test_holds
 from kneerules.datafiles import read_text, read_yaml
 from kneerules.dataplugin import DataPlugin
-from kneerules.errors import Problem, RuleDataError
+from kneerules.errors import PluginError, Problem, RuleDataError
 from kneerules.knowledge_base import (
     check_advice,
+    check_fact,
     check_rule,
     check_score,
     core_bibliography,
     core_vocabulary,
+    plugin_contributions,
     select_plugins,
 )
 from kneerules.model import FactValue
-from kneerules.pluginmanager import get_plugin_manager
+from kneerules.pluginmanager import LoadedPlugin, get_plugin_manager
 from kneerules.ruledata import (
     AllOf,
     Condition,
@@ -41,7 +44,7 @@ from kneerules.ruledata import (
     PluginData,
     Rule,
 )
-from kneerules.rulesets import find_ruleset
+from kneerules.rulesets import RulesetSpec, find_ruleset
 
 _SKIP_DIRS = {"build", "dist", "node_modules", "__pycache__", "site-packages", "venv"}
 _PLUGIN_SECTIONS = {"conditions", "facts", "rules", "advice", "considerations", "scores",
@@ -98,24 +101,29 @@ def _looks_like_plugin_data(path: Path) -> bool:
         return True  # let the lint report why it cannot be read
     return isinstance(data, Mapping) and bool(data) and set(data) <= _PLUGIN_SECTIONS
 
-def _contributions(name: str, plugin: object, source: str, problems: list[LintProblem]
-                   ) -> PluginData | None:
+def _contributions(name: str, plugin: object, source: str, problems: list[LintProblem],
+                   pm: pluggy.PluginManager, spec: RulesetSpec,
+                   loaded: LoadedPlugin | None) -> PluginData | None:
     if isinstance(plugin, DataPlugin):
         try:
             return plugin.data
         except RuleDataError as error:
             problems += [LintProblem(error.source, p.path, p.message) for p in error.problems]
             return None
+    if loaded is None:
+        return None
     sections: dict[str, tuple[Any, ...]] = {}
     for section in sorted(_PLUGIN_SECTIONS):
-        hook = getattr(plugin, f"kneerules_{section}", None)
-        if hook is None:
-            continue
         try:
-            sections[section] = tuple(hook() or ())
-        except Exception as exc:
-            problems.append(LintProblem(source, f"plugin {name!r}",
-                                        f"kneerules_{section}() raised {exc!r}"))
+            # Through pluggy, as the engine calls it: a SystemExit or a wrong type is a
+            # problem of this plugin, not the end of `kneerules check`.
+            sections[section] = tuple(plugin_contributions(pm, loaded, f"kneerules_{section}",
+                                                           spec))
+        except RuleDataError as error:
+            problems += [LintProblem(error.source, p.path, p.message) for p in error.problems]
+            return None
+        except PluginError as error:
+            problems.append(LintProblem(source, f"plugin {name!r}", error.message))
             return None
     return PluginData(**sections)
 
@@ -123,7 +131,9 @@ def _gather(paths: Sequence[Path], ruleset: str, disable: Sequence[str],
             problems: list[LintProblem], checked: set[str]) -> tuple[list[_Source], str]:
 
     spec = find_ruleset(ruleset)
-    chosen = select_plugins(get_plugin_manager(disable=disable), spec, disable)
+    pm = get_plugin_manager(disable=disable)
+    chosen = select_plugins(pm, spec, disable)
+    loaded = {p.name: p for p in chosen}
     plugins: dict[str, tuple[object, str]] = {
         p.name: (p.plugin, str(getattr(p.plugin, "data_file", f"plugin {p.name}")))
         for p in chosen
@@ -149,7 +159,7 @@ def _gather(paths: Sequence[Path], ruleset: str, disable: Sequence[str],
         plugins[name] = (DataPlugin(name, path), str(path))
     sources = []
     for name, (plugin, source) in plugins.items():
-        data = _contributions(name, plugin, source, problems)
+        data = _contributions(name, plugin, source, problems, pm, spec, loaded.get(name))
         if data is not None:
             sources.append(_Source(name, source, data))
     return sources, spec.safety
@@ -177,6 +187,9 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
                 item: Any = attrs.evolve(entry, plugin=src.name)
                 key: str = (item.name if kind == "fact" else
                             item.key if kind == "reference" else item.id)
+                if kind == "fact":
+                    problems += [LintProblem(src.source, p.path, p.message)
+                                 for p in check_fact(item)]
                 other = tables[kind].get(key)
                 if other is not None:
                     elsewhere = origin.get(other.plugin, "the core vocabulary")
@@ -184,6 +197,9 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
                                                 f"duplicate id, also in {elsewhere}"))
                 else:
                     tables[kind][key] = item
+
+    for src in sources:
+        problems += placeholders(src.source, src.data)
 
     def report(plugin: str, found: Iterable[Problem]) -> None:
         problems.extend(LintProblem(origin[plugin], p.path, p.message) for p in found)
@@ -265,6 +281,38 @@ def _condition_problems(condition: str, rules: Sequence[Rule], advice: Iterable[
 
 Literal = tuple[FactTest, bool]
 """A fact test and the outcome wanted of it (False under ``none``)."""
+
+PLACEHOLDER = "EXAMPLE:"
+"""What ``kneerules new-plugin`` writes where clinical content must go."""
+
+
+def _texts(value: Any, field: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield field, value
+    elif attrs.has(type(value)):
+        for attribute in attrs.fields(type(value)):
+            yield from _texts(getattr(value, attribute.name), attribute.name)
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _texts(item, field)
+
+
+def placeholders(source: str, data: PluginData) -> list[LintProblem]:
+    """Text still holding the scaffold's ``EXAMPLE:`` placeholders: a fresh plugin must not
+    pass the check before a clinician has written its content."""
+    found = []
+    for kind, items in (("condition", data.conditions), ("fact", data.facts),
+                        ("rule", data.rules), ("advice", data.advice),
+                        ("consideration", data.considerations), ("score", data.scores)):
+        for item in items:
+            key = getattr(item, "name" if kind == "fact" else "id", "?")
+            for field, text in _texts(item):
+                if PLACEHOLDER in text:
+                    found.append(LintProblem(source, f'{kind} "{key}"', f"{field} is still the "
+                                             "new-plugin placeholder; write the clinical "
+                                             "content in its place"))
+    return found
+
 
 def never_firing(rules: Sequence[Rule], facts: Mapping[str, FactSpec]
                  ) -> list[tuple[Rule, str]]:

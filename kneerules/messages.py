@@ -10,6 +10,8 @@ import reprlib
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeGuard
 
+from kneerules.textsafe import json_safe
+
 
 class Invalid(Exception):
     """Raised by a hook with problems whose paths are relative to the value it structured."""
@@ -30,7 +32,7 @@ def describe(value: Any) -> str:
         # Printing a huge integer is slow, and refused beyond 4300 digits; 60 would not fit.
         return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
     try:
-        return _shorten(json.dumps(value, ensure_ascii=False, allow_nan=False))
+        return _shorten(json_safe(json.dumps(value, ensure_ascii=False, allow_nan=False)))
     except (TypeError, ValueError, RecursionError):
         # Only a Python caller can pass what JSON cannot hold (a set, an object, bytes...).
         return f"{_shorten(_safe_repr(value))} (a Python {type(value).__name__})"
@@ -69,7 +71,7 @@ def key_path(path: str, key: object) -> str:
     if isinstance(key, int) and not isinstance(key, bool):
         return f"{path}[{key}]"
     if isinstance(key, str):
-        return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
+        return f"{path}[{json_safe(json.dumps(key, ensure_ascii=False))}]"
     # Only a Python caller can use a key that is not a string; show it as Python would.
     return f"{path}[{_safe_repr(key)}]"
 

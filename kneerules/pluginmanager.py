@@ -5,6 +5,7 @@ helper through which every hook is called, so that failures name their plugin.""
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
 import pkgutil
 import sys
@@ -17,6 +18,7 @@ import pluggy
 
 from kneerules import hookspecs
 from kneerules.errors import PluginError, SafetyError
+from kneerules.messages import did_you_mean
 from kneerules.version import __version__
 
 ENTRY_POINT_GROUP = "kneerules"
@@ -42,6 +44,14 @@ def disabled_from_env(environ: dict[str, str] | None = None) -> tuple[str, ...]:
     return tuple(name for name in raw.replace(",", " ").split() if name)
 
 
+def disabled_names(disable: Iterable[str]) -> tuple[str, ...]:
+    """``disable`` as a tuple of names: a string is one name (or several, comma- or space-
+    separated), not a sequence of letters (``disable="general"``)."""
+    if isinstance(disable, str):
+        return tuple(disable.replace(",", " ").split())
+    return tuple(disable)
+
+
 def get_plugin_manager(
     disable: Iterable[str] = (),
     builtins: bool = True,
@@ -57,6 +67,7 @@ def get_plugin_manager(
     ``trace`` (default: the ``KNEERULES_TRACE_HOOKS`` environment variable) writes
     every hook call and its result to standard error, as ``pytest --debug`` does.
     """
+    disable = disabled_names(disable)
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     for name in disable:
@@ -67,23 +78,57 @@ def get_plugin_manager(
                 continue
             module = importlib.import_module(f"{BUILTIN_PACKAGE}.{name}")
             pm.register(module.plugin, name=name)
+    installed = _entry_points() if entry_points else []
     if entry_points:
+        for entry in installed:
+            if pm.is_blocked(entry.name):
+                continue
+            # Loaded one by one first, so that a failure names its plugin (it was "plugin '?'").
+            try:
+                entry.load()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
+                dist = entry.dist.name if entry.dist is not None else "an unknown distribution"
+                raise PluginError(entry.name, f"failed to load ({entry.value}, installed by "
+                                  f"{dist}): {exc!r}") from exc
         try:
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         except Exception as exc:
             raise PluginError("?", f"an installed plugin failed to load: {exc!r}") from exc
+    names = set(builtin_plugin_names()) | {entry.name for entry in installed}
     for plugin in extra:
         declared = getattr(plugin, "name", None)
-        plugin_name = declared if isinstance(declared, str) else None
-        if plugin_name is not None and pm.is_blocked(plugin_name):
+        if not isinstance(declared, str) or not declared:
+            # pluggy would name it by its id(), a number in the engine block.
+            raise PluginError(type(plugin).__name__, "a plugin object needs a name: give its "
+                              "class a `name` attribute (a string)")
+        names.add(declared)
+        if pm.is_blocked(declared):
             continue
-        pm.register(plugin, name=plugin_name)
+        if pm.has_plugin(declared) or pm.is_registered(plugin):
+            raise PluginError(declared, "is registered twice (given twice in plugins=, or "
+                              "also installed or built in)")
+        pm.register(plugin, name=declared)
+    for name in disable:
+        if name not in names:
+            raise PluginError(name, "there is no plugin of this name to switch off"
+                              f"{did_you_mean(name, names) or _known(names)}")
     # A misspelt hook name (kneerules_rule instead of kneerules_rules) fails here, loudly.
     pm.check_pending()
     if trace if trace is not None else bool(os.environ.get(TRACE_ENV)):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     return pm
+
+
+def _entry_points() -> list[importlib.metadata.EntryPoint]:
+    return sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
+                  key=lambda entry: entry.name)
+
+
+def _known(names: set[str]) -> str:
+    return f" (plugins: {', '.join(sorted(names))})"
 
 
 def plugin_hook(pm: pluggy.PluginManager, plugin_name: str, hook: str) -> pluggy.HookCaller:

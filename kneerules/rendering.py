@@ -17,6 +17,7 @@ import attrs
 from kneerules.converter import to_dict
 from kneerules.model import Assessment, TraceStep
 from kneerules.policy import TIMEFRAME_WORDS
+from kneerules.textsafe import json_safe, one_line, terminal_safe
 
 ANY_AUDIENCE = "any"
 
@@ -63,7 +64,9 @@ def render(assessment: Assessment, output_format: str = "text",
     if found is None:
         raise LookupError(f"no renderer for format {output_format!r} and audience "
                           f"{audience!r} (formats: {', '.join(formats())})")
-    return found(assessment, options or RenderOptions())
+    text = found(assessment, options or RenderOptions())
+    # Whatever a renderer wrote, no control character in it can drive a terminal (issue 16.3).
+    return json_safe(text) if output_format == "json" else terminal_safe(text)
 
 
 
@@ -95,7 +98,7 @@ def render_text(assessment: Assessment, explain: bool = False) -> str:
     triage = assessment.triage
     lines = [f"{triage.level.upper()}: {TIMEFRAME_WORDS[triage.timeframe]}", f"  {triage.message}"]
     if assessment.case_id:
-        lines.append(f"  case: {assessment.case_id}")
+        lines.append(f"  case: {one_line(assessment.case_id)}")
     if triage.because:
         lines.append(f"  because of: {', '.join(triage.because)}")
     if assessment.red_flags:

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from freshenv import FreshEnv
 
-from kneerules import Engine
+from kneerules import Engine, pluginmanager
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_installed_plugins() -> Iterator[None]:
+    """The core tests see the built-in plugins only, never a plugin someone installed in
+    the environment (a broken one made them fail): every plugin manager they build looks
+    up an entry-point group that nothing registers. A test that wants the real group sets
+    ``kneerules.pluginmanager.ENTRY_POINT_GROUP`` back (monkeypatch)."""
+    saved = pluginmanager.ENTRY_POINT_GROUP
+    pluginmanager.ENTRY_POINT_GROUP = "kneerules.tests.no-installed-plugins"
+    yield
+    pluginmanager.ENTRY_POINT_GROUP = saved
 
 
 @pytest.fixture(scope="session")

@@ -66,6 +66,16 @@ MALFORMED: list[tuple[str, bytes, str, int]] = [
     ("nested beyond the stack", b"[" * 200_000, "$: JSON nested more than 32 levels deep", 1),
     ("over 1 MiB", _case(case_id="x" * (1024 * 1024)),
      "$: the input is larger than the limit of 1048576 bytes (1 MiB)", 1),
+    ("lone surrogate in case_id", b'{"case_id": "a\\ud800b"}',
+     "$.case_id: contains \\ud800, half of a UTF-16 surrogate pair, which is not a character", 1),
+    ("lone surrogate in a finding name", b'{"findings": {"sign.\\udc00x": true}}',
+     '$.findings["sign.\\udc00x"]: contains \\udc00, half of a UTF-16 surrogate pair', 1),
+    ("30,000 misspelt findings", _case(findings={f"sign.redn{i}": True for i in range(30_000)}),
+     "$: ... and 29900 more problems not listed", 1),
+    ("30,000 unknown fields", _case(**{f"fiel{i}": 1 for i in range(30_000)}),
+     "$: ... and 29900 more problems not listed", 1),
+    ("30,000 unknown patient fields", _case(patient={f"ag{i}": 1 for i in range(30_000)}),
+     "$: ... and 29900 more problems not listed", 1),
     ("a finding given twice", b'{"findings": {"sign.redness": true, "sign.redness": false}}',
      '$.findings["sign.redness"]: given more than once; give each name once', 1),
     # --- the top level ---
@@ -184,7 +194,10 @@ USAGE_ERRORS: list[tuple[str, list[str], str]] = [
     ("missing file", ["nope.json"], "File 'nope.json' does not exist"),
     ("a directory", ["."], "is a directory"),
     ("no case at all", [], "Missing argument 'CASE...'"),
-    ("zero byte limit", ["--max-bytes", "0", "good.json"], "0 is not in the range x>=1"),
+    ("zero byte limit", ["--max-bytes", "0", "good.json"],
+     "0 is not in the range 1<=x<=1073741824"),
+    ("limit of 2**63-1", ["--max-bytes", "9223372036854775807", "good.json"],
+     "9223372036854775807 is not in the range 1<=x<=1073741824"),
     ("limit not a number", ["--max-bytes", "lots", "good.json"], "'lots' is not a valid integer"),
     ("unknown format", ["--format", "xml", "good.json"], "'xml' is not one of 'text', 'json'"),
     ("unknown option", ["--colour", "good.json"], "No such option '--colour'"),
@@ -227,14 +240,17 @@ def test_every_problem_is_reported_at_once_in_document_order(in_tmp: Path) -> No
 
 
 def test_good_files_are_still_assessed_beside_bad_ones(in_tmp: Path) -> None:
-    """With several files, each good one is assessed, each bad one reported, and exit is 1."""
+    """With several files, each good one is assessed, each bad one reported (on stderr, and
+    as an error record in its place on stdout: line N is file N), and exit is 1."""
     (in_tmp / "good.json").write_text(json.dumps(GOOD))
     (in_tmp / "bad.json").write_text('{"findings": {"sign.redness": "yes"}}')
     (in_tmp / "also-good.json").write_text(json.dumps({**GOOD, "case_id": "also-good"}))
     result = _eval("--format", "json", "good.json", "bad.json", "also-good.json")
     assert result.exit_code == 1
     assessed = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [a["case_id"] for a in assessed] == ["good", "also-good"]
+    assert [a.get("case_id") for a in assessed] == ["good", None, "also-good"]
+    assert assessed[1] == {"source": "bad.json", "error": {"problems": [
+        {"path": '$.findings["sign.redness"]', "message": 'expected true or false, got "yes"'}]}}
     assert result.stderr == ('bad.json: $.findings["sign.redness"]: expected true or false, '
                              'got "yes"\n')
 
@@ -388,7 +404,9 @@ def test_real_command_never_prints_a_traceback(tmp_path: Path, content: bytes, c
     assert done.returncode == code
     assert fragment in done.stderr
     assert "Traceback" not in done.stderr
-    assert json.loads(done.stdout)["case_id"] == "good"
+    error, good = (json.loads(line) for line in done.stdout.splitlines())
+    assert error["source"] == "case.json"
+    assert good["case_id"] == "good"
 
 
 def test_real_command_missing_file_is_usage_error(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -60,10 +61,29 @@ def test_pyproject_declares_the_entry_point(project: Path) -> None:
         "kneerules_my_condition": ["*.yaml"]}
 
 
-def test_rule_data_is_clean(project: Path) -> None:
-    """`kneerules check` on the new project finds no problem."""
-    assert_lint_clean(project)
-    result = CliRunner().invoke(main, ["check", str(project)])
+def _fill_in(project: Path) -> None:
+    """Writes content where the scaffold left EXAMPLE placeholders, as an author would."""
+    for data in project.rglob("*.yaml"):
+        data.write_text(data.read_text().replace("EXAMPLE: ", "Filled in: "))
+
+
+def test_fresh_scaffold_fails_check_until_filled_in(project: Path, tmp_path: Path) -> None:
+    """`kneerules check` on a new project names every EXAMPLE placeholder and exits 1; once
+    they are replaced it finds no problem."""
+    copy = tmp_path / "copy"
+    shutil.copytree(project, copy)
+    result = CliRunner().invoke(main, ["check", str(copy)])
+    assert result.exit_code == 1
+    placeholders = sum(line.count('"EXAMPLE:') for data in copy.rglob("*.yaml")
+                       for line in data.read_text().splitlines())
+    assert placeholders >= 4
+    assert result.output.count("is still the new-plugin placeholder") == placeholders, (
+        result.output)
+    assert 'rule "my_condition.example_sign": because is still the new-plugin placeholder' in (
+        result.output)
+    _fill_in(copy)
+    assert_lint_clean(copy)
+    result = CliRunner().invoke(main, ["check", str(copy)])
     assert result.exit_code == 0, result.output
 
 
@@ -113,9 +133,14 @@ def test_title_with_quotes_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_scaffold_installs_and_its_test_passes(project: Path, fresh_env: FreshEnv) -> None:
-    """pip installs the scaffold unchanged; its tests pass and `kneerules plugins` lists it."""
-    fresh_env.pip_install(project)
+def test_scaffold_installs_and_its_test_passes(project: Path, fresh_env: FreshEnv,
+                                               tmp_path: Path) -> None:
+    """pip installs the scaffold, its placeholders filled in; its tests pass and
+    `kneerules plugins` lists it."""
+    filled = tmp_path / project.name
+    shutil.copytree(project, filled)
+    _fill_in(filled)
+    fresh_env.pip_install(filled)
     copy = fresh_env.root / "projects" / project.name
     result = fresh_env.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=copy)
     assert "5 passed" in result.stdout

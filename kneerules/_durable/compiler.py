@@ -21,6 +21,21 @@ CASE = "case"
 DERIVED = "derived"
 END = "end"
 END_PRIORITY = 65000
+RESERVED_NAMES = frozenset({"sid", "id", "kind", "uid", "case_id", "name"})
+"""Attributes the engine's facts carry for itself (the session key ``sid``, durable-rules'
+fact identity ``id``, the pattern keys ``kind``/``name``, the case's ``uid``/``case_id``).
+A plugin fact of one of these names would overwrite it in the case fact: a fact named
+``sid`` put every case in a session of its own that was never deleted (issue 16.1). Names
+starting with ``$`` are durable-rules' own (``$s`` marks a session's state)."""
+
+
+def reserved_name(name: str) -> bool:
+    """Whether a fact may not be called ``name`` (see :data:`RESERVED_NAMES`; also the
+    bucket tests ``g<n>`` and computed group facts ``_group<n>`` of the packing)."""
+    return (name in RESERVED_NAMES or name.startswith(("$", "_group"))
+            or (name[:1] == "g" and name[1:].isdigit()))
+
+
 _NEGATED_OP = {"gt": "$lte", "gte": "$lt", "lt": "$gte", "lte": "$gt"}
 
 

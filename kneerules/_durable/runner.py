@@ -12,6 +12,7 @@ import itertools
 import json
 import math
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -144,6 +145,7 @@ class _PackRunner:
         self.bucket_props = {bucket_name(b): 1 for b in sorted(set(pack.buckets))}
         self.sid = "s0"
         self.handle = self._create()
+        self._free = self._finalizer()
 
     def _create(self) -> Any:
         try:
@@ -151,9 +153,18 @@ class _PackRunner:
         except Exception as exc:
             raise EngineError(f"durable-rules refused the compiled ruleset: {exc}") from exc
 
+    def _finalizer(self) -> Any:
+        # durable-rules never frees a ruleset's C state by itself: ~1.7 MB per engine built
+        # and dropped (issue 16). Not at exit: the process is going anyway.
+        freeing = weakref.finalize(self, durable_rules_engine.delete_ruleset, self.handle)
+        freeing.atexit = False
+        return freeing
+
     def reset(self) -> None:
         """A fresh ruleset in place of one a failure may have left a session in."""
+        self._free.detach()
         old, self.handle = self.handle, self._create()
+        self._free = self._finalizer()
         with contextlib.suppress(Exception):
             durable_rules_engine.delete_ruleset(old)
 
@@ -278,6 +289,10 @@ class DurableRunner:
             if found:
                 chosen.update(found)
         return sorted(chosen, key=self.packs.index)
+
+    def busy(self) -> bool:
+        """Whether a case is being evaluated (in a forked child: was, when it forked)."""
+        return self._lock.locked()
 
     def run(self, facts: Mapping[str, FactValue], case_id: str | None = None) -> Firing:
         """Fires the rules on one case's facts. No fact of the case is left afterwards,

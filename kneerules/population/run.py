@@ -191,7 +191,9 @@ def local_cluster(workers: int) -> Iterator[LocalCluster]:
                 "distributed.worker.preload": ["kneerules.population.worker"]}
     with dask.config.set(settings), \
             LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                         host="127.0.0.1", dashboard_address=None,
+                         # Port 0: the scheduler's HTTP routes always start, and on the
+                         # default 8787 a second audit on the machine would fail to start.
+                         host="127.0.0.1", dashboard_address="127.0.0.1:0",
                          silence_logs=logging.CRITICAL) as cluster:
         yield cluster
 

@@ -1,0 +1,1 @@
+"""Coverage-guided fuzzing (atheris) of kneerules' untrusted-input paths; see run.py."""
