@@ -123,6 +123,14 @@ class Firing:
     derived_by: dict[str, list[int]] = attrs.Factory(dict)
 
 
+def _release(held: dict[str, Any], sid: str) -> None:
+    """Frees a dropped pack's session (if a case completed in it) and its ruleset."""
+    with contextlib.suppress(Exception):
+        if held["used"]:
+            durable_rules_engine.delete_state(held["handle"], sid)
+        durable_rules_engine.delete_ruleset(held["handle"])
+
+
 class _PackRunner:
     """One pack of rules (see :mod:`kneerules._durable.packing`) as one durable-rules
     ruleset, created straight through its C module: no ``Host``, so no timer threads
@@ -155,8 +163,10 @@ class _PackRunner:
 
     def _finalizer(self) -> Any:
         # durable-rules never frees a ruleset's C state by itself: ~1.7 MB per engine built
-        # and dropped (issue 16). Not at exit: the process is going anyway.
-        freeing = weakref.finalize(self, durable_rules_engine.delete_ruleset, self.handle)
+        # and dropped (issue 16), and its session (kept for reuse) ~1 MB more. Not at exit:
+        # the process is going anyway.
+        self._held = {"handle": self.handle, "used": False}
+        freeing = weakref.finalize(self, _release, self._held, self.sid)
         freeing.atexit = False
         return freeing
 
@@ -166,6 +176,7 @@ class _PackRunner:
         old, self.handle = self.handle, self._create()
         self._free = self._finalizer()
         with contextlib.suppress(Exception):
+            # Not its session: deleting one a failure left half done can crash (trap 5).
             durable_rules_engine.delete_ruleset(old)
 
     def run(self, facts: Mapping[str, FactValue], uid: str, firing: Firing) -> None:
@@ -196,6 +207,7 @@ class _PackRunner:
             result = durable_rules_engine.retract_facts(handle, "[" + ",".join(asserted) + "]")
             if result[0] != 0 or durable_rules_engine.start_action_for_state(handle, result[1]):
                 raise EngineError(f"durable-rules did not clear the case (code {result[0]})")
+            self._held["used"] = True  # a session that saw actions: safe to delete (trap 5)
         except EngineError:
             self.reset()
             raise
