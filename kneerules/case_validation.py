@@ -423,6 +423,14 @@ def plain_data(value: Any, path: str, problems: list[Problem]) -> Any:
     if isinstance(value, Mapping):
         plain = {}
         for key, item in value.items():
+            # Most entries are a plain name and a plain value: kept as they are, without
+            # working out a path (a json.dumps for every dotted name) no problem needs.
+            item_kind = type(item)
+            if type(key) is str and key.isascii() and (
+                    item_kind is bool or item_kind is int or item_kind is float or item is None
+                    or (item_kind is str and item.isascii())):
+                plain[key] = item
+                continue
             where = key_path(path, key)
             if isinstance(key, str):
                 key = _plain_str(key, where, problems)
