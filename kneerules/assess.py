@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from kneerules._durable.runner import Firing
 from kneerules.advice_safety import safe_advice, treatments
-from kneerules.conditions import holds
+from kneerules.chaining import check_for
 from kneerules.differential import rank_differential
 from kneerules.knowledge_base import KnowledgeBase
 from kneerules.model import (
@@ -84,10 +84,25 @@ def _view(rule: Rule) -> _RuleView:
     return view
 
 
-def build_trace(fired: Sequence[Rule], facts: Mapping[str, FactValue]) -> tuple[TraceStep, ...]:
+_VIEW_LISTS: dict[int, tuple[Sequence[Rule], list[_RuleView]]] = {}
+
+
+def _views(rules: Sequence[Rule]) -> list[_RuleView]:
+    """Every rule's view, by precedence index: one list per rule set, not a lookup per
+    fired rule."""
+    hit = _VIEW_LISTS.get(id(rules))
+    if hit is None or hit[0] is not rules:
+        if len(_VIEW_LISTS) >= 1_000:
+            _VIEW_LISTS.clear()
+        hit = _VIEW_LISTS[id(rules)] = (rules, [_view(rule) for rule in rules])
+    return hit[1]
+
+
+def build_trace(fired: Sequence[Rule], facts: Mapping[str, FactValue],
+                views: Sequence[_RuleView] | None = None) -> tuple[TraceStep, ...]:
     steps = []
     for number, rule in enumerate(fired, start=1):
-        view = _view(rule)
+        view = _view(rule) if views is None else views[number - 1]
         matched: dict[str, FactValue] = {}
         for name, derived in view.reads:
             if derived:
@@ -250,7 +265,7 @@ def score_check_advice(
     # result.items are spec.items' results, in order: the same sum as over the unknown ids.
     reachable = result.score + sum(r.points for r in result.items if r.status == "unknown")
     higher = [b for b in spec.bands if result.score < b.at_least <= reachable]
-    if not higher or not holds(spec.applies_when, facts):
+    if not higher or not check_for(spec.applies_when)(facts):
         return None
     labels = [item.label for item in spec.items if item.id in result.unknown]
     text = spec.check_advice.replace("{items}", "; ".join(labels))
@@ -268,8 +283,10 @@ def build_assessment(
 ) -> Assessment:
     rules = kb.rules
     fired = [rules[i] for i in firing.fired]
+    all_views = _views(rules)
+    views = [all_views[i] for i in firing.fired]
     triage = decide_triage(firing, rules)
-    red_flags = tuple(view.red_flag for view in map(_view, fired) if view.red_flag)
+    red_flags = tuple(view.red_flag for view in views if view.red_flag)
     differential = build_differential(fired, kb)
     considerations: dict[str, Consideration] = {}
     for rule in fired:
@@ -287,7 +304,7 @@ def build_assessment(
         red_flags=red_flags,
         differential=differential,
         advice=select_advice(kb, triage.timeframe, fired, differential, scores, facts),
-        trace=build_trace(fired, facts),
+        trace=build_trace(fired, facts, views),
         engine=info,
         considerations=tuple(considerations.values()),
         scores=tuple(scores),

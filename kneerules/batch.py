@@ -29,9 +29,9 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 import attrs
 
 from kneerules import model
+from kneerules.assessment_json import assessment_json
 from kneerules.config import EngineConfig
-from kneerules.converter import to_dict
-from kneerules.errors import CaseError, EngineError
+from kneerules.errors import CaseError, EngineError, Problem
 from kneerules.model import Assessment, Case
 from kneerules.textsafe import json_safe
 
@@ -434,7 +434,12 @@ def assess_line(engine: Engine, numbered: tuple[int, bytes]) -> tuple[str, bool]
         # The record echoes the line's case_id, which may hold a lone surrogate: as a \u
         # escape, the line stays valid UTF-8.
         return json_safe(json.dumps(error_record(number, raw, error), ensure_ascii=False)), False
-    return json_safe(json.dumps(to_dict(assessment), ensure_ascii=False)), True
+    except EngineError as error:
+        # The engine failed on this case alone (and cleared what it held of it): the other
+        # lines are still assessed, and this one says why it was not.
+        failed = CaseError([Problem("$", f"the engine could not assess this case: {error}")])
+        return json_safe(json.dumps(error_record(number, raw, failed), ensure_ascii=False)), False
+    return json_safe(assessment_json(assessment)), True
 
 
 def assess_lines(engine: Engine, lines: Iterable[bytes], *, jobs: int | None = None,

@@ -232,11 +232,18 @@ def _check_section(section: str, entries: Mapping[Any, Any],
     """The valid entries of ``findings`` or ``measurements``, and one problem per bad entry
     (the first :data:`MAX_PROBLEMS` of them; the caller says how many more)."""
     kind = _SECTION_KIND[section]
-    names = [name for name, spec in vocabulary.items() if spec.kind == kind]
     valid: dict[str, Any] = {}
     problems = []
+    finding = kind == "finding"
     unknown = 0
     for name, value in entries.items():
+        # The usual entry, a known name with a value of its type, is taken at once; the
+        # path, the candidate names and the messages are worked out only for a problem.
+        spec = vocabulary.get(name) if type(name) is str else None
+        if spec is not None and spec.kind == kind and (
+                type(value) is bool if finding else _value_problem(kind, value, spec) is None):
+            valid[name] = value
+            continue
         path = key_path(f"$.{section}", name)
         if not isinstance(name, str):
             problems.append(Problem(path, f"{kind} names must be strings, got {describe(name)}"))
@@ -245,7 +252,10 @@ def _check_section(section: str, entries: Mapping[Any, Any],
         messages = []
         if spec is None or spec.kind not in (*_SECTION_KIND.values(), "field"):
             unknown += 1
-            hint = did_you_mean(name, names) if unknown <= MAX_SUGGESTIONS else ""
+            hint = ""
+            if unknown <= MAX_SUGGESTIONS:
+                names = [known for known, item in vocabulary.items() if item.kind == kind]
+                hint = did_you_mean(name, names)
             messages.append(f"unknown {kind} name{hint}")
             spec = None
         elif spec.kind == "field":
@@ -413,6 +423,14 @@ def plain_data(value: Any, path: str, problems: list[Problem]) -> Any:
     if isinstance(value, Mapping):
         plain = {}
         for key, item in value.items():
+            # Most entries are a plain name and a plain value: kept as they are, without
+            # working out a path (a json.dumps for every dotted name) no problem needs.
+            item_kind = type(item)
+            if type(key) is str and key.isascii() and (
+                    item_kind is bool or item_kind is int or item_kind is float or item is None
+                    or (item_kind is str and item.isascii())):
+                plain[key] = item
+                continue
             where = key_path(path, key)
             if isinstance(key, str):
                 key = _plain_str(key, where, problems)

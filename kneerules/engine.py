@@ -124,7 +124,10 @@ class Engine:
         :class:`SafetyError` for the safety plugin) if a plugin fails, and
         never returns a partial assessment."""
         # Even a Case built in Python is checked: attrs does not enforce its types.
-        case = self.parse(case)
+        return self._assess(self.parse(case))
+
+    def _assess(self, case: Case) -> Assessment:
+        """The assessment of a case :meth:`parse` has validated."""
         facts, scores = self.case_facts(case)
         check_fact_size(facts, case.case_id)
         firing = self._runner.run(facts, case.case_id)
@@ -218,7 +221,8 @@ class Engine:
 
     def evaluate_json(self, raw: bytes | str, source: str | None = None) -> Assessment:
         """Parses, validates and evaluates one case given as JSON text."""
-        return self.evaluate(self.parse(raw, source))
+        # Validated once: evaluate() would check the parsed Case all over again.
+        return self._assess(self.parse(raw, source))
 
 
 __all__ = ["Engine"]

@@ -13,7 +13,7 @@ import pluggy
 from kneerules._durable.compiler import (
     MAX_NESTED_GROUPS,
     RESERVED_NAMES,
-    compile_condition,
+    compiled,
     nested_groups,
     reserved_name,
 )
@@ -360,7 +360,7 @@ def check_rule(
                              f"the range of {role}"))
     for test in walk_tests(rule.when):
         found += check_test(test, facts, where)
-    groups = nested_groups(compile_condition(rule.when))
+    groups = nested_groups(compiled(rule.when))
     if groups > MAX_NESTED_GROUPS:
         found.append(Problem(where, f"condition too complex for durable-rules: {groups} nested "
                              f"all/any/none groups once compiled, at most {MAX_NESTED_GROUPS}; "

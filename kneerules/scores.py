@@ -5,19 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kneerules.conditions import holds
+from kneerules.chaining import Check, check_for
 from kneerules.model import FactValue, ScoreItemResult, ScoreResult
-from kneerules.ruledata import Condition, FactTest, ScoreItem, ScoreSpec
+from kneerules.ruledata import ScoreItem, ScoreSpec, walk_tests
+
+_ITEM_TESTS: dict[int, tuple[ScoreItem, Check, tuple[str, ...]]] = {}
 
 
-def _unrecorded(condition: Condition, facts: Mapping[str, FactValue]) -> bool:
-    """Whether any fact ``condition`` tests is not recorded ."""
-    if isinstance(condition, FactTest):
-        return facts.get(condition.fact) is None
-    for item in condition.items:  # noqa: SIM110 - see holds()
-        if _unrecorded(item, facts):
-            return True
-    return False
+def _item_tests(item: ScoreItem) -> tuple[Check, tuple[str, ...]]:
+    """Whether the item's condition holds (compiled once, :mod:`kneerules.chaining`), and
+    the facts it tests: an item that does not hold is unknown if one is not recorded."""
+    hit = _ITEM_TESTS.get(id(item))
+    if hit is None or hit[0] is not item:
+        if len(_ITEM_TESTS) >= 50_000:
+            _ITEM_TESTS.clear()
+        names = tuple(dict.fromkeys(test.fact for test in walk_tests(item.when)))
+        hit = _ITEM_TESTS[id(item)] = (item, check_for(item.when), names)
+    return hit[1], hit[2]
 
 
 _ITEM_RESULTS: dict[tuple[int, str], tuple[ScoreItem, ScoreItemResult]] = {}
@@ -41,10 +45,11 @@ def score_case(spec: ScoreSpec, facts: Mapping[str, FactValue]) -> ScoreResult:
     total = 0.0
     unknown: list[str] = []
     for item in spec.items:
-        if holds(item.when, facts):
+        check, names = _item_tests(item)
+        if check(facts):
             status = "counted"
             total += item.points
-        elif _unrecorded(item.when, facts):
+        elif any(facts.get(name) is None for name in names):
             status = "unknown"
             unknown.append(item.id)
         else:

@@ -137,3 +137,13 @@ def test_an_overly_complex_rule_is_refused_at_load() -> None:
 
     with pytest.raises(RuleDataError, match=r'rule "deep.rule".*too complex.*derive and after'):
         make_test_engine(plugins=[Deep()])
+
+
+@settings(max_examples=300, deadline=None)
+@given(facts=facts_strategy)
+def test_compiled_python_checks_mean_what_holds_means(facts: dict[str, Any]) -> None:
+    """For 150 random condition trees, the compiled Python check agrees with logic.holds."""
+    from kneerules.chaining import compile_check
+
+    for rule in RULES:
+        assert compile_check(rule.when)(facts) == holds(rule.when, facts)

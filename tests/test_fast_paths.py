@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kneerules import Engine, to_dict
 from kneerules._durable.runner import dump_fact, json_number
 from kneerules.case_validation import quick_case
 from kneerules.converter import structure
-from kneerules.errors import EngineError
 from kneerules.model import Case
 
 VALUES = st.one_of(st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
@@ -69,25 +66,3 @@ def _general_dump(fact: dict[str, Any]) -> str:
 def test_dump_fact_writes_every_number_in_plain_decimals(fact: dict[str, Any]) -> None:
     """The one-call encoder writes facts exactly as the per-value writer does (no 1e-06)."""
     assert dump_fact(fact) == _general_dump(fact)
-
-
-def test_a_failing_action_is_an_error_and_the_engine_recovers() -> None:
-    """An action that raises fails that evaluation loudly; the next case is assessed normally."""
-    engine = Engine()
-    case = {"findings": {"pain.behind_knee": True}}
-    expected = to_dict(engine.evaluate(case))
-    runner = engine._runner
-    name = f"r{[rule.id for rule in engine.knowledge.rules].index('general.new_pain_review')}"
-    original = runner._actions[name]
-
-    def broken(c: Any) -> None:
-        raise RuntimeError("boom")
-
-    runner._actions[name] = broken
-    try:
-        with pytest.raises(EngineError, match="boom"):
-            engine.evaluate(case)
-    finally:
-        runner._actions[name] = original
-    for _ in range(20):  # every slot session was cleaned up
-        assert to_dict(engine.evaluate(case)) == expected

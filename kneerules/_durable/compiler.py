@@ -9,7 +9,7 @@ priorities (upstream issue #190).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kneerules.ruledata import AllOf, AnyOf, Condition, FactTest, NoneOf, Rule
@@ -30,8 +30,12 @@ starting with ``$`` are durable-rules' own (``$s`` marks a session's state)."""
 
 
 def reserved_name(name: str) -> bool:
-    """Whether a fact may not be called ``name`` (see :data:`RESERVED_NAMES`)."""
-    return name in RESERVED_NAMES or name.startswith("$")
+    """Whether a fact may not be called ``name`` (see :data:`RESERVED_NAMES`; also the
+    bucket tests ``g<n>`` and computed group facts ``_group<n>`` of the packing)."""
+    return (name in RESERVED_NAMES or name.startswith(("$", "_group"))
+            or (name[:1] == "g" and name[1:].isdigit()))
+
+
 _NEGATED_OP = {"gt": "$lte", "gte": "$lt", "lt": "$gte", "lte": "$gt"}
 
 
@@ -133,32 +137,58 @@ def compile_condition(condition: Condition, negate: bool = False) -> Expr | None
     return _either([p for p in parts if p is not None])
 
 
-def compile_rule(rule: Rule) -> Expr:
-    expr = compile_condition(rule.when)
-    case_pattern = {"kind": CASE} if expr is None else _both([{"kind": CASE}, expr])
-    patterns: list[Expr] = [{CASE: case_pattern}]
+_COMPILED: dict[int, tuple[Condition, Expr | None]] = {}
+
+
+def compiled(condition: Condition) -> Expr | None:
+    """:func:`compile_condition`, once per condition object: loading, packing and compiling
+    a rule set each need it (the result is shared: never mutate it)."""
+    hit = _COMPILED.get(id(condition))
+    if hit is None or hit[0] is not condition:
+        if len(_COMPILED) >= 50_000:
+            _COMPILED.clear()
+        hit = _COMPILED[id(condition)] = (condition, compile_condition(condition))
+    return hit[1]
+
+
+def compile_rule(rule: Rule, bucket: int | None = None) -> Expr:
+    """One rule's patterns: the case fact (behind its bucket's test, see
+    :mod:`kneerules._durable.packing`) joined with the derived facts it builds on."""
+    expr = compiled(rule.when)
+    tests: list[Expr] = [{"kind": CASE}]
+    if bucket is not None:
+        tests.append({bucket_name(bucket): 1})
+    if expr is not None:
+        tests.append(expr)
+    patterns: list[Expr] = [{CASE: _both(tests)}]
     for index, name in enumerate(rule.after):
         patterns.append({f"d{index}": {"$and": [{"kind": DERIVED}, {"name": name}]}})
     return {"all": patterns}
 
 
-def compile_ruleset(
-    rules: tuple[Rule, ...], action_for: Callable[[int], Action], end_action: Action
-) -> dict[str, Expr]:
-    """The ruleset definition for ``durable.engine.Host.set_rulesets``.
+def bucket_name(bucket: int) -> str:
+    """The case-fact property, always 1, that a bucket's rules test first."""
+    return f"g{bucket}"
 
-    ``rules`` must already be in firing precedence; rule ``i`` gets priority
-    ``i + 1`` and ``action_for(i)``. ``end_action`` runs last, on the end marker.
+
+def compile_ruleset(rules: Sequence[Rule], members: Sequence[int] | None = None,
+                    buckets: Sequence[int] | None = None) -> dict[str, Expr]:
+    """The ruleset definition (without actions) for ``durable_rules_engine.create_ruleset``.
+
+    ``rules`` must already be in firing precedence; rule ``i`` is named ``r{i}`` and gets
+    priority ``i + 1``. ``members`` picks the rules of one pack (default: all), and
+    ``buckets`` gives each member's bucket (default: none). The end marker's rule fires
+    last.
     """
     if len(rules) >= END_PRIORITY - 1:
         raise ValueError(f"too many rules ({len(rules)}) for durable-rules' 16-bit priorities")
+    chosen = range(len(rules)) if members is None else members
     definition: dict[str, Expr] = {}
-    for index, rule in enumerate(rules):
-        compiled = compile_rule(rule)
+    for position, index in enumerate(chosen):
+        compiled = compile_rule(rules[index], None if buckets is None else buckets[position])
         compiled["pri"] = index + 1
-        compiled["run"] = action_for(index)
         definition[f"r{index}"] = compiled
-    definition["end"] = {"all": [{"m": {"kind": END}}], "pri": END_PRIORITY, "run": end_action}
+    definition["end"] = {"all": [{"m": {"kind": END}}], "pri": END_PRIORITY}
     # Without a rule accepting them, durable-rules refuses facts no condition matches
     # (MessageNotHandledException); a join with a partner that never exists accepts any
     # case or derived fact without running Python.
@@ -167,6 +197,5 @@ def compile_ruleset(
             {"x": {"$or": [{"kind": CASE}, {"kind": DERIVED}]}},
             {"never": {"kind": "__never__"}},
         ],
-        "run": end_action,
     }
     return definition

@@ -7,36 +7,40 @@ compiled ruleset and evaluates one case at a time under its lock.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import attrs
 import durable_rules_engine
-from durable.engine import Host, MessageNotHandledException, MessageObservedException
 
-from kneerules._durable.compiler import CASE, DERIVED, END, compile_ruleset
+from kneerules._durable.compiler import (
+    CASE,
+    DERIVED,
+    END,
+    bucket_name,
+    compile_ruleset,
+    compiled,
+)
+from kneerules._durable.packing import (
+    Pack,
+    alternatives,
+    flatten_wide_rules,
+    merge_firings,
+    plan_packs,
+)
+from kneerules.chaining import check_for
 from kneerules.errors import EngineError
 from kneerules.model import FactValue
-from kneerules.ruledata import Rule
+from kneerules.ruledata import Condition, Rule, walk_tests
 
-SLOTS = 16
 _ruleset_numbers = itertools.count()
-
-
-class _QuietHost(Host):  # type: ignore[misc]
-    """A host without the self-rescheduling timer threads (trap 1).
-
-    Those threads run "stranded" actions of any session on a background
-    thread; kneerules has no timer rules, so it never needs them."""
-
-    def _run(self) -> None:
-        pass
 
 
 def json_number(value: int | float) -> str:
@@ -52,6 +56,20 @@ def json_number(value: int | float) -> str:
 
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _compact_encoder() -> Callable[[Any], str]:
+    """``_COMPACT.encode`` without building the C encoder again on every call (which
+    ``JSONEncoder.encode`` does, at ~a third of the cost of writing a case fact)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has it
+        return _COMPACT.encode
+    encoder = make(None, _COMPACT.default, json.encoder.encode_basestring, None, ":", ",",
+                   False, False, False)
+    return lambda obj: "".join(encoder(obj, 0))
+
+
+_encode = _compact_encoder()
 
 
 _PLAIN_TYPES = frozenset((bool, int, str))
@@ -76,11 +94,13 @@ def _plain(value: FactValue) -> FactValue | None:
 def dump_fact(fact: Mapping[str, FactValue]) -> str:
     """A flat fact as JSON with every number in plain decimal notation."""
     # One call of the C encoder, where the values allow: a case has dozens of facts.
-    if _PLAIN_TYPES.issuperset(map(type, fact.values())):
-        return _COMPACT.encode(fact)
-    plain = {key: _plain(value) for key, value in fact.items()}
+    kinds = set(map(type, fact.values()))
+    if _PLAIN_TYPES.issuperset(kinds):
+        return _encode(fact)
+    plain = {key: value if type(value) in _PLAIN_TYPES else _plain(value)
+             for key, value in fact.items()}
     if None not in plain.values():
-        return _COMPACT.encode(plain)
+        return _encode(plain)
     parts = []
     for key, value in fact.items():
         if isinstance(value, bool):
@@ -100,165 +120,208 @@ class Firing:
     uid: str
     sid: str
     fired: list[int] = attrs.Factory(list)
-    seen: set[int] = attrs.Factory(set)
     derived_by: dict[str, list[int]] = attrs.Factory(dict)
-    ended: bool = False
-    errors: list[str] = attrs.Factory(list)
 
 
-class _Context:
-    """What an action sees of durable-rules' Closure: the matched facts by pattern name
-    (``_m``) and ``assert_fact``."""
-
-    __slots__ = ("_m", "_runner")
-
-    def __init__(self, runner: DurableRunner, facts: dict[str, Any]) -> None:
-        self._runner = runner
-        self._m = facts
-
-    def assert_fact(self, fact: Mapping[str, Any]) -> None:
-        ruleset = self._runner._ruleset
-        text = json.dumps(fact, ensure_ascii=False)
-        result = durable_rules_engine.assert_fact(ruleset._handle, text)
-        # An identical fact asserted twice is refused, harmlessly here (trap 7).
-        if result[0] != 2:
-            ruleset._handle_result(result, fact)
+def _release(held: dict[str, Any], sid: str) -> None:
+    """Frees a dropped pack's session (if a case completed in it) and its ruleset."""
+    with contextlib.suppress(Exception):
+        if held["used"]:
+            durable_rules_engine.delete_state(held["handle"], sid)
+        durable_rules_engine.delete_ruleset(held["handle"])
 
 
-class DurableRunner:
-    """One compiled durable-rules ruleset on its own host, evaluated one case at a time."""
+class _PackRunner:
+    """One pack of rules (see :mod:`kneerules._durable.packing`) as one durable-rules
+    ruleset, created straight through its C module: no ``Host``, so no timer threads
+    (trap 1) and no Python action objects."""
 
-    def __init__(self, rules: tuple[Rule, ...]) -> None:
-        self._derives = [rule.then.derive for rule in rules]
-        self._host = _QuietHost()
-        self.name = f"kneerules_{next(_ruleset_numbers)}"
-        self._current: Firing | None = None
-        self._lock = threading.Lock()
-        self._slots = itertools.cycle([f"s{n}" for n in range(SLOTS)])
-        self._uids = itertools.count()
-        definition = compile_ruleset(rules, self._action_for, self._on_end)
-        self._actions: dict[str, Any] = {name: rule["run"] for name, rule in definition.items()}
+    def __init__(self, name: str, rules: Sequence[Rule], pack: Pack,
+                 groups: Mapping[str, Condition]) -> None:
+        self.pack = pack
+        self.name = name
+        self.facts = pack.facts
+        # The computed group facts this pack's rules test (packing.flatten_wide_rules).
+        used = {t.fact for i in pack.members for t in walk_tests(rules[i].when)}
+        self.groups = [(name, check_for(groups[name])) for name in sorted(used & set(groups))]
+        self._definition = json.dumps(compile_ruleset(rules, pack.members, pack.buckets),
+                                      ensure_ascii=False)
+        # The rule of each action message, by the message's opening text, and what it derives.
+        self.index_of = {f'{{"r{i}":': i for i in pack.members}
+        self.derives = {i: rules[i].then.derive for i in pack.members}
+        self.patterns = {i: 1 + len(rules[i].after) for i in pack.members}
+        self.bucket_props = {bucket_name(b): 1 for b in sorted(set(pack.buckets))}
+        self.sid = "s0"
+        self.handle = self._create()
+        self._free = self._finalizer()
+
+    def _create(self) -> Any:
         try:
-            self._host.set_rulesets({self.name: definition})
+            return durable_rules_engine.create_ruleset(self.name, self._definition)
         except Exception as exc:
             raise EngineError(f"durable-rules refused the compiled ruleset: {exc}") from exc
-        self._ruleset = self._host.get_ruleset(self.name)
+
+    def _finalizer(self) -> Any:
         # durable-rules never frees a ruleset's C state by itself: ~1.7 MB per engine built
-        # and dropped (issue 16). Not at exit: the process is going anyway.
-        freeing = weakref.finalize(self, durable_rules_engine.delete_ruleset,
-                                   self._ruleset._handle)
+        # and dropped (issue 16), and its session (kept for reuse) ~1 MB more. Not at exit:
+        # the process is going anyway.
+        self._held = {"handle": self.handle, "used": False}
+        freeing = weakref.finalize(self, _release, self._held, self.sid)
         freeing.atexit = False
+        return freeing
 
-    def _action_for(self, index: int) -> Any:
-        derives = self._derives[index]
+    def reset(self) -> None:
+        """A fresh ruleset in place of one a failure may have left a session in."""
+        self._free.detach()
+        old, self.handle = self.handle, self._create()
+        self._free = self._finalizer()
+        with contextlib.suppress(Exception):
+            # Not its session: deleting one a failure left half done can crash (trap 5).
+            durable_rules_engine.delete_ruleset(old)
 
-        def action(c: Any) -> None:
-            firing = self._current
-            case = c._m[CASE]
-            # A fact of another case in this session would mean patients mixing (trap 3).
-            if firing is None or case["uid"] != firing.uid:
-                seen = None if firing is None else firing.uid
-                message = f"case fact {case.get('uid')!r} fired while evaluating {seen!r}"
-                if firing is not None:
-                    firing.errors.append(message)
-                raise EngineError(message)
-            # durable-rules expands "$or" into alternatives that each fire; one rule fires once.
-            if index in firing.seen:
-                return
-            firing.seen.add(index)
-            firing.fired.append(index)
-            for name in derives:
-                by = firing.derived_by.setdefault(name, [])
-                by.append(index)
-                if len(by) == 1:  # an identical fact asserted twice raises (trap 7)
-                    fact = {"kind": DERIVED, "sid": firing.sid, "uid": firing.uid, "name": name}
-                    c.assert_fact(fact)
+    def run(self, facts: Mapping[str, FactValue], uid: str, firing: Firing) -> None:
+        """Fires this pack's rules on one case's facts into ``firing``.
 
-        return action
+        Every fact asserted is retracted afterwards, so the one session is left empty and
+        reused: creating a session clears ~8 KB per rule node, which cost more than the
+        rest of a small case (measured 29 us against 10 us for a reused one). What trap 4
+        saw leak was derived facts left in place; here every derived fact is retracted
+        too, a message carrying another case's uid fails the case, and any failure
+        replaces the ruleset, sessions and all, so nothing carries over to the next case."""
+        wanted = self.facts
+        sid = self.sid
+        case_fact: dict[str, FactValue] = {"kind": CASE, "sid": sid, "uid": uid}
+        case_fact.update(self.bucket_props)
+        case_fact.update({k: v for k, v in facts.items() if k in wanted})
+        for group, check in self.groups:
+            case_fact[group] = check(facts)
+        asserted = [dump_fact(case_fact), f'{{"kind":"{END}","sid":"{sid}","uid":"{uid}"}}']
+        handle = self.handle
+        try:
+            # One batch, so the agenda orders the firings by priority (not by fact order).
+            result = durable_rules_engine.assert_facts(handle, f"[{asserted[0]},{asserted[1]}]")
+            if result[0] in (1, 2):
+                raise EngineError(f"durable-rules refused a fact (code {result[0]})")
+            if not self._run_actions(handle, result[1], asserted, uid, firing):
+                raise EngineError("evaluation did not reach its end marker")
+            result = durable_rules_engine.retract_facts(handle, "[" + ",".join(asserted) + "]")
+            if result[0] != 0 or durable_rules_engine.start_action_for_state(handle, result[1]):
+                raise EngineError(f"durable-rules did not clear the case (code {result[0]})")
+            self._held["used"] = True  # a session that saw actions: safe to delete (trap 5)
+        except EngineError:
+            self.reset()
+            raise
+        except Exception as exc:
+            self.reset()
+            raise EngineError(f"durable-rules failed: {exc}") from exc
 
-    def _on_end(self, c: Any) -> None:
-        if self._current is not None:
-            self._current.ended = True
-
-    def _assert_batch(self, payload: str) -> None:
-        ruleset = self._ruleset
-        handle = ruleset._handle
-        # One batch, so durable-rules' agenda orders the firings by priority (not fact order).
-        state_handle = ruleset._handle_result(durable_rules_engine.assert_facts(handle, payload),
-                                              payload)
-        self._run_actions(handle, state_handle)
-
-    def _run_actions(self, handle: Any, state_handle: Any) -> None:
-        """durable-rules' own action loop (``Ruleset.do_actions``/``_flush_actions``) for
-        synchronous actions, without what it adds per action: a Closure with two clock
-        reads, a lease timer check and the state written back as fresh JSON. Python action
-        dispatch is most of an evaluation's cost (notes, Costs).
-
-        As there, an action that raises does not stop the chain (so the end marker still
-        runs and the session can be deleted, trap 5); its error is recorded instead and
-        :meth:`run` fails loudly (trap 9)."""
+    def _run_actions(self, handle: Any, state_handle: Any, asserted: list[str], uid: str,
+                     firing: Firing) -> bool:
+        """durable-rules' action loop over its C calls, with no Python action at all: each
+        message only names the rule that fired (its facts are not decoded, which for a
+        large case fact was most of the loop), the fired rule is recorded and its derived
+        facts asserted here. Returns whether the end marker's rule fired."""
         result = durable_rules_engine.start_action_for_state(handle, state_handle)
         if not result:
-            return
-        # Our actions never change the session state, so its JSON is written back unchanged.
-        state = json.dumps(json.loads(result[0]), ensure_ascii=False)
-        message = json.loads(result[1])
-        actions = self._actions
+            return False
+        message: str = result[1]
+        index_of = self.index_of
+        patterns = self.patterns
+        fired = firing.fired
+        derived_by = firing.derived_by
+        seen: set[int] = set()
+        ended = False
+        # The uid of the case being evaluated, as it appears in every message of it.
+        mark = f'"uid":"{uid}"'
+        prefix = f'"kind":"{DERIVED}","sid":"{self.sid}","uid":"{uid}",'
         while True:
-            name, facts = next(iter(message.items()))
+            head = message[:message.index(":") + 1]
+            index = index_of.get(head)
+            # Each of the rule's facts (the case, each derived fact joined, or the end
+            # marker) carries the case's uid: one scan of the message checks them all.
+            if message.count(mark) != (1 if index is None else patterns[index]):
+                # A fact of another case in this session would mean patients mixing (trap 3).
+                durable_rules_engine.abandon_action(handle, state_handle)
+                raise EngineError(f"a fact of another case fired while evaluating {uid}")
+            if index is None:
+                ended = ended or head == f'{{"{END}":'
+            elif index not in seen:  # "$or" alternatives each fire; a rule fires once
+                seen.add(index)
+                fired.append(index)
+                for name in self.derives[index]:
+                    by = derived_by.setdefault(name, [])
+                    by.append(index)
+                    if len(by) == 1:  # an identical fact asserted twice is refused (trap 7)
+                        fact = f'{{{prefix}"name":{json.dumps(name)}}}'
+                        code = durable_rules_engine.assert_fact(handle, fact)[0]
+                        if code != 0:
+                            raise EngineError(f"durable-rules refused a derived fact ({code})")
+                        asserted.append(fact)
             try:
-                actions[name](_Context(self, facts))
-            except Exception as exc:
-                current = self._current
-                if current is not None and str(exc) not in current.errors:  # not yet recorded
-                    current.errors.append(f"rule {name}: {exc!r}")
-            try:
-                durable_rules_engine.update_state(handle, state)
                 following = durable_rules_engine.complete_and_start_action(handle, state_handle)
             except BaseException:
-                # As durable-rules does: release the started action before failing, so the
-                # ruleset is not left with an action in flight for the next case.
+                # As durable-rules does: release the started action before failing.
                 durable_rules_engine.abandon_action(handle, state_handle)
                 raise
             if not following:
-                return
-            message = json.loads(following)
+                return ended
+            message = following
+
+
+class DurableRunner:
+    """A rule set over one or more durable-rules rulesets, one case at a time."""
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.rules = rules
+        number = next(_ruleset_numbers)
+        flat, groups = flatten_wide_rules(rules)
+        try:
+            # Which facts trigger a pack is read from the rules as written.
+            plan = plan_packs(rules, [alternatives(compiled(rule.when)) for rule in flat])
+        except ValueError as exc:
+            raise EngineError(str(exc)) from exc
+        self.packs = [_PackRunner(f"kneerules_{number}_{n}", flat, pack, groups)
+                      for n, pack in enumerate(plan)]
+        self._always = [p for p in self.packs if p.pack.triggers is None]
+        self._by_fact: dict[str, list[_PackRunner]] = {}
+        for runner in self.packs:
+            for name in runner.pack.triggers or ():
+                self._by_fact.setdefault(name, []).append(runner)
+        self._lock = threading.Lock()
+        self._uids = itertools.count()
+
+    def select(self, facts: Mapping[str, FactValue]) -> list[_PackRunner]:
+        """The packs some recorded fact can trigger, and those that need none."""
+        if len(self.packs) == 1:
+            return self.packs
+        chosen = set(self._always)
+        by_fact = self._by_fact
+        for name in facts:
+            found = by_fact.get(name)
+            if found:
+                chosen.update(found)
+        return sorted(chosen, key=self.packs.index)
 
     def busy(self) -> bool:
         """Whether a case is being evaluated (in a forked child: was, when it forked)."""
         return self._lock.locked()
 
-    def run(self, facts: Mapping[str, FactValue], case_id: str | None) -> Firing:
-        """Fires the rules on one case's facts; the session's state is gone afterwards."""
+    def run(self, facts: Mapping[str, FactValue], case_id: str | None = None) -> Firing:
+        """Fires the rules on one case's facts. No fact of the case is left afterwards,
+        even when the evaluation fails (the failing pack's ruleset is then replaced)."""
         with self._lock:
-            # A small fixed pool of session ids: arbitrary sids can collide in
-            # durable-rules' 32-bit hash and share state (trap 3).
-            sid = next(self._slots)
-            firing = Firing(uid=f"u{next(self._uids)}", sid=sid)
-            case_fact: dict[str, FactValue] = {"kind": CASE, "sid": sid, "uid": firing.uid}
-            if case_id is not None:
-                case_fact["case_id"] = case_id
-            case_fact.update(facts)
-            end_fact = {"kind": END, "sid": sid, "uid": firing.uid}
-            payload = f"[{dump_fact(case_fact)},{dump_fact(end_fact)}]"
-            self._current = firing
-            try:
-                self._assert_batch(payload)
-            except (MessageNotHandledException, MessageObservedException) as exc:
-                raise EngineError(f"durable-rules refused a fact: {exc}") from exc
-            except EngineError:
-                raise
-            except Exception as exc:
-                raise EngineError(f"durable-rules failed: {exc!r}") from exc
-            finally:
-                self._current = None
-                # Deleting a session in which no action ran can crash the process (trap 5);
-                # the end marker's action always runs once the batch is in.
-                if firing.ended or firing.fired:
-                    self._ruleset.delete_state(sid)
-            # An action's exception must not pass unnoticed (trap 9).
-            if firing.errors:
-                raise EngineError(f"a rule action failed: {'; '.join(firing.errors)}")
-            if not firing.ended:
-                raise EngineError("evaluation did not reach its end marker")
+            uid = f"u{next(self._uids)}"
+            packs = self.select(facts)
+            if len(packs) == 1:
+                firing = Firing(uid=uid, sid=packs[0].sid)
+                packs[0].run(facts, uid, firing)
+                return firing
+            parts = []
+            for pack in packs:
+                part = Firing(uid=uid, sid=pack.sid)
+                pack.run(facts, uid, part)
+                parts.append(part)
+            firing = Firing(uid=uid, sid="", fired=merge_firings([p.fired for p in parts]))
+            for part in parts:
+                firing.derived_by.update(part.derived_by)
             return firing

@@ -1,0 +1,130 @@
+"""A synthetic rule set that grows: ``python bench/synthetic.py [RULES] [OUT.yaml]``.
+
+Writes one plugin data file (the YAML format of every built-in plugin) holding ``RULES``
+rules (default 2,000) over its own vocabulary, shaped like clinical content rather than
+like copies of one rule: findings fall into topics (a body region, a mechanism), rules
+of a topic share ``any`` groups written once as YAML anchors, a rule adds a finding or
+two, a measurement threshold or an exclusion, some rules derive a conclusion that
+others build on (``after``), and a few rules hold on what was *not* recorded. It is not
+clinical content: every ``because`` and ``source`` says so.
+
+``random_cases`` gives cases for it: a few topics' findings, some measurements, a few
+built-in findings.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TOPICS = 24
+FINDINGS_PER_TOPIC = 10
+MEASUREMENTS = 8
+GROUPS_PER_TOPIC = 4
+CONDITIONS = 40
+CORE_FINDINGS = ("pain.behind_knee", "pain.calf", "sign.swelling_behind_knee", "pain.sharp",
+                 "sign.warmth", "sign.redness", "sign.calf_swelling", "pain.dull_ache")
+SOURCE = "bench/synthetic.py (synthetic benchmark content, not clinical)"
+
+
+def _finding(topic: int, item: int) -> str:
+    return f"syn.t{topic:02d}_f{item}"
+
+
+def generate(rules: int = 2000, seed: int = 17) -> dict[str, Any]:
+    """The plugin data (as YAML would load it) of a synthetic rule set of ``rules`` rules."""
+    rng = random.Random(seed)
+    facts: list[dict[str, Any]] = []
+    for topic in range(TOPICS):
+        for item in range(FINDINGS_PER_TOPIC):
+            facts.append({"name": _finding(topic, item), "kind": "finding",
+                          "meaning": f"synthetic finding {item} of topic {topic}"})
+    for number in range(MEASUREMENTS):
+        facts.append({"name": f"syn.m{number}", "kind": "measurement", "minimum": 0,
+                      "maximum": 100, "meaning": f"synthetic measurement {number}"})
+    conditions = [{"id": f"syn_cond{n:02d}", "name": f"Synthetic condition {n}",
+                   "description": "A condition of the synthetic benchmark rule set.",
+                   "source": SOURCE, "commonness": 50 + n} for n in range(CONDITIONS)]
+    # Shared groups: each an "any" of findings of one topic (written once, as an anchor).
+    groups: list[list[dict[str, Any]]] = []
+    for topic in range(TOPICS):
+        topic_groups = []
+        for _ in range(GROUPS_PER_TOPIC):
+            members = rng.sample(range(FINDINGS_PER_TOPIC), rng.randint(2, 4))
+            topic_groups.append({"any": [_finding(topic, m) for m in members]})
+        groups.append(topic_groups)
+    out: list[dict[str, Any]] = []
+    # Chains: per topic a few conclusions, each derived by one or two rules and built on by
+    # a few later ones; a chain stays inside its topic.
+    chains: dict[int, list[str]] = {}
+    for index in range(rules):
+        topic = index % TOPICS
+        kind = rng.random()
+        group = rng.choice(groups[topic])
+        first = _finding(topic, rng.randrange(FINDINGS_PER_TOPIC))
+        parts: list[Any] = [group, first]
+        if rng.random() < 0.3:
+            parts.append({"fact": f"syn.m{rng.randrange(MEASUREMENTS)}",
+                          rng.choice(["gte", "lt"]): rng.randrange(10, 90)})
+        if rng.random() < 0.35:
+            parts.append({"none": [_finding(topic, rng.randrange(FINDINGS_PER_TOPIC))]})
+        if rng.random() < 0.2:
+            parts.append(rng.choice(CORE_FINDINGS))
+        then: dict[str, Any] = {
+            "evidence": {f"syn_cond{rng.randrange(CONDITIONS):02d}": rng.choice([1, 2, 3, -1])}}
+        rule: dict[str, Any] = {"id": f"syn.rule{index:05d}", "priority": 1000 + index}
+        own = chains.setdefault(topic, [])
+        if kind < 0.005:
+            # Holds on what was not recorded: a case can fire it without any topic finding.
+            parts = [{"none": [group]}, {"fact": _finding(topic, 0), "is": "unknown"}]
+        elif kind < 0.085 and len(own) < 6:
+            name = f"syn.c{topic:02d}_{len(own)}"
+            own.append(name)
+            facts.append({"name": name, "kind": "conclusion",
+                          "meaning": f"synthetic conclusion {len(own) - 1} of topic {topic}"})
+            then["derive"] = [name]
+        elif kind < 0.205 and own:
+            rule["after"] = [rng.choice(own)]
+        rule["when"] = {"all": parts}
+        rule["then"] = then
+        rule["because"] = "Synthetic benchmark rule: not clinical content."
+        rule["source"] = SOURCE
+        out.append(rule)
+    return {"conditions": conditions, "facts": facts, "rules": out}
+
+
+def write(path: Path, rules: int = 2000, seed: int = 17) -> Path:
+    """Writes the synthetic rule set's data file to ``path``."""
+    text = yaml.safe_dump(generate(rules, seed), sort_keys=False, width=100)
+    path.write_text("# Generated by bench/synthetic.py: synthetic benchmark rules, not clinical "
+                    "content.\n" + text, encoding="utf-8")
+    return path
+
+
+def random_cases(count: int, seed: int = 5) -> list[dict[str, Any]]:
+    """Cases for the synthetic rule set: findings of two or three topics, a few
+    measurements and built-in findings."""
+    rng = random.Random(seed)
+    cases = []
+    for number in range(count):
+        findings: dict[str, bool] = {}
+        for topic in rng.sample(range(TOPICS), rng.randint(1, 3)):
+            for item in rng.sample(range(FINDINGS_PER_TOPIC), rng.randint(2, 6)):
+                findings[_finding(topic, item)] = rng.random() < 0.8
+        for name in rng.sample(CORE_FINDINGS, rng.randint(0, 3)):
+            findings[name] = rng.random() < 0.7
+        measurements = {f"syn.m{m}": rng.randrange(0, 100)
+                        for m in rng.sample(range(MEASUREMENTS), rng.randint(0, 3))}
+        cases.append({"format": "kneerules.case/1", "case_id": f"syn-{number}",
+                      "findings": findings, "measurements": measurements})
+    return cases
+
+
+if __name__ == "__main__":
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    target = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("synthetic.yaml")
+    print(write(target, count))
