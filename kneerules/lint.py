@@ -151,6 +151,10 @@ def _gather(paths: Sequence[Path], ruleset: str, disable: Sequence[str],
             sources.append(_Source(name, source, data))
     return sources, spec.safety
 
+ASKED_KINDS = ("finding", "measurement", "field")
+"""The facts a case records, so a person can be asked for them."""
+
+
 def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
          disable: Sequence[str] = ()) -> LintReport:
     """Every problem in the installed rule set or, given ``paths``, in the plugin data
@@ -195,6 +199,11 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
         report(rule.plugin, [Problem(f'rule "{rule.id}"', message)])
     for condition in conditions.values():
         report(condition.plugin, _condition_problems(condition.id, rules, advice.values()))
+    for fact in facts.values():
+        if fact.kind in ASKED_KINDS and not (fact.question or "").strip():
+            problems.append(LintProblem(origin.get(fact.plugin, "kneerules/vocabulary.yaml"),
+                                        f'fact "{fact.name}"', "no question: how should a "
+                                        "patient be asked for it (kneerules ask)?"))
     if paths:  # the installed plugins are there to resolve names, not to be judged
         problems = [p for p in problems if p.source in checked]
     problems.sort(key=lambda p: (p.source, p.where))  # stable: an entry's problems together
