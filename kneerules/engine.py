@@ -15,8 +15,17 @@ from kneerules.case_validation import DEFAULT_MAX_BYTES, parse_case, parse_json
 from kneerules.config import EngineConfig
 from kneerules.errors import CaseError, PluginError, SafetyError
 from kneerules.knowledge_base import KnowledgeBase, build_knowledge
-from kneerules.model import Assessment, Case, EngineInfo, FactValue, PluginInfo, ScoreResult
+from kneerules.model import (
+    Assessment,
+    Case,
+    EngineInfo,
+    FactValue,
+    PluginInfo,
+    Question,
+    ScoreResult,
+)
 from kneerules.pluginmanager import CaseFactsHook, call_plugin, get_plugin_manager
+from kneerules.questions import find_questions
 from kneerules.rulesets import DEFAULT_RULESET, RulesetSpec, find_ruleset
 from kneerules.scores import score_case
 from kneerules.version import __version__
@@ -91,10 +100,23 @@ class Engine:
         :class:`SafetyError` for the safety plugin) if a plugin fails, and
         never returns a partial assessment."""
         # Even a Case built in Python is checked: attrs does not enforce its types.
-        case = self.parse(case)
+        return self._assess(self.parse(case))
+
+    def _assess(self, case: Case) -> Assessment:
+        """The assessment of a case already validated (the questions try many answers)."""
         facts, scores = self.case_facts(case)
         firing = self._runner.run(facts, case.case_id)
         return build_assessment(self.knowledge, case, facts, scores, firing, self.info)
+
+    def questions(self, case: Case | Mapping[str, Any],
+                  skip: Iterable[str] = ()) -> tuple[Question, ...]:
+        """The unknown facts whose answer would change the timeframe or the leading
+        condition, most consequential first, each answer checked by evaluating the case
+        with it (``skip``: facts not to ask). Costs one evaluation per answer tried, so
+        :meth:`evaluate` never does it; attach them with
+        ``attrs.evolve(assessment, questions=...)`` for the assessment JSON."""
+        return find_questions(self._assess, self.parse(case), self.knowledge.facts,
+                              self.knowledge.rules, self.knowledge.scores, skip)
 
     def case_facts(self, case: Case) -> tuple[dict[str, FactValue], list[ScoreResult]]:
         """Every fact the rules see for a validated ``case`` (scores and plugin-computed

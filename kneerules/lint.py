@@ -30,6 +30,7 @@ from kneerules.knowledge_base import (
 )
 from kneerules.model import FactValue
 from kneerules.pluginmanager import get_plugin_manager
+from kneerules.questions import ASKED_KINDS
 from kneerules.ruledata import (
     AllOf,
     Condition,
@@ -150,9 +151,6 @@ def _gather(paths: Sequence[Path], ruleset: str, disable: Sequence[str],
         if data is not None:
             sources.append(_Source(name, source, data))
     return sources, spec.safety
-
-ASKED_KINDS = ("finding", "measurement", "field")
-"""The facts a case records, so a person can be asked for them."""
 
 
 def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
