@@ -284,7 +284,9 @@ def score_check_advice(
         return None
     labels = [item.label for item in spec.items if item.id in result.unknown]
     text = spec.check_advice.replace("{items}", "; ".join(labels))
-    return Advice(None, "check", text, f"{spec.id}.check_unknown_items", spec.source)
+    # Completing a score is a clinician's task; the patient reads the safety-netting.
+    return Advice(None, "check", text, f"{spec.id}.check_unknown_items", spec.source,
+                  "clinician")
 
 
 def build_assessment(

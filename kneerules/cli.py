@@ -44,6 +44,13 @@ def build_engine(ruleset: str, disable: Sequence[str], max_bytes: int | None = N
         _fail(error)
 
 
+def terminal_width() -> int:
+    """The width text wraps to: the terminal's (or ``COLUMNS``), 88 when not a terminal."""
+    import shutil
+
+    return max(40, shutil.get_terminal_size((88, 24)).columns)
+
+
 def _read_input(path: str, max_bytes: int) -> tuple[str, bytes]:
     # One byte past the limit is enough to refuse a file without reading all of it.
     if path == "-":
@@ -67,6 +74,13 @@ def main() -> None:
                 type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]),
               default="text", show_default=True, help="Output for a person or for a program.")
+@click.option("--audience", type=click.Choice(["any", "patient", "clinician"]), default="any",
+              show_default=True, help="Who reads the text: a patient (what to do and how "
+              "soon, plainly), a clinician (the rules, evidence and what to examine next), or "
+              "any (everything, as before).")
+@click.option("--questions", "with_questions", is_flag=True,
+              help="Also find the unknown findings whose answer would change the timeframe "
+                   "or the leading condition (one evaluation per answer tried).")
 @click.option("--explain", is_flag=True, help="Also show every rule that fired, and why.")
 @click.option("--why-not", "why_not", multiple=True, metavar="RULE_ID",
               help="Say whether a rule fired and, if not, the first condition that failed or "
@@ -84,8 +98,8 @@ def main() -> None:
               help="Processes for --jsonl; 0 means every core, 1 no extra process. Workers "
               "take 256 lines at a time: for a live feed answered line by line, use 1.")
 @click.pass_context
-def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str, explain: bool,
-                 why_not: tuple[str, ...], ruleset: str, disable: tuple[str, ...],
+def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
+                 audience: str, with_questions: bool, explain: bool, why_not: tuple[str, ...], ruleset: str, disable: tuple[str, ...],
                  max_bytes: int | None, jsonl: str | None, jobs: int) -> None:
     """Assess each CASE (a case.json file, or - for standard input).
 
@@ -96,6 +110,8 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
     batch on --jobs processes.
     """
 
+    import attrs
+
     from kneerules.errors import CaseError, KneerulesError
     from kneerules.rendering import RenderOptions, render
 
@@ -103,9 +119,10 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
         from click.core import ParameterSource
 
         text = ctx.get_parameter_source("output_format") != ParameterSource.DEFAULT
-        if cases or explain or why_not or (text and output_format == "text"):
+        if (cases or explain or why_not or with_questions or audience != "any"
+                or (text and output_format == "text")):
             raise click.UsageError("--jsonl writes JSON Lines: it takes no CASE, --explain, "
-                                   "--why-not or --format text")
+                                   "--why-not, --questions, --audience or --format text")
         _eval_jsonl(build_engine(ruleset, disable, max_bytes), jsonl, jobs)
         return
     if not cases:
@@ -115,12 +132,15 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
                                  param_hint="--why-not")
     engine = build_engine(ruleset, disable, max_bytes)
     why_rules = _why_not_rules(engine, why_not)
+    width = terminal_width()
     failed = False
     for path in cases:
         source, raw = _read_input(path, engine.max_bytes)
         try:
             case = engine.parse(raw, source)
             assessment = engine.evaluate(case)
+            if with_questions:
+                assessment = attrs.evolve(assessment, questions=engine.questions(case))
         except CaseError as error:
             failed = True
             for problem in error.problems:
@@ -129,10 +149,10 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
         except KneerulesError as error:
             _fail(error)
         options = RenderOptions(explain=explain or bool(why_not),
-                                indent=2 if len(cases) == 1 else None)
+                                indent=2 if len(cases) == 1 else None, width=width)
         if output_format == "text" and len(cases) > 1:
             click.echo(f"== {source}")
-        click.echo(render(assessment, output_format, options=options), nl=False)
+        click.echo(render(assessment, output_format, audience, options), nl=False)
         if output_format == "text" and why_rules:
             click.echo(_why_not_text(engine, case, assessment, why_rules), nl=False)
     if failed:

@@ -13,6 +13,7 @@ bigger change of timeframe before a smaller, then the more pressing result.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal
 
 import attrs
 
@@ -32,12 +33,14 @@ def leading(assessment: Assessment) -> str | None:
 
 def with_answer(case: Case, fact: str, value: FactValue | None) -> Case:
     """``case`` with ``fact`` recorded as ``value`` (None: taken out again)."""
+    # The values are the vocabulary's (checked again when the case is evaluated).
+    changes: dict[str, Any]
     if fact in ("patient.age", "patient.sex"):
-        patient = case.patient or Patient()
-        patient = attrs.evolve(patient, **{fact.split(".", 1)[1]: value})
-        return attrs.evolve(case, patient=patient)
+        changes = {fact.split(".", 1)[1]: value}
+        return attrs.evolve(case, patient=attrs.evolve(case.patient or Patient(), **changes))
     if fact in ("onset", "side"):
-        return attrs.evolve(case, **{fact: value})
+        changes = {fact: value}
+        return attrs.evolve(case, **changes)
     if isinstance(value, bool) or (value is None and fact in case.findings):
         findings = {k: v for k, v in case.findings.items() if k != fact}
         if value is not None:
@@ -81,7 +84,7 @@ def candidate_answers(spec: FactSpec, bounds: Iterable[float]) -> list[FactValue
 
 
 def _outcome(base: Assessment, answer: FactValue, result: Assessment) -> Outcome | None:
-    changes: list = []
+    changes: list[Literal["timeframe", "leading"]] = []
     if result.triage.timeframe != base.triage.timeframe:
         changes.append("timeframe")
     if leading(result) != leading(base):
