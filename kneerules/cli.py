@@ -99,7 +99,8 @@ def main() -> None:
               "take 256 lines at a time: for a live feed answered line by line, use 1.")
 @click.pass_context
 def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
-                 audience: str, with_questions: bool, explain: bool, why_not: tuple[str, ...], ruleset: str, disable: tuple[str, ...],
+                 audience: str, with_questions: bool, explain: bool,
+                 why_not: tuple[str, ...], ruleset: str, disable: tuple[str, ...],
                  max_bytes: int | None, jsonl: str | None, jobs: int) -> None:
     """Assess each CASE (a case.json file, or - for standard input).
 

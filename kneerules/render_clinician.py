@@ -89,9 +89,9 @@ def render_clinician(assessment: Assessment, options: RenderOptions) -> str:
     if not assessment.differential:
         out.add("no condition has evidence from these findings", "  ")
     for rank, entry in enumerate(assessment.differential, start=1):
-        flag = " (must not miss)" if entry.must_not_miss else ""
+        mark = " (must not miss)" if entry.must_not_miss else ""
         out.add(f"{rank}. {entry.name} [{entry.condition}]: {entry.likelihood}, "
-                f"score {entry.score:g}{flag}", "  ")
+                f"score {entry.score:g}{mark}", "  ")
         _evidence(entry, out)
     for score in assessment.scores:
         if not score.score and not score.unknown:
