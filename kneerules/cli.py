@@ -295,6 +295,76 @@ def new_plugin_command(name: str, directory: pathlib.Path, title: str | None) ->
                f"  kneerules check .\n  kneerules eval examples/{name}-case.json --why-not {name}")
 
 
+@main.command("ask")
+@click.argument("case_file", required=False, metavar="[CASE]",
+                type=click.Path(exists=True, dir_okay=False, allow_dash=False))
+@click.option("--save", type=click.Path(dir_okay=False, writable=True, path_type=pathlib.Path),
+              help="Write the case built (case JSON) to this file, after every answer.")
+@click.option("--ruleset", default="posterior-knee", show_default=True,
+              help="A shipped rule set's name, or the path of a rule-set file.")
+@click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
+def ask_command(case_file: str | None, save: pathlib.Path | None, ruleset: str,
+                disable: tuple[str, ...]) -> None:
+    """Interview: ask, one at a time, the questions that would change how soon to be seen.
+
+    Starts from nothing or from a partial CASE file. Each question is the most
+    consequential one left (yes / no / don't know; a number for a measurement);
+    it stops when no answer could change the timeframe, then prints what to do.
+    Ctrl-C stops at once, keeping the answers so far in the --save file.
+    """
+    from kneerules.errors import CaseError
+    from kneerules.interview import parse_answer, prompt_hint, run_interview, save_case
+    from kneerules.model import Case, Question
+    from kneerules.rendering import RenderOptions, render
+    from kneerules.ruledata import FactSpec
+
+    engine = build_engine(ruleset, disable)
+    case: Case = engine.parse({})
+    if case_file is not None:
+        source, raw = _read_input(case_file, engine.max_bytes)
+        try:
+            case = engine.parse(raw, source)
+        except CaseError as error:
+            for problem in error.problems:
+                click.echo(f"{source}: {problem}", err=True)
+            sys.exit(1)
+    latest = [case]
+
+    def saved(built: Case) -> None:
+        latest[0] = built
+        if save is not None:
+            save_case(built, save)
+
+    def ask(number: int, question: Question, spec: FactSpec) -> object:
+        hint = prompt_hint(question, spec)
+        while True:
+            text = click.prompt(f"{number}. {question.text} ({hint})", default="",
+                                show_default=False, prompt_suffix=" > ")
+            answer = parse_answer(text, question, spec)
+            if answer is not None:
+                return answer
+            click.echo(f"   Please answer: {hint}.")
+
+    click.echo("Answer each question: y for yes, n for no, d if you don't know. "
+               "Ctrl-C stops, keeping your answers.")
+    try:
+        case = run_interview(engine.questions, engine.vocabulary, case, ask, saved)
+    except click.Abort:  # Ctrl-C, or the end of the input
+        if save is not None:
+            save_case(latest[0], save)
+        answered = len(latest[0].facts())
+        where = f"; they are saved in {save}" if save is not None else ""
+        click.echo(f"\nStopped. {answered} answer{'s' if answered != 1 else ''} so far{where}.",
+                   err=True)
+        sys.exit(130)
+    saved(case)
+    click.echo("")
+    click.echo(render(engine.evaluate(case), "text", "patient",
+                      RenderOptions(width=terminal_width())), nl=False)
+    if save is not None:
+        click.echo(f"\nYour answers are saved in {save}.")
+
+
 @main.command("rulesets")
 def rulesets_command() -> None:
     """List the shipped rule sets."""
