@@ -164,6 +164,8 @@ class Question:
     changes: Literal["timeframe", "leading"]
     """The most consequential change an answer makes (a timeframe outranks a diagnosis)."""
     outcomes: tuple[Outcome, ...]
+    unchanged: tuple[FactValue, ...] = ()
+    """The answers tried that leave the result as it is (the other way to answer)."""
     unit: str | None = None
     choices: tuple[str, ...] = ()
 

@@ -12,7 +12,7 @@ bigger change of timeframe before a smaller, then the more pressing result.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -121,7 +121,9 @@ def find_questions(
     for order, spec in enumerate(vocabulary.values()):
         if spec.kind not in ASKED_KINDS or spec.name in known:
             continue
-        outcomes = list(_changes(assess, case, base, spec, bounds.get(spec.name, ())))
+        outcomes: list[Outcome] = []
+        unchanged: list[FactValue] = []
+        _try_answers(assess, case, base, spec, bounds.get(spec.name, ()), outcomes, unchanged)
         if not outcomes:
             continue
         moves_timeframe = any("timeframe" in o.changes for o in outcomes)
@@ -131,6 +133,7 @@ def find_questions(
             kind=spec.kind,  # type: ignore[arg-type]
             changes="timeframe" if moves_timeframe else "leading",
             outcomes=tuple(outcomes),
+            unchanged=tuple(unchanged),
             unit=spec.unit,
             choices=tuple(c for c in spec.choices if c != "unknown"),
         )
@@ -139,12 +142,14 @@ def find_questions(
     return tuple(question for _, _, question in found)
 
 
-def _changes(assess: Assess, case: Case, base: Assessment, spec: FactSpec,
-             bounds: Iterable[float]) -> Iterator[Outcome]:
+def _try_answers(assess: Assess, case: Case, base: Assessment, spec: FactSpec,
+                 bounds: Iterable[float], outcomes: list[Outcome],
+                 unchanged: list[FactValue]) -> None:
     seen: set[tuple[str, str | None]] = set()
     for answer in candidate_answers(spec, bounds):
         outcome = _outcome(base, answer, assess(with_answer(case, spec.name, answer)))
         if outcome is None:
+            unchanged.append(answer)
             continue
         # A number gives the first answer of each distinct result: "38" stands for
         # "38 or more" when 39 says the same.
@@ -152,7 +157,7 @@ def _changes(assess: Assess, case: Case, base: Assessment, spec: FactSpec,
         if spec.kind != "finding" and key in seen:
             continue
         seen.add(key)
-        yield outcome
+        outcomes.append(outcome)
 
 
 def timeframe_questions(questions: Iterable[Question]) -> list[Question]:
