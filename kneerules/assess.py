@@ -187,7 +187,14 @@ def build_differential(fired: Sequence[Rule], kb: KnowledgeBase) -> tuple[Differ
         info = kb.conditions[entry.condition]
         return (-entry.score, info.commonness, entry.condition)
 
-    return tuple(sorted(entries, key=rank))
+    ranked = sorted(entries, key=rank)
+    for entry in [e for e in ranked if e.must_not_miss]:
+        below = set(kb.conditions[entry.condition].outranks_while_named)
+        above = [i for i, e in enumerate(ranked) if e.condition in below]
+        if above and above[0] < ranked.index(entry):
+            ranked.remove(entry)
+            ranked.insert(above[0], entry)
+    return tuple(ranked)
 
 
 def _advice(spec: AdviceSpec) -> Advice:

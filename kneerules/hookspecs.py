@@ -115,11 +115,11 @@ def kneerules_scores() -> Sequence[ScoreSpec]:
 def kneerules_references() -> Sequence[Reference]:
     """Return bibliography entries this plugin's rules cite (beyond the core bibliography).
 
-    Called once per engine. Each :class:`~kneerules.ruledata.Reference` has a
-    ``key`` unique across plugins, authors, title, journal, year and a DOI or
-    URL; a rule's ``source`` cites it by key (or alias). ``kneerules check``
-    refuses a source that is neither a bibliography entry nor a section of the
-    clinical source.
+    Called once per engine. Returns a sequence of references. Each
+    :class:`~kneerules.ruledata.Reference` has a ``key`` unique across plugins,
+    authors, title, journal, year and a DOI or URL; a rule's ``source`` cites
+    it by key (or alias). ``kneerules check`` refuses a source that is neither
+    a bibliography entry nor a section of the clinical source.
     """
     raise NotImplementedError
 

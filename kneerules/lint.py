@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from kneerules.bibliography import source_problems
 from kneerules.conditions import describe_test, fact_test_holds
 from kneerules.datafiles import read_text, read_yaml
 from kneerules.dataplugin import DataPlugin
@@ -25,6 +26,7 @@ from kneerules.knowledge_base import (
     check_advice,
     check_rule,
     check_score,
+    core_bibliography,
     core_vocabulary,
     select_plugins,
 )
@@ -43,7 +45,8 @@ from kneerules.ruledata import (
 from kneerules.rulesets import find_ruleset
 
 _SKIP_DIRS = {"build", "dist", "node_modules", "__pycache__", "site-packages", "venv"}
-_PLUGIN_SECTIONS = {"conditions", "facts", "rules", "advice", "considerations", "scores"}
+_PLUGIN_SECTIONS = {"conditions", "facts", "rules", "advice", "considerations", "scores",
+                    "references"}
 _MAX_ALTERNATIVES = 512
 """Past this many alternatives a condition is assumed satisfiable, never reported."""
 
@@ -162,16 +165,20 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
     sources, safety = _gather(paths, ruleset, disable, problems, checked)
     origin = {s.name: s.source for s in sources}
     tables: dict[str, dict[str, Any]] = {k: {} for k in ("fact", "condition", "rule", "advice",
-                                                         "consideration", "score")}
+                                                         "consideration", "score",
+                                                         "reference")}
     tables["fact"].update({fact.name: fact for fact in core_vocabulary()})
+    tables["reference"].update({ref.key: ref for ref in core_bibliography()})
     for src in sources:
         data = src.data
         for kind, items in (("fact", data.facts), ("condition", data.conditions),
                             ("rule", data.rules), ("advice", data.advice),
-                            ("consideration", data.considerations), ("score", data.scores)):
+                            ("consideration", data.considerations), ("score", data.scores),
+                            ("reference", data.references)):
             for entry in items:
                 item: Any = attrs.evolve(entry, plugin=src.name)
-                key: str = item.name if kind == "fact" else item.id
+                key: str = (item.name if kind == "fact" else
+                            item.key if kind == "reference" else item.id)
                 other = tables[kind].get(key)
                 if other is not None:
                     elsewhere = origin.get(other.plugin, "the core vocabulary")
@@ -190,7 +197,12 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
         report(rule.plugin, check_rule(rule, facts, conditions, advice,
                                        tables["consideration"], derived, rule.plugin == safety))
     for item in advice.values():
-        report(item.plugin, check_advice(item, conditions))
+        report(item.plugin, check_advice(item, conditions, facts))
+    for kind in ("rule", "advice", "condition"):
+        for entry in tables[kind].values():
+            report(entry.plugin, [Problem(f'{kind} "{entry.id}"', f"source: {message}")
+                                  for message in source_problems(entry.source,
+                                                                 tables["reference"])])
     for score in tables["score"].values():
         report(score.plugin, check_score(score, facts))
     for rule, message in never_firing(rules, facts):

@@ -232,6 +232,9 @@ class ConditionInfo:
     source: str
     commonness: int = 100
     """Rank by how common the clinical source says the cause is (1 = most common); breaks ties."""
+    outranks_while_named: tuple[str, ...] = ()
+    """Conditions listed below this one whenever a red flag names it, whatever the scores
+    (policy v1 urgent 2: a Baker's cyst never outranks a pulsing lump's aneurysm)."""
     plugin: str = ""
 
 

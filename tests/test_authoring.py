@@ -37,8 +37,8 @@ from kneerules.testing import (
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
-EXAMPLE_DATA = (ROOT / "examples" / "popliteal_aneurysm_plugin" / "src" /
-                "kneerules_popliteal_aneurysm" / "popliteal_aneurysm.yaml")
+EXAMPLE_DATA = (ROOT / "examples" / "popliteus_tendinopathy_plugin" / "src" /
+                "kneerules_popliteus_tendinopathy" / "popliteus_tendinopathy.yaml")
 DVT_CASE = ROOT / "examples" / "dvt-emergency.json"
 
 
@@ -198,7 +198,7 @@ class TestChosenPlugins:
     def test_engine_has_chosen_plugins(self, kneerules_engine: Any) -> None:
         """The engine has the added plugin and lacks the disabled one."""
         names = [p.name for p in kneerules_engine.knowledge.plugins]
-        assert "popliteal_aneurysm" in names
+        assert "popliteus_tendinopathy" in names
         assert "bakers_cyst" not in names
 
     def test_engine_is_shared(self, kneerules_engine: Any, request: pytest.FixtureRequest

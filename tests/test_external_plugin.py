@@ -1,4 +1,4 @@
-"""The worked external plugin (examples/popliteal_aneurysm_plugin) adds a condition."""
+"""The worked external plugin (examples/popliteus_tendinopathy_plugin) adds a condition."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from kneerules.testing import (
     assert_lint_clean,
     assert_not_in_differential,
     assert_ranks,
-    assert_red_flag,
     assert_triage,
     case,
     data_plugin,
@@ -23,10 +22,11 @@ from kneerules.testing import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = ROOT / "examples" / "popliteal_aneurysm_plugin"
-DATA = PROJECT / "src" / "kneerules_popliteal_aneurysm" / "popliteal_aneurysm.yaml"
-PULSING_LUMP = PROJECT / "examples" / "pulsing-lump.json"
-COLD_FOOT = PROJECT / "examples" / "cold-foot.json"
+PROJECT = ROOT / "examples" / "popliteus_tendinopathy_plugin"
+DATA = PROJECT / "src" / "kneerules_popliteus_tendinopathy" / "popliteus_tendinopathy.yaml"
+RUNNER_PLAIN = ROOT / "tests" / "data" / "downhill-runner-core-findings.json"
+RUNNER = PROJECT / "examples" / "downhill-runner.json"
+PREGNANT = PROJECT / "examples" / "pregnant-downhill-runner.json"
 
 
 @pytest.fixture
@@ -40,31 +40,36 @@ def test_rule_data_passes_check() -> None:
     assert_lint_clean(PROJECT)
 
 
-def test_pulsing_lump_puts_aneurysm_first(kneerules_engine: Any,
-                                          make_engine: Callable[..., Any]) -> None:
-    """Without the plugin the aneurysm is not in the differential; with it, it leads."""
-    without = make_engine().evaluate(load_case(PULSING_LUMP))
-    assert_not_in_differential(without, "popliteal_aneurysm")
-    assessment = kneerules_engine.evaluate(load_case(PULSING_LUMP))
-    assert_ranks(assessment, "popliteal_aneurysm")
-    assert_advice(assessment, "popliteal_aneurysm.see_a_doctor")
-    assert_triage(assessment, "urgent")  # the core's floor for a pulsing lump is kept
+def test_downhill_runner_puts_popliteus_first(kneerules_engine: Any,
+                                             make_engine: Callable[..., Any]) -> None:
+    """The plugin adds a condition the core does not have, and it leads for its case."""
+    assessment = kneerules_engine.evaluate(load_case(RUNNER))
+    assert_ranks(assessment, "popliteus_tendinopathy")
+    assert_advice(assessment, "popliteus_tendinopathy.relative_rest")
+    assert_triage(assessment, "routine")
+    without = make_engine().evaluate(
+        case({"pain.behind_knee": True, "activity.running": True, "worse.stairs_down": True}))
+    assert_not_in_differential(without, "popliteus_tendinopathy")
 
 
-def test_new_finding_makes_an_emergency(kneerules_engine: Any) -> None:
-    """The finding the plugin adds (a cold, pale foot) raises an emergency and a red flag."""
-    assessment = kneerules_engine.evaluate(load_case(COLD_FOOT))
-    assert_triage(assessment, "emergency")
-    assert_red_flag(assessment, "popliteal_aneurysm.limb_ischaemia")
-    assert_ranks(assessment, "popliteal_aneurysm")
+def test_engine_withholds_the_plugins_unsafe_advice(kneerules_engine: Any) -> None:
+    """The plugin's anti-inflammatory advice is withheld in pregnancy by the engine."""
+    assessment = kneerules_engine.evaluate(load_case(PREGNANT))
+    assert_ranks(assessment, "popliteus_tendinopathy")
+    assert "popliteus_tendinopathy.anti_inflammatory" not in [a.id for a in assessment.advice]
+
+
+def test_plugin_brings_its_bibliography_entry(kneerules_engine: Any) -> None:
+    """The plugin's own reference joins the engine's bibliography."""
+    assert "english-perret-2010" in kneerules_engine.knowledge.references
 
 
 def test_new_finding_is_unknown_without_the_plugin(make_engine: Callable[..., Any]) -> None:
     """Without the plugin its finding is a case error naming the field, not ignored."""
     from kneerules.errors import CaseError
 
-    with pytest.raises(CaseError, match=r"popliteal_aneurysm\.foot_cold_pale"):
-        make_engine().evaluate(case({"popliteal_aneurysm.foot_cold_pale": True}))
+    with pytest.raises(CaseError, match=r"popliteus_tendinopathy\.worse_downhill"):
+        make_engine().evaluate(case({"popliteus_tendinopathy.worse_downhill": True}))
 
 
 def _eval_json(env: FreshEnv, path: Path, *options: str) -> dict[str, Any]:
@@ -76,7 +81,7 @@ def _eval_json(env: FreshEnv, path: Path, *options: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def installed(fresh_env: FreshEnv) -> tuple[FreshEnv, dict[str, Any]]:
     """The fresh environment after pip installs the example, and an assessment from before."""
-    before = _eval_json(fresh_env, PULSING_LUMP)
+    before = _eval_json(fresh_env, RUNNER_PLAIN)
     fresh_env.pip_install(PROJECT)
     return fresh_env, before
 
@@ -86,21 +91,22 @@ def test_installed_plugin_is_listed(installed: tuple[FreshEnv, dict[str, Any]]) 
     """After pip install, `kneerules plugins` lists it with its distribution and version."""
     env, _ = installed
     listing = env.run("kneerules", "plugins").stdout
-    assert "popliteal_aneurysm 0.1.0  [entry point (kneerules-popliteal-aneurysm)]" in listing
+    assert ("popliteus_tendinopathy 0.1.0  [entry point (kneerules-popliteus-tendinopathy)]"
+            in listing)
 
 
 @pytest.mark.slow
 def test_installed_plugin_changes_the_assessment(
         installed: tuple[FreshEnv, dict[str, Any]]) -> None:
-    """After pip install, the same case gets the aneurysm first; --disable takes it away."""
+    """After pip install, the same case gets popliteus first; --disable takes it away."""
     env, before = installed
-    after = _eval_json(env, PULSING_LUMP)
+    after = _eval_json(env, RUNNER_PLAIN)
     ranked_before = [e["condition"] for e in before["differential"]]
     ranked_after = [e["condition"] for e in after["differential"]]
-    assert "popliteal_aneurysm" not in ranked_before
-    assert ranked_after[0] == "popliteal_aneurysm"
-    assert "popliteal_aneurysm" in [p["name"] for p in after["engine"]["plugins"]]
-    disabled = _eval_json(env, PULSING_LUMP, "--disable", "popliteal_aneurysm")
+    assert "popliteus_tendinopathy" not in ranked_before
+    assert ranked_after[0] == "popliteus_tendinopathy"
+    assert "popliteus_tendinopathy" in [p["name"] for p in after["engine"]["plugins"]]
+    disabled = _eval_json(env, RUNNER_PLAIN, "--disable", "popliteus_tendinopathy")
     assert [e["condition"] for e in disabled["differential"]] == ranked_before
 
 

@@ -50,8 +50,9 @@ INTEGRATIONS = ("fhir", "service", "population")
 # checked separately). Integrations sit above everything and nothing imports them.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"kneerules", "errors", "version", "model", "ruledata", "messages",
-               "hookspecs"}),
-    frozenset({"converter", "rule_syntax", "datafiles", "conditions", "scores"}),
+               "hookspecs", "policy"}),
+    frozenset({"converter", "rule_syntax", "datafiles", "conditions", "scores",
+               "advice_safety", "bibliography"}),
     frozenset({"case_validation", "plugindata", "rulesets", "pluginmanager", "dataplugin",
                "config", "hookdocs"}),
     frozenset({"knowledge_base", "_durable", "_durable.compiler", "_durable.runner"}),

@@ -1,4 +1,4 @@
-"""Extensor mechanism rupture: a serious condition of triage policy v2; its rules name it (policy floor)."""
+"""Extensor mechanism rupture: a serious condition of policy v2 (policy floor)."""
 
 from kneerules.dataplugin import DataPlugin
 

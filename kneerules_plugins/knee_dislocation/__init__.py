@@ -1,4 +1,4 @@
-"""Knee dislocation: a serious condition of triage policy v2; its rules name it (policy floor)."""
+"""Knee dislocation: a serious condition of policy v2 (policy floor)."""
 
 from kneerules.dataplugin import DataPlugin
 

@@ -1,4 +1,4 @@
-"""Pulmonary embolism: a serious condition of triage policy v2; its rules name it (policy floor)."""
+"""Pulmonary embolism: a serious condition of policy v2 (policy floor)."""
 
 from kneerules.dataplugin import DataPlugin
 
