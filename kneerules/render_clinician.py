@@ -32,7 +32,8 @@ class _Lines:
                                     subsequent_indent=indent + hang) or [""]
 
     def heading(self, title: str) -> None:
-        self.lines += ["", title]
+        self.lines.append("")
+        self.add(title)
 
 
 def _answer(value: object) -> str:

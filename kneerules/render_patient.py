@@ -101,7 +101,8 @@ class _Writer:
         said = [said for said in (self.fresh(item) for item in items) if said]
         if not said:
             return
-        self.lines += ["", title]
+        self.lines.append("")
+        self.paragraph(title)
         for item in said:
             self.lines += textwrap.wrap(item, self.width, initial_indent="- ",
                                         subsequent_indent="  ")
