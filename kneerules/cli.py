@@ -348,7 +348,8 @@ def ask_command(case_file: str | None, save: pathlib.Path | None, ruleset: str,
     click.echo("Answer each question: y for yes, n for no, d if you don't know. "
                "Ctrl-C stops, keeping your answers.")
     try:
-        case = run_interview(engine.questions, engine.vocabulary, case, ask, saved)
+        case = run_interview(engine.questions, engine.vocabulary, case, ask, saved,
+                             engine.escalations)
     except click.Abort:  # Ctrl-C, or the end of the input
         if save is not None:
             save_case(latest[0], save)

@@ -15,6 +15,7 @@ from kneerules.case_validation import DEFAULT_MAX_BYTES, parse_case, parse_json
 from kneerules.config import EngineConfig
 from kneerules.errors import CaseError, PluginError, SafetyError
 from kneerules.knowledge_base import KnowledgeBase, build_knowledge
+from kneerules.lookahead import Escalation, escalations
 from kneerules.model import (
     Assessment,
     Case,
@@ -117,6 +118,15 @@ class Engine:
         ``attrs.evolve(assessment, questions=...)`` for the assessment JSON."""
         return find_questions(self._assess, self.parse(case), self.knowledge.facts,
                               self.knowledge.rules, self.knowledge.scores, skip)
+
+    def escalations(self, case: Case | Mapping[str, Any],
+                    skip: Iterable[str] = ()) -> list[Escalation]:
+        """Sets of answers to unknown facts that only together raise the timeframe (a red
+        calf and a painful calf), each checked by evaluation; most pressing first."""
+        case = self.parse(case)
+        facts, _ = self.case_facts(case)
+        return escalations(self._assess, case, facts, self.knowledge.facts,
+                           self.knowledge.rules, self.knowledge.scores, skip)
 
     def case_facts(self, case: Case) -> tuple[dict[str, FactValue], list[ScoreResult]]:
         """Every fact the rules see for a validated ``case`` (scores and plugin-computed

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from kneerules.lookahead import Escalation
 from kneerules.model import Case, FactValue, Question
 from kneerules.questions import timeframe_questions, with_answer
 from kneerules.ruledata import FactSpec
@@ -98,28 +99,51 @@ def parse_answer(text: str, question: Question, spec: FactSpec) -> FactValue | o
     return int(number) if number.is_integer() else number
 
 
-def next_question(questions_of: Callable[[Case, set[str]], tuple[Question, ...]], case: Case,
-                  skipped: set[str]) -> Question | None:
-    """The most consequential question that can still change the timeframe, or None."""
+QuestionsOf = Callable[[Case, set[str]], Sequence[Question]]
+EscalationsOf = Callable[[Case, set[str]], Sequence[Escalation]]
+
+
+def next_question(questions_of: QuestionsOf, case: Case, skipped: set[str],
+                  escalations_of: EscalationsOf | None = None,
+                  vocabulary: Mapping[str, FactSpec] | None = None) -> Question | None:
+    """The most consequential question that can still change the timeframe, or None.
+
+    First a question whose answer alone changes the timeframe; when there is none, the
+    first fact of the most pressing set of answers that raise it only together (its
+    ``outcomes`` are then empty: the answer matters with the others)."""
     left = timeframe_questions(questions_of(case, skipped))
-    return left[0] if left else None
+    if left:
+        return left[0]
+    if escalations_of is None or vocabulary is None:
+        return None
+    for escalation in escalations_of(case, skipped):
+        for fact in escalation.answers:
+            spec = vocabulary[fact]
+            return Question(fact=fact, text=spec.question or spec.meaning,
+                            kind=spec.kind,  # type: ignore[arg-type]
+                            changes="timeframe", outcomes=(), unit=spec.unit,
+                            choices=tuple(c for c in spec.choices if c != "unknown"))
+    return None
 
 
 def run_interview(
-    questions_of: Callable[[Case, set[str]], tuple[Question, ...]],
+    questions_of: QuestionsOf,
     vocabulary: Mapping[str, FactSpec],
     case: Case,
     ask: Callable[[int, Question, FactSpec], FactValue | object],
     saved: Callable[[Case], None] = lambda case: None,
+    escalations_of: EscalationsOf | None = None,
 ) -> Case:
-    """Asks until no question can change the timeframe; returns the case built.
+    """Asks until no answer, alone or (with ``escalations_of``) together with others,
+    can change the timeframe; returns the case built.
 
     ``ask(number, question, spec)`` returns the answer (or :data:`DONT_KNOW`);
     ``saved`` is called with the case after every answer. An interrupt inside
     ``ask`` propagates after everything answered so far was saved."""
     skipped: set[str] = set()
     number = 0
-    while (question := next_question(questions_of, case, skipped)) is not None:
+    while (question := next_question(questions_of, case, skipped, escalations_of,
+                                     vocabulary)) is not None:
         number += 1
         answer = ask(number, question, vocabulary[question.fact])
         if answer is DONT_KNOW:
