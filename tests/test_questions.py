@@ -177,3 +177,19 @@ def test_json_questions_name_the_way_each_answer_moves(builtin_engine: Engine) -
     question = data["questions"][0]
     assert question["text"].endswith("?")
     assert {"answer", "timeframe", "leading", "changes"} <= set(question["outcomes"][0])
+
+
+def test_answers_that_raise_the_timeframe_only_together_are_found_and_real(
+        builtin_engine: Engine) -> None:
+    """A swollen left calf: no single answer makes it now, but pain plus redness does."""
+    case = builtin_engine.parse({"side": "left", "findings": {"sign.calf_swelling": True,
+                                                              "sign.cold_pale_foot": False}})
+    found = builtin_engine.escalations(case)
+    assert found
+    for escalation in found:
+        assert len(escalation.answers) >= 1
+        got = builtin_engine.evaluate(apply(case, dict(escalation.answers)))
+        assert got.triage.timeframe == escalation.timeframe
+    pairs = [dict(e.answers) for e in found if e.timeframe == "now"]
+    assert {"pain.calf": True, "sign.redness": True} in pairs or any(
+        {"pain.behind_knee", "sign.redness"} <= set(p) for p in pairs)
