@@ -221,11 +221,14 @@ def _why_not_text(engine: Engine, case: Any, assessment: Any, rule_ids: Sequence
 @click.option("--ruleset", default="posterior-knee", show_default=True)
 def plugins_command(disable: tuple[str, ...], ruleset: str) -> None:
     """List every loaded plugin with its version and the hooks it implements."""
+    from kneerules.knowledge_base import essential_plugins
+
     engine = build_engine(ruleset, disable)
     safety = engine.ruleset.safety
+    essential = essential_plugins(engine.ruleset)
     for plugin in engine.knowledge.plugins:
         role = " (safety)" if plugin.name == safety else (
-            " (essential)" if plugin.name in engine.ruleset.essential else "")
+            " (essential)" if plugin.name in essential else "")
         click.echo(f"{plugin.name} {plugin.version}{role}  [{plugin.origin}]")
         click.echo(f"  hooks: {', '.join(plugin.hooks)}")
 

@@ -198,11 +198,9 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
                                        tables["consideration"], derived, rule.plugin == safety))
     for item in advice.values():
         report(item.plugin, check_advice(item, conditions, facts))
-    for kind in ("rule", "advice", "condition"):
-        for entry in tables[kind].values():
-            report(entry.plugin, [Problem(f'{kind} "{entry.id}"', f"source: {message}")
-                                  for message in source_problems(entry.source,
-                                                                 tables["reference"])])
+    for rule in rules:
+        report(rule.plugin, [Problem(f'rule "{rule.id}"', f"source: {message}")
+                             for message in source_problems(rule.source, tables["reference"])])
     for score in tables["score"].values():
         report(score.plugin, check_score(score, facts))
     for rule, message in never_firing(rules, facts):

@@ -66,8 +66,14 @@ def test_clean_file_passes(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("body", "where", "message"), [
     (HEADER + rule("demo.a") + rule("demo.a", "sign.locking"),
      'rule "demo.a"', "duplicate id, also in"),
-    (HEADER + rule("general.pulsatile_mass"), 'rule "general.pulsatile_mass"',
+    (HEADER + rule("general.locked_knee"), 'rule "general.locked_knee"',
      "duplicate id, also in"),
+    (HEADER + rule("demo.uncited").replace('"Pain Behind the Knee, Summary"',
+                                           '"Made Up et al., J Imag Med 2031"'),
+     'rule "demo.uncited"', "neither a bibliography entry"),
+    (HEADER + rule("demo.no_section").replace('"Pain Behind the Knee, Summary"',
+                                              '"Pain Behind the Knee, Chapter 12"'),
+     'rule "demo.no_section"', "without one of its sections"),
     (HEADER + rule("demo.typo", "sign.lockng"), 'rule "demo.typo"',
      'unknown fact "sign.lockng" (did you mean "sign.locking"'),
     (HEADER + rule("demo.contradiction", "{all: [demo.sign, {fact: demo.sign, is: false}]}"),
@@ -181,3 +187,13 @@ def test_contradictions_found(condition: AllOf | AnyOf) -> None:
 def test_satisfiable_conditions_pass(condition: AllOf | AnyOf | NoneOf) -> None:
     """Conditions some case satisfies are never reported."""
     assert contradiction(condition, SPECS) is None
+
+
+def test_a_plugin_may_bring_its_own_reference(tmp_path: Path) -> None:
+    """A rule citing a reference its own file declares (by alias) passes the check."""
+    refs = ("references:\n  - {key: demo-2020, aliases: [Demo et al.], title: Demo,"
+            " authors: A Demo, year: 2020, url: 'https://example.org/demo'}\n")
+    body = refs + HEADER + rule("demo.cites_own").replace('"Pain Behind the Knee, Summary"',
+                                                          '"Demo et al., 2020: the sign"')
+    result = run_check(write(tmp_path, body))
+    assert result.exit_code == 0, result.output

@@ -239,5 +239,5 @@ def test_case_id_is_echoed_and_facts_are_copied(engine: Engine) -> None:
     step = next(s for s in assessment.trace if s.rule == "general.locked_knee")
     assert step.matched == {"sign.locking": True, "sign.difficulty_straightening": True,
                             "general.after_injury": True}
-    assert step.concluded == ("triage: urgent",)
+    assert step.concluded == ("general.locked_knee", "triage: urgent (within_48_hours)")
     assert assessment.triage.level == "urgent"

@@ -10,10 +10,16 @@ from click.testing import CliRunner
 from kneerules import Engine
 from kneerules.cli import main
 from kneerules.errors import PluginError, RulesetError
+from kneerules.policy import POLICY_FLOOR
 from kneerules.pluginmanager import builtin_plugin_names, get_plugin_manager
 
-BUILTINS = ["bakers_cyst", "calf_tear", "dvt", "general", "hamstring_injury",
-            "hyperextended_knee", "knee_arthritis", "ligament_sprain", "meniscus_tear"]
+BUILTINS = sorted([
+    "bakers_cyst", "calf_tear", "dvt", "general", "hamstring_injury", "hyperextended_knee",
+    "knee_arthritis", "ligament_sprain", "meniscus_tear",
+    # the serious conditions of triage policy v2, one plugin each
+    "pulmonary_embolism", "joint_infection", "limb_ischaemia", "knee_dislocation",
+    "compartment_syndrome", "knee_fracture", "extensor_mechanism_rupture", "hamstring_avulsion",
+    "popliteal_aneurysm", "tumour"])
 
 
 def test_every_builtin_plugin_is_loaded_with_its_version() -> None:
@@ -76,18 +82,41 @@ def test_misspelt_hook_fails_loudly() -> None:
         get_plugin_manager(entry_points=False, extra=[Misspelt()])
 
 
+FLOOR_ONLY = ("name: floor-only\nversion: '0.9'\ndescription: the triage policy floor only\n"
+              "safety: dvt\nplugins: [" + ", ".join(POLICY_FLOOR) + "]\n"
+              "external_plugins: false\n")
+
+
 def test_ruleset_by_path_selects_plugins(tmp_path: Path) -> None:
     """A rule-set file chooses the plugins; the engine block names it and its version."""
-    ruleset = tmp_path / "safety-only.yaml"
-    ruleset.write_text(
-        "name: safety-only\nversion: '0.9'\ndescription: DVT and the triage floor only\n"
-        "safety: dvt\nessential: [dvt, general]\nplugins: [general, dvt]\n"
-        "external_plugins: false\n")
+    ruleset = tmp_path / "floor-only.yaml"
+    ruleset.write_text(FLOOR_ONLY)
     engine = Engine(ruleset)
-    assert [p.name for p in engine.info.plugins] == ["general", "dvt"]
+    assert [p.name for p in engine.info.plugins] == list(POLICY_FLOOR)
     assessment = engine.evaluate({"findings": {"pain.behind_knee": True}})
-    assert assessment.engine.ruleset == "safety-only"
+    assert assessment.engine.ruleset == "floor-only"
     assert assessment.engine.ruleset_version == "0.9"
+
+
+@pytest.mark.parametrize("plugins", [["dvt"], ["general", "dvt"],
+                                     [p for p in POLICY_FLOOR if p != "tumour"]])
+def test_a_ruleset_that_leaves_out_the_policy_floor_is_refused(tmp_path: Path,
+                                                                plugins: list[str]) -> None:
+    """A rule set listing only dvt (or any part of the floor) is refused, naming what is missing."""
+    ruleset = tmp_path / "partial.yaml"
+    ruleset.write_text("name: partial\nversion: '1'\ndescription: x\nsafety: dvt\n"
+                       f"plugins: [{', '.join(plugins)}]\n")
+    with pytest.raises(RulesetError, match="leaves out the triage policy floor") as caught:
+        Engine(ruleset)
+    missing = [p for p in POLICY_FLOOR if p not in plugins]
+    assert all(name in str(caught.value) for name in missing)
+
+
+@pytest.mark.parametrize("name", [p for p in POLICY_FLOOR if p != "dvt"])
+def test_no_plugin_of_the_floor_can_be_switched_off(name: str) -> None:
+    """Every plugin holding part of policy v2 refuses --disable, whatever the rule set says."""
+    with pytest.raises(PluginError, match="essential"):
+        Engine(disable=[name])
 
 
 def test_a_ruleset_without_its_safety_plugin_is_refused(tmp_path: Path) -> None:

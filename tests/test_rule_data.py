@@ -29,36 +29,6 @@ CONDITIONS = {
 CONDITION_PLUGINS = sorted(set(CONDITIONS) - {"dvt"})
 
 # The sections of "Pain Behind the Knee" a source may cite.
-SECTIONS = (
-    "1. Bakers Cyst",
-    "2. Ligament Sprain",
-    "3. Posterior Cartilage Tear",
-    "4. Calf Tear",
-    "5. Knee Arthritis",
-    "6. Hyperextended Knee",
-    "7. Hamstring Injuries",
-    "8. Deep Vein Thrombosis",
-    "8. DVT",
-    "Summary",
-    "Treating Back of Knee Pain",
-)
-# Named sources other than the clinical text.
-GUIDELINES = ("triage policy v1", "wells et al.", "who:")  # compared in lower case
-
-
-def cites_known_source(source: str) -> bool:
-    """Every ';'-separated part names a section of the clinical source or a named guideline."""
-    parts = [part.strip() for part in source.split(";") if part.strip()]
-    for part in parts:
-        if part.startswith("Pain Behind the Knee"):
-            section = part.removeprefix("Pain Behind the Knee").lstrip(", ")
-            if not section.startswith(SECTIONS):
-                return False
-        elif not part.lower().startswith(GUIDELINES) and not any(s in part for s in SECTIONS):
-            return False
-    return bool(parts)
-
-
 def test_every_rule_has_id_because_and_source(engine: Engine) -> None:
     """Every rule of every plugin has an id, a plain-language because and a source."""
     rules = engine.knowledge.rules
@@ -70,13 +40,25 @@ def test_every_rule_has_id_because_and_source(engine: Engine) -> None:
         assert rule.source.strip(), f"{rule.id}: no source"
 
 
-def test_every_source_names_a_section_or_guideline(engine: Engine) -> None:
-    """Rule, advice and condition sources cite a section of the clinical source or a guideline."""
+def test_every_source_cites_the_bibliography(engine: Engine) -> None:
+    """Rule, advice and condition sources cite a bibliography entry or a clinical section."""
+    from kneerules.bibliography import source_problems
+
     sources = [(r.id, r.source) for r in engine.knowledge.rules]
     sources += [(a.id, a.source) for a in engine.knowledge.advice.values()]
     sources += [(c.id, c.source) for c in engine.knowledge.conditions.values()]
-    bad = [(item, source) for item, source in sources if not cites_known_source(source)]
+    bad = [(item, problems) for item, source in sources
+           if (problems := source_problems(source, engine.knowledge.references))]
     assert not bad, bad
+
+
+def test_every_reference_has_a_doi_or_url(engine: Engine) -> None:
+    """Each bibliography entry names its authors, title, year and a DOI or URL."""
+    for ref in engine.knowledge.references.values():
+        assert ref.title, ref.key
+        assert ref.authors, ref.key
+        assert ref.year, ref.key
+        assert ref.doi or ref.url, ref.key
 
 
 def test_every_rule_reads_only_declared_facts(engine: Engine) -> None:
