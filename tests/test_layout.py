@@ -56,9 +56,10 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"case_validation", "plugindata", "rulesets", "pluginmanager", "dataplugin",
                "config", "hookdocs"}),
     frozenset({"knowledge_base", "_durable", "_durable.compiler", "_durable.runner"}),
-    frozenset({"assess", "batch"}),
+    frozenset({"assess", "batch", "questions", "lookahead"}),
     frozenset({"engine"}),
-    frozenset({"whynot", "lint", "rendering", "scaffold", "testing", "cli"}),
+    frozenset({"whynot", "lint", "rendering", "render_patient", "render_clinician",
+               "interview", "scaffold", "testing", "cli"}),
 )
 LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
