@@ -291,7 +291,6 @@ def score_check_advice(
         return None
     labels = [item.label for item in spec.items if item.id in result.unknown]
     text = spec.check_advice.replace("{items}", "; ".join(labels))
-    # Completing a score is a clinician's task; the patient reads the safety-netting.
     return Advice(None, "check", text, f"{spec.id}.check_unknown_items", spec.source,
                   "clinician")
 

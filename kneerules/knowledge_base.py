@@ -199,6 +199,9 @@ def build_knowledge(
             add_unique(references, item.key, attrs.evolve(item, plugin=p.name), "reference",
                        p.name)
 
+    if not any(rule.plugin == ruleset.safety for rule in rules.values()):
+        # Before any other check: the rest of the floor builds on the safety plugin.
+        raise SafetyError(ruleset.safety, "contributed no rules: the safety check cannot run")
     derived = {r_name for r in rules.values() for r_name in r.then.derive}
     for rule in rules.values():
         problems[rule.plugin] += check_rule(rule, facts, conditions, advice, considerations,

@@ -111,6 +111,9 @@ TREATMENTS: tuple[str, ...] = Treatment.__args__  # type: ignore[attr-defined]
 KIND_TREATMENTS: dict[str, tuple[Treatment, ...]] = {
     # What an advice kind always advises, whether or not its author listed it.
     "rice": ("rest", "ice", "compression", "elevation"),
+    # Medication "to reduce pain and swelling" is, in practice, an anti-inflammatory:
+    # withheld in pregnancy and with a blood thinner, and given with its cautions.
+    "medication": ("anti_inflammatory",),
     "exercise": ("exercise",),
     "physiotherapy": ("exercise",),
     "brace": ("brace",),

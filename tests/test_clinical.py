@@ -213,7 +213,8 @@ EXTRA_CASES: list[tuple[str, dict[str, Any], str, str, list[str], list[str]]] = 
            "sign.calf_swelling": True, "sign.redness": False, "sign.warmth": False,
            "sign.calf_tenderness": False},
           patient={"age": 39}, onset="sudden", side="right"),
-     "routine", "calf_tear", [], ["dvt", "ligament_sprain"]),
+     # policy v2 rule 11: a swollen calf in one leg needs a DVT test today
+     "urgent", "calf_tear", [], ["ligament_sprain"]),
     ("arthritis with cold weather only",
      case({"pain.behind_knee": True, "worse.cold_weather": True}, patient={"age": 64}),
      "routine", "knee_arthritis", [], []),
@@ -241,7 +242,8 @@ EXTRA_CASES: list[tuple[str, dict[str, Any], str, str, list[str], list[str]]] = 
      case({"pain.behind_knee": True, "pain.sharp": True, "injury.large_force": True,
            "sign.knee_swelling": True, "sign.bruising": True},
           patient={"age": 72}, onset="sudden"),
-     "routine", "ligament_sprain", ["meniscus_tear"], []),
+     # policy v2 rule 14: the Ottawa knee rule (age 55 or over) asks for an X-ray today
+     "urgent", "ligament_sprain", ["meniscus_tear"], []),
     ("cyclist with sudden sharp pain behind the knee",
      case({"pain.behind_knee": True, "pain.sharp": True, "activity.cycling": True},
           patient={"age": 50}, onset="sudden"),
@@ -262,7 +264,8 @@ EXTRA_CASES: list[tuple[str, dict[str, Any], str, str, list[str], list[str]]] = 
     ("pulsing lump behind the knee",
      case({"pain.behind_knee": True, "sign.swelling_behind_knee": True,
            "sign.pulsatile_mass": True}, patient={"age": 69}),
-     "urgent", "bakers_cyst", [], []),
+     # policy v1 urgent 2: a Baker's cyst must not outrank the aneurysm while the lump pulses
+     "urgent", "popliteal_aneurysm", ["bakers_cyst"], []),
     ("runner with sharp pain and trouble straightening",
      case({"pain.behind_knee": True, "pain.sharp": True, "activity.running": True,
            "worse.straightening_knee": True}, patient={"age": 31}, onset="sudden"),
@@ -316,11 +319,12 @@ def test_leading_condition_brings_its_treatment(engine: Engine, example: str,
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.json")))
 def test_every_case_is_told_to_see_a_doctor_and_about_referred_pain(engine: Engine,
                                                                     example: str) -> None:
-    """Every assessment says to see a doctor and that pain can refer from the front."""
+    """Every assessment says when to see a doctor; short of an emergency, that pain can refer."""
     assessment = engine.evaluate(json.loads((EXAMPLES / example).read_text()))
     ids = advice_ids(assessment)
-    assert "general.see_your_doctor" in ids
-    assert "general.referred_pain" in ids
+    assert f"general.{assessment.triage.timeframe}" in ids
+    if assessment.triage.level != "emergency":
+        assert "general.referred_pain" in ids
 
 
 def test_no_advice_line_is_repeated(engine: Engine) -> None:
@@ -401,9 +405,9 @@ def test_no_self_care_advice_beside_an_emergency(engine: Engine) -> None:
         "pain.behind_knee": True, "sign.swelling_behind_knee": True, "worse.bending_knee": True,
         "sign.knee_swelling": True, "sign.warmth": True, "sign.fever": True}))
     assert assessment.triage.level == "emergency"
-    assert ranked(assessment)[0] == "bakers_cyst"
+    assert "bakers_cyst" in ranked(assessment)
     assert not [a for a in assessment.advice if a.condition == "bakers_cyst"]
-    assert "general.emergency" in advice_ids(assessment)
+    assert "general.now" in advice_ids(assessment)
 
 
 def test_a_condition_outweighed_by_evidence_against_is_not_a_candidate(engine: Engine) -> None:

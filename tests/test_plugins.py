@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from kneerules import Engine
 from kneerules.cli import main
 from kneerules.errors import PluginError, RulesetError
-from kneerules.policy import POLICY_FLOOR
 from kneerules.pluginmanager import builtin_plugin_names, get_plugin_manager
+from kneerules.policy import POLICY_FLOOR
 
 BUILTINS = sorted([
     "bakers_cyst", "calf_tear", "dvt", "general", "hamstring_injury", "hyperextended_knee",

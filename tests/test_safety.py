@@ -63,14 +63,29 @@ def with_finding(case: Mapping[str, Any], name: str, value: bool | None) -> dict
     return {**case, "findings": findings}
 
 
+def _negated(condition: Any, under_none: bool = False) -> set[str]:
+    """Facts a condition tests under ``none`` (their presence can switch a rule off)."""
+    from kneerules.ruledata import FactTest, NoneOf
+
+    if isinstance(condition, FactTest):
+        return {condition.fact} if under_none or condition.is_ is False else set()
+    inner = under_none or isinstance(condition, NoneOf)
+    return set().union(*(_negated(item, inner) for item in condition.items))
+
+
 def emergency_findings(engine: Engine) -> list[str]:
-    """Every finding read by a rule of the safety plugin or a rule that sets emergency."""
+    """Every finding read by a rule of the safety plugin or a rule that sets emergency, except
+    those a policy rule reads as absent (policy v2 rule 10 needs no acute injury recorded:
+    recording one moves the case to the injury rules, which is the policy, not a lowering)."""
     names: set[str] = set()
+    negated: set[str] = set()
     for rule in engine.knowledge.rules:
         triage = rule.then.triage
+        if triage is not None:
+            negated |= _negated(rule.when)
         if rule.plugin == engine.ruleset.safety or (triage and triage.level == "emergency"):
             names.update(n for n in rule.facts() if engine.knowledge.facts[n].kind == "finding")
-    return sorted(names)
+    return sorted(names - negated)
 
 
 @SETTINGS
@@ -112,7 +127,7 @@ def test_a_negative_test_never_lowers_below_the_other_findings(
 @given(case=cases)
 def test_safety_red_flags_fire_before_any_other_rule(engine: Engine, case: dict[str, Any]
                                                      ) -> None:
-    """Safety red flags are the first conclusions in the trace, and DVT then leads."""
+    """Safety red flags are the first conclusions in the trace; DVT is then must-not-miss."""
     assessment = engine.evaluate(case)
     flag_rules = {f.rule for f in assessment.red_flags if f.condition == "dvt"}
     leading = [s.rule for s in assessment.trace[: len(flag_rules)]]
@@ -122,8 +137,10 @@ def test_safety_red_flags_fire_before_any_other_rule(engine: Engine, case: dict[
         assert step.plugin == "dvt"
         assert step.priority < SAFETY_PRIORITY_LIMIT
     if flag_rules:
-        assert assessment.differential[0].condition == "dvt"
-        assert assessment.triage.level == "emergency"
+        entry = next(e for e in assessment.differential if e.condition == "dvt")
+        assert entry.must_not_miss
+        assert entry.likelihood in ("possible", "likely")
+        assert assessment.triage.level in ("emergency", "urgent")
 
 
 @pytest.mark.parametrize(
@@ -165,8 +182,9 @@ def test_suspected_dvt_routes(engine: Engine, findings: dict[str, bool], side: s
     assert assessment.triage.level == expected
     if expected == "emergency":
         assert assessment.red_flags
-        assert assessment.red_flags[0].condition == "dvt"
-        assert assessment.differential[0].condition == "dvt"
+        named = {f.condition for f in assessment.red_flags}
+        assert named & {"dvt", "pulmonary_embolism"}
+        assert {e.condition for e in assessment.differential if e.must_not_miss} == named
 
 
 def test_negative_self_test_advice(engine: Engine) -> None:
@@ -336,8 +354,15 @@ benign_cases = st.fixed_dictionaries(
 
 @SETTINGS
 @given(case=benign_cases)
-def test_musculoskeletal_findings_alone_stay_routine(engine: Engine, case: dict[str, Any]) -> None:
-    """Without a red-flag or urgent finding, no combination raises the level: no over-triage."""
+def test_musculoskeletal_findings_alone_follow_the_policy(engine: Engine,
+                                                          case: dict[str, Any]) -> None:
+    """Musculoskeletal findings raise the level only where policy v2 says (Ottawa, rule 17,
+    rule 10...); anything else stays routine with no red flag: no over-triage."""
+    from policy_v2 import expected
+
+    level, timeframe, _ = expected(case)
     assessment = engine.evaluate(case)
-    assert assessment.triage.level == "routine", assessment.triage.because
-    assert assessment.red_flags == ()
+    assert (assessment.triage.level, assessment.triage.timeframe) == (level, timeframe), \
+        assessment.triage.because
+    if timeframe == "routine":
+        assert assessment.red_flags == ()
