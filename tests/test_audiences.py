@@ -18,6 +18,8 @@ from typing import Any
 import attrs
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kneerules import Engine, to_dict
 from kneerules.cli import main
@@ -202,3 +204,32 @@ def test_no_score_check_is_given_to_the_patient(builtin_engine: Engine) -> None:
     assert checks
     assert all(a.audience == "clinician" for a in checks)
     assert "clinician should check" not in render(assessment, "text", "patient")
+
+
+FINDINGS = ["pain.behind_knee", "pain.calf", "sign.calf_swelling", "sign.redness",
+            "sign.warmth", "sign.knee_swelling", "sign.fever", "injury.twisting", "injury.pop",
+            "sign.locking", "sign.difficulty_straightening", "sign.unable_to_bear_weight",
+            "sign.cold_pale_foot", "sign.breathlessness", "sign.pulsatile_mass",
+            "sign.lump_growing", "risk.pregnancy", "risk.long_haul_travel",
+            "worse.bending_knee", "sign.swelling_behind_knee", "history.knee_replacement"]
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(findings=st.dictionaries(st.sampled_from(FINDINGS), st.booleans(), max_size=8),
+       side=st.sampled_from([None, "left", "both"]))
+def test_property_patient_text_of_any_case_is_plain(
+        builtin_engine: Engine, internal_names: set[str], findings: dict[str, bool],
+        side: str | None) -> None:
+    """For random cases too: the headline first, no internal id or score, nothing twice."""
+    case: dict[str, Any] = {"findings": findings}
+    if side:
+        case["side"] = side
+    assessment = builtin_engine.evaluate(case)
+    text = render(assessment, "text", "patient", RenderOptions(width=80))
+    assert text.splitlines()[0] == HEADLINE[assessment.triage.timeframe]
+    assert not set(re.findall(r"[A-Za-z_][\w.]*\w", text)) & internal_names
+    assert not re.search(r"\b(score|source|summary)\b", text, re.IGNORECASE)
+    said = [re.sub(r"\W+", " ", s.lower()).strip()
+            for s in sentences(re.sub(r"\s+", " ", re.sub(r"(?m)^- ", "", text)))]
+    assert len(said) == len(set(said))
