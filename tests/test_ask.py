@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 import pexpect
@@ -88,6 +89,9 @@ def test_ctrl_c_leaves_cleanly_and_keeps_the_answers(tmp_path: Path) -> None:
         child.expect(PROMPT)
         child.sendline(reply)
     child.expect(PROMPT)
+    # As a person would: after the prompt, once the program waits for the answer. A
+    # Ctrl-C between writing the prompt and the blocking read is lost by CPython's input().
+    time.sleep(0.5)
     child.sendintr()
     child.expect(pexpect.EOF)
     output = child.before
@@ -108,6 +112,7 @@ def test_an_answer_that_is_not_one_is_asked_again(typed: str, again: bool) -> No
     child.sendline(typed)
     child.expect(PROMPT)
     assert (child.match.group(2) == first) is again
+    time.sleep(0.5)
     child.sendintr()
     child.expect(pexpect.EOF)
     child.close()
