@@ -4,25 +4,48 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck bench clean signer fhir-examples
+
+# The service tests sign tokens as the reference CDS Hooks sandbox does: jsrsasign, by node.
+SIGNER := tests/service/signer
+SIGNER_STAMP := $(SIGNER)/node_modules/.installed
+# The official FHIR R4 examples and the IPS examples (CC0), which the FHIR tests map.
+# Pinned by version and by the tarball's sha512 integrity (as `npm view PKG@VER
+# dist.integrity` reports it); fetched with npm once, then kept in $(FHIR_CACHE).
+FHIR_CACHE := .cache/fhir
+FHIR_EXAMPLES := \
+	hl7.fhir.r4.examples@4.0.1=sha512-DXBdIZOeQaSKIgCU7w6HOC7sw/6BzylmipLkBW4f//pT+Bc94x+8LImwTdvaNThPJoOzpBzvxAzNqjeu3X/zLw== \
+	hl7.fhir.uv.ips@2.0.0=sha512-4PWToJ9b1FgXsm9DIvHiU6HO9Z5m75jxk0e0MXOmhFlf2m2slk/d6RoiSYIChKJlvmtJ7GbRftt7PphlwmZcbQ==
 
 $(VENV): $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,fhir,service]'
 	touch $(STAMP)
 
 demo: $(VENV)
 	$(BIN)/kneerules eval examples/dvt-emergency.json --explain
 
-test: $(VENV)
+$(SIGNER_STAMP): $(SIGNER)/package.json $(SIGNER)/package-lock.json
+	cd $(SIGNER) && npm ci --no-audit --no-fund --silent
+	touch $@
+
+signer: $(SIGNER_STAMP)
+
+fhir-examples:
+	tools/fetch-fhir-examples.sh $(FHIR_CACHE) $(FHIR_EXAMPLES)
+
+test: $(VENV) $(SIGNER_STAMP) fhir-examples
 	$(BIN)/ruff check kneerules kneerules_plugins tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-bench: $(VENV)
+bench: $(VENV) fhir-examples
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/fhir_mapping.py
+	$(BIN)/python bench/service.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info $(SIGNER)/node_modules
+# (the FHIR example cache, .cache/fhir, is kept: `rm -rf .cache` to fetch it again)

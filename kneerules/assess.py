@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from kneerules._durable.runner import Firing
 from kneerules.advice_safety import safe_advice, treatments
 from kneerules.conditions import holds
+from kneerules.differential import rank_differential
 from kneerules.knowledge_base import KnowledgeBase
 from kneerules.model import (
     Advice,
@@ -32,7 +33,6 @@ from kneerules.ruledata import (
     TIMEFRAME_LEVEL,
     TIMEFRAME_RANK,
     AdviceSpec,
-    Likelihood,
     Rule,
     ScoreSpec,
     Timeframe,
@@ -140,14 +140,6 @@ def decide_triage(firing: Firing, rules: Sequence[Rule]) -> Triage:
     return Triage(TIMEFRAME_LEVEL[timeframe], timeframe, say_timeframe(message, timeframe), ids)
 
 
-def likelihood(score: float, kb: KnowledgeBase) -> Likelihood:
-    if score >= kb.ruleset.likely_at:
-        return "likely"
-    if score >= kb.ruleset.possible_at:
-        return "possible"
-    return "unlikely"
-
-
 def named_conditions(fired: Sequence[Rule]) -> list[str]:
     """The conditions the fired rules' red flags name, in firing order, each once."""
     named: dict[str, None] = {}
@@ -159,42 +151,13 @@ def named_conditions(fired: Sequence[Rule]) -> list[str]:
 
 
 def build_differential(fired: Sequence[Rule], kb: KnowledgeBase) -> tuple[DifferentialEntry, ...]:
+    """Each condition's evidence in firing order and the conditions the red flags name, ranked
+    by :func:`kneerules.differential.rank_differential`."""
     evidence: dict[str, list[Evidence]] = {}
     for rule in fired:
         for condition, item in _view(rule).evidence:
             evidence.setdefault(condition, []).append(item)
-    named = set(named_conditions(fired))
-    for condition in named:
-        evidence.setdefault(condition, [])
-    entries = []
-    for condition, items in evidence.items():
-        # A candidate is a condition the findings speak for on balance, or one a red flag
-        # names (policy v2: must not miss, listed and at least possible, whatever its score).
-        score = round(sum(e.weight for e in items), 6)
-        must_not_miss = condition in named
-        if score <= 0 and not must_not_miss:
-            continue
-        info = kb.conditions[condition]
-        grade = likelihood(score, kb)
-        if must_not_miss and grade == "unlikely":
-            grade = "possible"
-        entries.append(DifferentialEntry(condition, info.name, score, grade, tuple(items),
-                                         must_not_miss))
-
-    def rank(entry: DifferentialEntry) -> tuple[float, int, str]:
-        # By evidence (policy v2): a likely calf tear can rank above a DVT that must still
-        # be excluded; ties go to the more common cause.
-        info = kb.conditions[entry.condition]
-        return (-entry.score, info.commonness, entry.condition)
-
-    ranked = sorted(entries, key=rank)
-    for entry in [e for e in ranked if e.must_not_miss]:
-        below = set(kb.conditions[entry.condition].outranks_while_named)
-        above = [i for i, e in enumerate(ranked) if e.condition in below]
-        if above and above[0] < ranked.index(entry):
-            ranked.remove(entry)
-            ranked.insert(above[0], entry)
-    return tuple(ranked)
+    return rank_differential(evidence, named_conditions(fired), kb)
 
 
 def _advice(spec: AdviceSpec) -> Advice:

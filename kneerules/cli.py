@@ -97,11 +97,16 @@ def main() -> None:
 @click.option("--jobs", type=click.IntRange(min=0), default=0, show_default=True,
               help="Processes for --jsonl; 0 means every core, 1 no extra process. Workers "
               "take 256 lines at a time: for a live feed answered line by line, use 1.")
+@click.option("--fhir", is_flag=True, help="Each CASE is a FHIR R4 Bundle (or resource, or "
+              "list of resources) about one patient, mapped by kneerules.fhir (docs/fhir.md).")
+@click.option("--at", "at", metavar="DATETIME", help="With --fhir: the index time, ISO 8601 "
+              "with its zone (2024-09-01T10:00:00Z).  [default: now]")
 @click.pass_context
 def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
                  audience: str, with_questions: bool, explain: bool,
                  why_not: tuple[str, ...], ruleset: str, disable: tuple[str, ...],
-                 max_bytes: int | None, jsonl: str | None, jobs: int) -> None:
+                 max_bytes: int | None, jsonl: str | None, jobs: int, fhir: bool,
+                 at: str | None) -> None:
     """Assess each CASE (a case.json file, or - for standard input).
 
     With one case and --format json, prints the assessment object; with
@@ -116,14 +121,18 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
     from kneerules.errors import CaseError, KneerulesError
     from kneerules.rendering import RenderOptions, render
 
+    when = _index_time(at) if fhir else None
+    if at is not None and not fhir:
+        raise click.UsageError("--at is the index time of a FHIR record: use it with --fhir")
     if jsonl is not None:
         from click.core import ParameterSource
 
         text = ctx.get_parameter_source("output_format") != ParameterSource.DEFAULT
-        if (cases or explain or why_not or with_questions or audience != "any"
+        if (cases or explain or why_not or fhir or with_questions or audience != "any"
                 or (text and output_format == "text")):
             raise click.UsageError("--jsonl writes JSON Lines: it takes no CASE, --explain, "
-                                   "--why-not, --questions, --audience or --format text")
+                                   "--why-not, --fhir, --questions, --audience or --format "
+                                   "text")
         _eval_jsonl(build_engine(ruleset, disable, max_bytes), jsonl, jobs)
         return
     if not cases:
@@ -138,10 +147,22 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
     for path in cases:
         source, raw = _read_input(path, engine.max_bytes)
         try:
-            case = engine.parse(raw, source)
+            notes: tuple[object, ...] = ()
+            if fhir:
+                from kneerules.case_validation import parse_json
+
+                case, notes = engine.read("fhir", parse_json(raw, source, engine.max_bytes),
+                                          at=when)
+            else:
+                case = engine.parse(raw, source)
             assessment = engine.evaluate(case)
             if with_questions:
                 assessment = attrs.evolve(assessment, questions=engine.questions(case))
+            if notes:
+                for note in notes:
+                    click.echo(f"{source}: warning: {note}", err=True)
+                assessment = attrs.evolve(
+                    assessment, notes=assessment.notes + tuple(f"FHIR: {n}" for n in notes))
         except CaseError as error:
             failed = True
             for problem in error.problems:
@@ -158,6 +179,21 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
             click.echo(_why_not_text(engine, case, assessment, why_rules), nl=False)
     if failed:
         sys.exit(1)
+
+
+def _index_time(value: str | None) -> Any:
+    from datetime import UTC, datetime
+
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"expected an ISO 8601 date and time, got {value!r}",
+                                 param_hint="--at") from None
+    if moment.tzinfo is None:
+        raise click.BadParameter(f"give the time zone too (e.g. {value}Z)", param_hint="--at")
+    return moment
 
 
 def _eval_jsonl(engine: Engine, path: str, jobs: int) -> None:
@@ -369,6 +405,46 @@ def ask_command(case_file: str | None, save: pathlib.Path | None, ruleset: str,
         click.echo(f"\nYour answers are saved in {save}.")
 
 
+@main.command("validate")
+@click.argument("folders", nargs=-1, required=True, metavar="FOLDER...",
+                type=click.Path(exists=True, file_okay=False))
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]),
+              default="text", show_default=True, help="Report for a person or for a program.")
+@click.option("--robustness", is_flag=True, help="Also drop each recorded finding of every "
+              "vignette in turn, and flip it, and report how often the leading condition "
+              "changes and which findings it hinges on.")
+@click.option("--ruleset", default="posterior-knee", show_default=True,
+              help="A shipped rule set's name, or the path of a rule-set file.")
+@click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
+def validate_command(folders: tuple[str, ...], output_format: str, robustness: bool,
+                     ruleset: str, disable: tuple[str, ...]) -> None:
+    """Score the vignettes in each FOLDER (JSON files with "case" and "expect").
+
+    Prints each case's misses, top-1 and top-3 accuracy, triage exact, under- and
+    over-triage, emergency sensitivity, timeframe, must-not-miss and a confusion table
+    of the expected against the ranked-first condition. Exits 1 when any case is
+    under-triaged or a vignette cannot be read, so that a release can be gated on it.
+    """
+    import json
+
+    from kneerules import vignettes
+    from kneerules.errors import KneerulesError
+
+    engine = build_engine(ruleset, disable)
+    try:
+        report = vignettes.validate(engine, folders)
+        if robustness:
+            report["robustness"] = vignettes.robustness(engine, folders)
+    except KneerulesError as error:
+        _fail(error)
+    if output_format == "json":
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        click.echo(vignettes.render_report(report), nl=False)
+    if vignettes.under_triaged(report) or report["summary"]["errors"]:
+        sys.exit(1)
+
+
 @main.command("rulesets")
 def rulesets_command() -> None:
     """List the shipped rule sets."""
@@ -377,6 +453,22 @@ def rulesets_command() -> None:
     for name, resource in available_rulesets().items():
         spec = load_ruleset(resource)
         click.echo(f"{name} {spec.version}: {', '.join(spec.plugins)}")
+
+
+@main.command("schema")
+@click.argument("which", type=click.Choice(["case", "assessment"]))
+@click.option("--ruleset", default="posterior-knee", show_default=True,
+              help="The rule set whose plugins' vocabulary the schema names.")
+@click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
+def schema_command(which: str, ruleset: str, disable: tuple[str, ...]) -> None:
+    """Print the JSON Schema (draft 2020-12) of a case or an assessment, for the installed
+    vocabulary: validate input in any language before calling kneerules."""
+    import json
+
+    from kneerules.schema import SCHEMAS
+
+    engine = build_engine(ruleset, disable)
+    click.echo(json.dumps(SCHEMAS[which](engine.vocabulary), indent=2, ensure_ascii=False))
 
 
 COMMANDS_ENTRY_POINT_GROUP = "kneerules.commands"

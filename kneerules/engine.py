@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pluggy
 
 from kneerules._durable import DurableRunner
@@ -13,7 +15,7 @@ from kneerules.assess import build_assessment
 from kneerules.batch import evaluate_many
 from kneerules.case_validation import DEFAULT_MAX_BYTES, parse_case, parse_json
 from kneerules.config import EngineConfig
-from kneerules.errors import CaseError, PluginError, SafetyError
+from kneerules.errors import CaseError, PluginError, Problem, SafetyError
 from kneerules.knowledge_base import KnowledgeBase, build_knowledge
 from kneerules.lookahead import Escalation, escalations
 from kneerules.model import (
@@ -178,6 +180,26 @@ class Engine:
         if problems:
             raise error_type(plugin, "kneerules_case_facts() returned " + "; ".join(problems))
         return dict(extra)
+
+    def read(self, reader: str, data: Any, **options: Any) -> tuple[Case, tuple[Problem, ...]]:
+        """A validated case from ``data`` in another format, through the reader installed
+        as ``reader`` (see :mod:`kneerules.readers`), and what the reader could not decide."""
+        from kneerules.readers import load_reader
+
+        result = load_reader(reader)(self, data, **options)
+        case = self.parse(getattr(result, "case", result))
+        return case, tuple(getattr(result, "problems", ()))
+
+    def evaluate_fhir(self, bundle: Any, *, at: datetime | None = None) -> Assessment:
+        """The assessment of a FHIR R4 Bundle (or list of resources) about one patient at
+        the index time ``at`` (default now), through ``kneerules[fhir]``. Conflicting
+        records are left unknown and listed in the assessment's notes."""
+        case, problems = self.read("fhir", bundle, at=at)
+        assessment = self.evaluate(case)
+        if not problems:
+            return assessment
+        notes = tuple(f"FHIR: {problem}" for problem in problems)
+        return attrs.evolve(assessment, notes=assessment.notes + notes)
 
     def evaluate_json(self, raw: bytes | str, source: str | None = None) -> Assessment:
         """Parses, validates and evaluates one case given as JSON text."""

@@ -203,6 +203,8 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
                              for message in source_problems(rule.source, tables["reference"])])
     for score in tables["score"].values():
         report(score.plugin, check_score(score, facts))
+    for rule in rules:
+        report(rule.plugin, _summary_problems(rule))
     for rule, message in never_firing(rules, facts):
         report(rule.plugin, [Problem(f'rule "{rule.id}"', message)])
     for condition in conditions.values():
@@ -214,9 +216,45 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
                                         "patient be asked for it (kneerules ask)?"))
     if paths:  # the installed plugins are there to resolve names, not to be judged
         problems = [p for p in problems if p.source in checked]
+    else:
+        problems += _integration_checks(facts, disable)
     problems.sort(key=lambda p: (p.source, p.where))  # stable: an entry's problems together
     return LintReport(tuple(problems), tuple(s.name for s in sources), len(rules),
                       tuple(sorted(checked)))
+
+
+SUMMARY_LIMIT = 140
+"""A triage message is the summary of a CDS Hooks card: the specification wants it under 140
+characters, and it is never cut (it carries the safety text), so a longer one is refused."""
+
+
+def _summary_problems(rule: Rule) -> list[Problem]:
+    message = rule.then.triage.message if rule.then.triage else ""
+    if len(message) < SUMMARY_LIMIT:
+        return []
+    return [Problem(f'rule "{rule.id}"', f"triage message of {len(message)} characters: a "
+                    f"card summary must be under {SUMMARY_LIMIT}; shorten it (it is never cut)")]
+
+
+CHECKS_ENTRY_POINT_GROUP = "kneerules.checks"
+
+
+def _integration_checks(facts: Mapping[str, FactSpec], disable: Sequence[str]
+                        ) -> list[LintProblem]:
+    """Problems found by the checks integrations register under ``kneerules.checks``
+    (such as the FHIR mappings): ``check(facts, plugin_manager)`` gives (source, problem)."""
+    from importlib.metadata import entry_points
+
+    found: list[LintProblem] = []
+    for point in entry_points(group=CHECKS_ENTRY_POINT_GROUP):
+        try:
+            check = point.load()
+        except ImportError:
+            continue  # its extra is not installed: none of its data is in use either
+        for source, problem in check(facts, get_plugin_manager(disable=disable)):
+            found.append(LintProblem(source, problem.path, problem.message))
+    return found
+
 
 def _condition_problems(condition: str, rules: Sequence[Rule], advice: Iterable[Any]
                         ) -> list[Problem]:

@@ -139,7 +139,10 @@ def render_text(assessment: Assessment, explain: bool = False, width: int = 88) 
         # The JSON always carries every score; a person sees one that counts or needs checking.
         if not score.score and f"{score.id}.check_unknown_items" not in checks:
             continue
-        lines += ["", f"{score.name}: {score.score:g} ({score.text})"]
+        if score.interpretation == "indeterminate":
+            lines += ["", f"{score.name}: {score.text}"]
+        else:
+            lines += ["", f"{score.name}: {score.score:g} ({score.text})"]
         counted = [i.label for i in score.items if i.status == "counted"]
         unknown = [i.label for i in score.items if i.status == "unknown"]
         if counted:

@@ -52,12 +52,21 @@ def score_case(spec: ScoreSpec, facts: Mapping[str, FactValue]) -> ScoreResult:
         items.append(_item_result(item, status))
     band = max((b for b in spec.bands if total >= b.at_least), key=lambda b: b.at_least,
                default=None)
+    interpretation, text = (band.interpretation, band.text) if band else ("", "")
+    reachable = total + sum(item.points for item, result in zip(spec.items, items, strict=True)
+                            if result.status == "unknown")
+    if any(total < b.at_least <= reachable for b in spec.bands):
+        # Unrecorded items could lift the total into a higher band: a lower band ("DVT
+        # unlikely") would claim what the findings do not show (issue 11, item 5).
+        interpretation = "indeterminate"
+        text = (f"at least {total:g}, {len(unknown)} item{'s' if len(unknown) != 1 else ''} "
+                "not recorded")
     return ScoreResult(
         id=spec.id,
         name=spec.name,
         score=total,
-        interpretation=band.interpretation if band else "",
-        text=band.text if band else "",
+        interpretation=interpretation,
+        text=text,
         items=tuple(items),
         unknown=tuple(unknown),
         notes=spec.notes,

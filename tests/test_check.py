@@ -101,6 +101,10 @@ def test_clean_file_passes(tmp_path: Path) -> None:
      'rule "demo.a"', "because is empty"),
     (HEADER + rule("demo.a").replace('    source: "Pain Behind the Knee, Summary"\n', ""),
      'rules[0] "demo.a".source', "is required"),
+    (HEADER + rule("demo.long").replace(
+        "then: {evidence: {demo: 3}}",
+        "then: {evidence: {demo: 3}, triage: {level: urgent, message: '" + "x" * 140 + "'}}"),
+     'rule "demo.long"', "triage message of 140 characters: a card summary must be under 140"),
 ])
 def test_problem_is_reported_with_file_and_rule(tmp_path: Path, body: str, where: str,
                                                 message: str) -> None:

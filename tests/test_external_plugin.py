@@ -59,9 +59,14 @@ def test_engine_withholds_the_plugins_unsafe_advice(kneerules_engine: Any) -> No
     assert "popliteus_tendinopathy.anti_inflammatory" not in [a.id for a in assessment.advice]
 
 
-def test_plugin_brings_its_bibliography_entry(kneerules_engine: Any) -> None:
-    """The plugin's own reference joins the engine's bibliography."""
-    assert "english-perret-2010" in kneerules_engine.knowledge.references
+def test_plugin_sources_resolve_in_the_bibliography(kneerules_engine: Any) -> None:
+    """Every source of the plugin cites the bibliography (English & Perret, by alias)."""
+    from kneerules.bibliography import source_problems
+
+    mine = [r for r in kneerules_engine.knowledge.rules if r.plugin == "popliteus_tendinopathy"]
+    assert mine
+    for rule in mine:
+        assert source_problems(rule.source, kneerules_engine.knowledge.references) == []
 
 
 def test_new_finding_is_unknown_without_the_plugin(make_engine: Callable[..., Any]) -> None:

@@ -54,12 +54,12 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"converter", "rule_syntax", "datafiles", "conditions", "scores",
                "advice_safety", "bibliography"}),
     frozenset({"case_validation", "plugindata", "rulesets", "pluginmanager", "dataplugin",
-               "config", "hookdocs"}),
+               "config", "hookdocs", "readers", "schema"}),
     frozenset({"knowledge_base", "_durable", "_durable.compiler", "_durable.runner"}),
-    frozenset({"assess", "batch", "questions", "lookahead"}),
+    frozenset({"differential", "assess", "batch", "questions", "lookahead"}),
     frozenset({"engine"}),
     frozenset({"whynot", "lint", "rendering", "render_patient", "render_clinician",
-               "interview", "scaffold", "testing", "cli"}),
+               "interview", "scaffold", "testing", "vignettes", "cli"}),
 )
 LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

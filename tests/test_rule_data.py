@@ -28,7 +28,6 @@ CONDITIONS = {
 }
 CONDITION_PLUGINS = sorted(set(CONDITIONS) - {"dvt"})
 
-# The sections of "Pain Behind the Knee" a source may cite.
 def test_every_rule_has_id_because_and_source(engine: Engine) -> None:
     """Every rule of every plugin has an id, a plain-language because and a source."""
     rules = engine.knowledge.rules
@@ -53,11 +52,10 @@ def test_every_source_cites_the_bibliography(engine: Engine) -> None:
 
 
 def test_every_reference_has_a_doi_or_url(engine: Engine) -> None:
-    """Each bibliography entry names its authors, title, year and a DOI or URL."""
+    """Each bibliography entry names its authors, title and a DOI or URL (a year where known)."""
     for ref in engine.knowledge.references.values():
         assert ref.title, ref.key
         assert ref.authors, ref.key
-        assert ref.year, ref.key
         assert ref.doi or ref.url, ref.key
 
 

@@ -1,4 +1,5 @@
-"""The public vignettes (a copy in tests/vignettes/): triage, top condition, top three.
+"""The public vignettes (a copy in tests/vignettes/): triage and timeframe, the conditions
+that must not be missed, top condition, top three.
 
 Each vignette is evaluated with its case_id removed, so a pass cannot come from
 the name of the case, only from its findings.
@@ -34,22 +35,28 @@ def ranked(assessment: Assessment) -> list[str]:
 
 def test_the_vignettes_are_there() -> None:
     """The copy of the public vignettes is present and complete enough to judge."""
-    assert len(VIGNETTES) >= 32
+    assert len(VIGNETTES) >= 48
     for path in VIGNETTES:
         body = load(path)
         assert {"case", "expect"} <= body.keys(), path.name
         assert body["expect"]["triage"] in ("routine", "urgent", "emergency"), path.name
+        assert "timeframe" in body["expect"], path.name
 
 
 @pytest.mark.parametrize("path", VIGNETTES, ids=[p.stem for p in VIGNETTES])
 def test_vignette(engine: Engine, path: Path) -> None:
-    """The vignette gets its exact triage level, expected leader and expected top three."""
+    """The vignette gets its exact triage level and timeframe, every must-not-miss condition
+    flagged, its expected leader and expected top three."""
     body = load(path)
     expect = body["expect"]
     assessment = engine.evaluate(anonymous(body["case"]))
     order = ranked(assessment)
     assert assessment.triage.level == expect["triage"], (
         f"triage {assessment.triage.level} because {assessment.triage.because}")
+    assert assessment.triage.timeframe == expect["timeframe"], assessment.triage
+    flagged = {e.condition for e in assessment.differential if e.must_not_miss}
+    missing = [c for c in expect.get("must_not_miss", []) if c not in flagged]
+    assert not missing, f"{missing} not must_not_miss in {order}"
     if "top" in expect:
         assert order, "empty differential"
         assert order[0] in expect["top"], f"ranked {order}"

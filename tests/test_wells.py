@@ -41,7 +41,10 @@ def test_each_item_counts_one_point(engine: Engine, findings: dict[str, bool],
     """Each Wells item, recorded alone, counts one point and is reported as counted."""
     result = wells(engine, findings, measurements=measurements)
     assert result.score == 1
-    assert result.interpretation == "unlikely"
+    # The other items are not recorded and could lift it to 2: no "unlikely" band yet.
+    assert result.interpretation == "indeterminate"
+    assert result.text.startswith("at least 1, ")
+    assert result.text.endswith("not recorded")
     counted = [i.id for i in result.items if i.status == "counted"]
     assert counted == [item]
     assert item not in result.unknown
@@ -118,3 +121,26 @@ def test_alternative_diagnosis_item_is_never_applied(engine: Engine) -> None:
     assert any("never applied automatically" in note for note in result.notes)
     as_json = to_dict(engine.evaluate({"findings": {"pain.calf": True}}))
     assert "never applied automatically" in " ".join(as_json["scores"][0]["notes"])
+
+
+def test_display_says_at_least_while_unrecorded_items_could_lift_it(engine: Engine) -> None:
+    """The text says "at least N, M items not recorded" and never "unlikely" while unknowns
+    could lift the score to 2 (issue 11, item 5)."""
+    from kneerules.rendering import render_text
+
+    assessment = engine.evaluate({"side": "left", "findings": {
+        "pain.calf": True, "sign.calf_swelling": True, "risk.previous_dvt": True}})
+    text = render_text(assessment)
+    assert "Two-level Wells score for DVT: at least 1, 8 items not recorded" in text
+    assert "unlikely" not in text.split("Two-level Wells score for DVT")[1].split("\n")[0]
+
+
+def test_display_gives_the_band_when_every_item_is_recorded(engine: Engine) -> None:
+    """With every item recorded the score is exact and its band is shown."""
+    findings = {"pain.calf": True, "risk.previous_dvt": True, "risk.active_cancer": False,
+                "risk.leg_in_plaster": False, "risk.bedridden": False,
+                "risk.recent_surgery": False, "sign.calf_tenderness": False,
+                "sign.whole_leg_swelling": False, "sign.pitting_oedema": False,
+                "sign.visible_superficial_veins": False}
+    result = wells(engine, findings, measurements={"calf_swelling_cm": 1})
+    assert (result.score, result.interpretation) == (1, "unlikely")

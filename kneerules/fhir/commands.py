@@ -1,0 +1,112 @@
+"""``kneerules questionnaire`` and ``kneerules fhir-case``: registered under the
+``kneerules.commands`` entry points. Light on purpose: every ``kneerules`` command loads
+this module, so FHIR code and libraries are imported inside the commands only."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from kneerules.hookspecs import hookimpl
+
+_EXTRA = "pip install 'kneerules[fhir]'"
+
+
+def parse_index_time(value: str | None) -> datetime:
+    """An ISO 8601 index time with its zone (``2024-09-01T10:00:00Z``), or now (UTC)."""
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"expected an ISO 8601 date and time, got {value!r}",
+                                 param_hint="--at") from None
+    if moment.tzinfo is None:
+        raise click.BadParameter(f"give the time zone too (e.g. {value}Z or {value}+01:00)",
+                                 param_hint="--at")
+    return moment
+
+
+def require_fhir_library() -> Any:
+    """fhir.resources' R4B models, or a clear error naming the extra to install."""
+    try:
+        import fhir.resources.R4B as r4b
+    except ImportError:
+        raise click.ClickException(f"this command needs the FHIR extra: {_EXTRA}") from None
+    return r4b
+
+
+@click.command("questionnaire")
+@click.option("--ruleset", default="posterior-knee", show_default=True,
+              help="The rule set whose plugins' vocabulary the questionnaire asks about.")
+@click.option("--disable", multiple=True, metavar="PLUGIN", help="Leave a plugin out.")
+def questionnaire_command(ruleset: str, disable: Sequence[str]) -> None:
+    """Print the FHIR R4 Questionnaire of the installed vocabulary (JSON).
+
+    One item per finding (linkId = its name, boolean), measurements as decimals, age
+    as an integer, sex, onset and side as choices. Checked against the FHIR R4
+    structure (fhir.resources R4B) before it is printed. A QuestionnaireResponse to
+    it maps back to a case (``kneerules eval --fhir``), unanswered items unknown.
+    """
+    import json
+
+    from kneerules import __version__
+    from kneerules.cli import build_engine
+    from kneerules.fhir.questionnaire import build_questionnaire
+    from kneerules.fhir.strict import check_resource
+
+    require_fhir_library()
+    engine = build_engine(ruleset, disable)
+    questionnaire = build_questionnaire(engine.vocabulary, __version__)
+    problems = check_resource(questionnaire)
+    if problems:  # our own bug, never the user's: say so plainly
+        raise click.ClickException("the generated Questionnaire is not valid FHIR R4: "
+                                   + "; ".join(str(p) for p in problems))
+    click.echo(json.dumps(questionnaire, indent=2, ensure_ascii=False))
+
+
+@click.command("fhir-case")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--at", "at", metavar="DATETIME",
+              help="The index time (ISO 8601 with its zone); default: now.")
+@click.option("--ruleset", default="posterior-knee", show_default=True)
+@click.option("--disable", multiple=True, metavar="PLUGIN", help="Leave a plugin out.")
+def fhir_case_command(path: str, at: str | None, ruleset: str, disable: Sequence[str]) -> None:
+    """Map a FHIR R4 Bundle (or resource, or list) to a case and print it with the
+    provenance of every field and the conflicts left unknown (JSON)."""
+    import json
+
+    from kneerules.case_validation import parse_json
+    from kneerules.cli import build_engine
+    from kneerules.errors import CaseError, KneerulesError
+    from kneerules.fhir.reader import read_fhir
+
+    when = parse_index_time(at)
+    engine = build_engine(ruleset, disable)
+    if path == "-":
+        raw = sys.stdin.buffer.read()
+    else:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    source = "<stdin>" if path == "-" else path
+    try:
+        mapped = read_fhir(engine, parse_json(raw, source, max_bytes=16 * engine.max_bytes),
+                           at=when)
+    except CaseError as error:
+        for problem in error.problems:
+            click.echo(f"{source}: {problem}", err=True)
+        sys.exit(1)
+    except KneerulesError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(json.dumps(mapped.to_dict(), indent=2, ensure_ascii=False))
+
+
+@hookimpl
+def kneerules_register_commands(cli: click.Group) -> None:
+    """The FHIR commands."""
+    cli.add_command(questionnaire_command)
+    cli.add_command(fhir_case_command)

@@ -1,0 +1,28 @@
+"""The ``fhir`` reader behind ``Engine.evaluate_fhir`` and ``kneerules eval --fhir``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from kneerules.fhir.mapper import map_with
+from kneerules.fhir.mappings import FhirMapping, load_mappings, plugin_mappings
+from kneerules.fhir.model import FhirCase
+
+_ENGINE_MAPPINGS: dict[int, tuple[Any, tuple[FhirMapping, ...]]] = {}
+
+
+def engine_mappings(engine: Any) -> tuple[FhirMapping, ...]:
+    """The built-in mappings and those the engine's plugins add, checked once per engine."""
+    hit = _ENGINE_MAPPINGS.get(id(engine))
+    if hit is not None and hit[0] is engine:
+        return hit[1]
+    mappings = load_mappings(engine.vocabulary, plugin_mappings(engine.plugin_manager))
+    _ENGINE_MAPPINGS[id(engine)] = (engine, mappings)
+    return mappings
+
+
+def read_fhir(engine: Any, data: Any, *, at: datetime | None = None) -> FhirCase:
+    """``data`` (a Bundle, a resource or a list of them) mapped with ``engine``'s vocabulary
+    and plugin mappings."""
+    return map_with(data, engine_mappings(engine), engine.vocabulary, at)
