@@ -233,3 +233,18 @@ def test_property_patient_text_of_any_case_is_plain(
     said = [re.sub(r"\W+", " ", s.lower()).strip()
             for s in sentences(re.sub(r"\s+", " ", re.sub(r"(?m)^- ", "", text)))]
     assert len(said) == len(set(said))
+
+
+def test_an_assessment_with_questions_matches_the_assessment_schema(
+        builtin_engine: Engine) -> None:
+    """The schema accepts the questions when present and does not require them."""
+    import jsonschema
+
+    from kneerules.schema import assessment_schema
+
+    schema = assessment_schema(builtin_engine.vocabulary)
+    case = builtin_engine.parse((ROOT / "examples" / "calf-tear.json").read_bytes())
+    plain = builtin_engine.evaluate(case)
+    jsonschema.validate(to_dict(plain), schema)
+    jsonschema.validate(to_dict(attrs.evolve(plain, questions=builtin_engine.questions(case))),
+                        schema)
