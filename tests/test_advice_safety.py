@@ -278,3 +278,13 @@ def test_serious_conditions_each_have_a_plugin(engine: Engine) -> None:
     """Every condition the advice rules name is loaded, each from its own plugin."""
     for condition in SERIOUS_CONDITIONS:
         assert engine.knowledge.conditions[condition].plugin == condition
+
+
+def test_a_baker_s_cyst_never_outranks_a_pulsing_lump(engine: Engine) -> None:
+    """However strong the Baker's cyst picture, while the lump pulses the aneurysm ranks above."""
+    assessment = engine.evaluate(case({
+        "pain.behind_knee": True, "sign.swelling_behind_knee": True, "pain.tightness": True,
+        "worse.bending_knee": True, "worse.kneeling": True, "worse.walking": True,
+        "sign.pulsatile_mass": True}, patient={"age": 60}, onset="gradual"))
+    order = [e.condition for e in assessment.differential]
+    assert order.index("popliteal_aneurysm") < order.index("bakers_cyst")

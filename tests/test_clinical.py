@@ -141,13 +141,14 @@ def test_ties_are_broken_by_commonness(engine: Engine) -> None:
 
 
 def test_likelihood_follows_the_stated_thresholds(engine: Engine) -> None:
-    """likely at a score of 5 or more, possible at 2 or more, else unlikely, in every entry."""
+    """likely at a score of 5 or more, possible at 2 or more, else unlikely, in every entry;
+    a must-not-miss condition is at least possible (policy v2)."""
     seen = set()
     for path in sorted((Path(__file__).parent / "vignettes").glob("*.json")):
         assessment = engine.evaluate(json.loads(path.read_text())["case"])
         for item in assessment.differential:
             expected = ("likely" if item.score >= 5 else
-                        "possible" if item.score >= 2 else "unlikely")
+                        "possible" if item.score >= 2 or item.must_not_miss else "unlikely")
             assert item.likelihood == expected, (path.name, item)
             seen.add(item.likelihood)
     assert seen == {"likely", "possible", "unlikely"}

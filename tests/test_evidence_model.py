@@ -124,6 +124,21 @@ def test_recurrent_giving_way_is_listed(engine: Engine) -> None:
     assert first(result) == "ligament_sprain"
 
 
+@pytest.mark.parametrize(("findings", "expected"), [
+    ({"pain.behind_knee": True, "activity.running": True, "pain.back_of_thigh": False},
+     "hamstring_injury"),
+    ({"pain.behind_knee": True, "worse.squatting": True, "sign.knee_swelling": False},
+     "meniscus_tear"),
+], ids=["runner, thigh painless", "worse squatting, knee not swollen"])
+def test_evidence_that_cancels_out_is_still_listed(engine: Engine, findings: dict[str, bool],
+                                                   expected: str) -> None:
+    """When the only evidence for a cause is cancelled by evidence against, it is still
+    listed (as unlikely) rather than leaving the differential empty."""
+    result = assess(engine, 30, "gradual", findings)
+    assert ranked(result) == [expected]
+    assert result.differential[0].likelihood == "unlikely"
+
+
 def test_pain_only_behind_the_kneecap_stays_empty(engine: Engine) -> None:
     """Pain only behind the kneecap excludes the posterior causes: nothing to list."""
     result = assess(engine, 25, "gradual", {"pain.behind_kneecap": True,

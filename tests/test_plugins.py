@@ -133,3 +133,34 @@ def test_unknown_ruleset_names_the_available_ones() -> None:
     """An unknown rule-set name is an error listing the shipped rule sets."""
     with pytest.raises(RulesetError, match="posterior-knee"):
         Engine("posterior-knees")
+
+
+def _general_without(tmp_path: Path, rule_or_advice: str) -> object:
+    """The general plugin's data with one rule or advice item cut out."""
+    from kneerules.dataplugin import DataPlugin
+
+    source = DataPlugin.from_package("kneerules_plugins.general", "general.yaml").data_file
+    text = source.read_text(encoding="utf-8")
+    start = text.index(f"  - id: {rule_or_advice}\n")
+    end = text.find("\n  - id: ", start + 1)
+    edited = tmp_path / "general.yaml"
+    edited.write_text(text[:start] + text[end + 1:], encoding="utf-8")
+    return DataPlugin("general", edited)
+
+
+@pytest.mark.parametrize(("cut", "message"), [
+    ("general.locked_knee", "policy floor is incomplete"),
+    ("general.safety_net", "no safety-netting advice"),
+    ("general.anti_inflammatory_cautions", "cautions advice is missing"),
+])
+def test_an_engine_missing_part_of_the_floor_is_refused(tmp_path: Path, cut: str,
+                                                        message: str) -> None:
+    """A floor plugin replaced by one that lost a policy rule, the safety net or the
+    cautions gives no engine at all."""
+    from kneerules.errors import SafetyError
+
+    pm = get_plugin_manager(entry_points=False)
+    pm.unregister(name="general")
+    pm.register(_general_without(tmp_path, cut), name="general")
+    with pytest.raises(SafetyError, match=message):
+        Engine(plugin_manager=pm)
