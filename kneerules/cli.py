@@ -351,7 +351,7 @@ def ask_command(case_file: str | None, save: pathlib.Path | None, ruleset: str,
     it stops when no answer could change the timeframe, then prints what to do.
     Ctrl-C stops at once, keeping the answers so far in the --save file.
     """
-    from kneerules.errors import CaseError
+    from kneerules.errors import CaseError, KneerulesError
     from kneerules.interview import parse_answer, prompt_hint, run_interview, save_case
     from kneerules.model import Case, Question
     from kneerules.rendering import RenderOptions, render
@@ -397,6 +397,10 @@ def ask_command(case_file: str | None, save: pathlib.Path | None, ruleset: str,
         click.echo(f"\nStopped. {answered} answer{'s' if answered != 1 else ''} so far{where}.",
                    err=True)
         sys.exit(130)
+    except KneerulesError as error:  # an engine failure: the answers so far are kept
+        if save is not None:
+            save_case(latest[0], save)
+        _fail(error)
     saved(case)
     click.echo("")
     click.echo(render(engine.evaluate(case), "text", "patient",
