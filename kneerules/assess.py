@@ -28,7 +28,7 @@ from kneerules.model import (
     TraceStep,
     Triage,
 )
-from kneerules.policy import CAUTIONS, TIMEFRAME_WORDS
+from kneerules.policy import CAUTIONS, SAFETY_NET_KIND, TIMEFRAME_WORDS
 from kneerules.ruledata import (
     TIMEFRAME_LEVEL,
     TIMEFRAME_RANK,
@@ -298,15 +298,17 @@ def build_assessment(
     if not case.findings and not case.measurements:
         notes.append("No findings were given: the assessment rests on no clinical information. "
                      "Any new pain behind the knee should be reviewed by a doctor.")
+    advice = select_advice(kb, triage.timeframe, fired, differential, scores, facts)
     return Assessment(
         case_id=case.case_id,
         triage=triage,
         red_flags=red_flags,
         differential=differential,
-        advice=select_advice(kb, triage.timeframe, fired, differential, scores, facts),
+        advice=advice,
         trace=build_trace(fired, facts, views),
         engine=info,
         considerations=tuple(considerations.values()),
         scores=tuple(scores),
         notes=tuple(notes),
+        safety_net=tuple(a.text for a in advice if a.kind == SAFETY_NET_KIND),
     )

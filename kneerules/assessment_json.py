@@ -21,7 +21,7 @@ import attrs
 from kneerules import model
 
 _TOP_ORDER = ("format", "case_id", "triage", "red_flags", "differential", "considerations",
-              "advice", "scores", "notes", "trace", "engine")
+              "advice", "safety_net", "scores", "notes", "trace", "engine")
 _encode_str: Callable[[str], str] = encode_basestring
 
 _FIELDS: dict[type, tuple[tuple[str, str], ...]] = {
@@ -130,4 +130,6 @@ def assessment_json(assessment: model.Assessment) -> str:
         else:
             text = _value(value)
         parts.append(f'"{name}": {text}')
+    if assessment.questions is not None:  # only when they were asked for, as in to_dict
+        parts.append(f'"questions": {_value(assessment.questions)}')
     return "{" + ", ".join(parts) + "}"

@@ -59,6 +59,13 @@ def build_engine(ruleset: str, disable: Sequence[str], max_bytes: int | None = N
         _fail(error)
 
 
+def terminal_width() -> int:
+    """The width text wraps to: the terminal's (or ``COLUMNS``), 88 when not a terminal."""
+    import shutil
+
+    return max(40, shutil.get_terminal_size((88, 24)).columns)
+
+
 def _read_input(path: str, max_bytes: int) -> tuple[str, bytes]:
     # One byte past the limit is enough to refuse a file without reading all of it.
     if path == "-":
@@ -129,6 +136,13 @@ def main() -> None:
                 type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]),
               default="text", show_default=True, help="Output for a person or for a program.")
+@click.option("--audience", type=click.Choice(["any", "patient", "clinician"]), default="any",
+              show_default=True, help="Who reads the text: a patient (what to do and how "
+              "soon, plainly), a clinician (the rules, evidence and what to examine next), or "
+              "any (everything, as before).")
+@click.option("--questions", "with_questions", is_flag=True,
+              help="Also find the unknown findings whose answer would change the timeframe "
+                   "or the leading condition (one evaluation per answer tried).")
 @click.option("--explain", is_flag=True, help="Also show every rule that fired, and why.")
 @click.option("--why-not", "why_not", multiple=True, metavar="RULE_ID",
               help="Say whether a rule fired and, if not, the first condition that failed or "
@@ -151,7 +165,8 @@ def main() -> None:
 @click.option("--at", "at", metavar="DATETIME", help="With --fhir: the index time, ISO 8601 "
               "with its zone (2024-09-01T10:00:00Z).  [default: now]")
 @click.pass_context
-def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str, explain: bool,
+def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
+                 audience: str, with_questions: bool, explain: bool,
                  why_not: tuple[str, ...], ruleset: str, disable: tuple[str, ...],
                  max_bytes: int | None, jsonl: str | None, jobs: int, fhir: bool,
                  at: str | None) -> None:
@@ -164,6 +179,8 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
     batch on --jobs processes.
     """
 
+    import attrs
+
     from kneerules.errors import CaseError, KneerulesError
     from kneerules.rendering import RenderOptions, render
 
@@ -174,9 +191,11 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
         from click.core import ParameterSource
 
         text = ctx.get_parameter_source("output_format") != ParameterSource.DEFAULT
-        if cases or explain or why_not or fhir or (text and output_format == "text"):
+        if (cases or explain or why_not or fhir or with_questions or audience != "any"
+                or (text and output_format == "text")):
             raise click.UsageError("--jsonl writes JSON Lines: it takes no CASE, --explain, "
-                                   "--why-not, --fhir or --format text")
+                                   "--why-not, --fhir, --questions, --audience or --format "
+                                   "text")
         _eval_jsonl(build_engine(ruleset, disable, max_bytes), jsonl, jobs)
         return
     if not cases:
@@ -186,6 +205,7 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
                                  param_hint="--why-not")
     engine = build_engine(ruleset, disable, max_bytes)
     why_rules = _why_not_rules(engine, why_not)
+    width = terminal_width()
     failed = False
     for path in cases:
         source, raw = _read_input(path, engine.max_bytes)
@@ -199,9 +219,9 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
             else:
                 case = engine.parse(raw, source)
             assessment = engine.evaluate(case)
+            if with_questions:
+                assessment = attrs.evolve(assessment, questions=engine.questions(case))
             if notes:
-                import attrs
-
                 for note in notes:
                     _say(f"{source}: warning: {note}", err=True)
                 assessment = attrs.evolve(
@@ -217,10 +237,10 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
         except KneerulesError as error:
             _fail(error)
         options = RenderOptions(explain=explain or bool(why_not),
-                                indent=2 if len(cases) == 1 else None)
+                                indent=2 if len(cases) == 1 else None, width=width)
         if output_format == "text" and len(cases) > 1:
             _say(f"== {source}")
-        click.echo(render(assessment, output_format, options=options), nl=False)
+        click.echo(render(assessment, output_format, audience, options), nl=False)
         if output_format == "text" and why_rules:
             from kneerules.textsafe import terminal_safe
 
@@ -404,6 +424,81 @@ def new_plugin_command(name: str, directory: pathlib.Path, title: str | None) ->
         click.echo(f"  {path.relative_to(target)}")
     click.echo(f"Next:\n  cd {target}\n  pip install -e '.[test]'\n  pytest\n"
                f"  kneerules check .\n  kneerules eval examples/{name}-case.json --why-not {name}")
+
+
+@main.command("ask")
+@click.argument("case_file", required=False, metavar="[CASE]",
+                type=click.Path(exists=True, dir_okay=False, allow_dash=False))
+@click.option("--save", type=click.Path(dir_okay=False, writable=True, path_type=pathlib.Path),
+              help="Write the case built (case JSON) to this file, after every answer.")
+@click.option("--ruleset", default="posterior-knee", show_default=True,
+              help="A shipped rule set's name, or the path of a rule-set file.")
+@click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
+def ask_command(case_file: str | None, save: pathlib.Path | None, ruleset: str,
+                disable: tuple[str, ...]) -> None:
+    """Interview: ask, one at a time, the questions that would change how soon to be seen.
+
+    Starts from nothing or from a partial CASE file. Each question is the most
+    consequential one left (yes / no / don't know; a number for a measurement);
+    it stops when no answer could change the timeframe, then prints what to do.
+    Ctrl-C stops at once, keeping the answers so far in the --save file.
+    """
+    from kneerules.errors import CaseError, KneerulesError
+    from kneerules.interview import parse_answer, prompt_hint, run_interview, save_case
+    from kneerules.model import Case, Question
+    from kneerules.rendering import RenderOptions, render
+    from kneerules.ruledata import FactSpec
+
+    engine = build_engine(ruleset, disable)
+    case: Case = engine.parse({})
+    if case_file is not None:
+        source, raw = _read_input(case_file, engine.max_bytes)
+        try:
+            case = engine.parse(raw, source)
+        except CaseError as error:
+            for problem in error.problems:
+                click.echo(f"{source}: {problem}", err=True)
+            sys.exit(1)
+    latest = [case]
+
+    def saved(built: Case) -> None:
+        latest[0] = built
+        if save is not None:
+            save_case(built, save)
+
+    def ask(number: int, question: Question, spec: FactSpec) -> object:
+        hint = prompt_hint(question, spec)
+        while True:
+            text = click.prompt(f"{number}. {question.text} ({hint})", default="",
+                                show_default=False, prompt_suffix=" > ")
+            answer = parse_answer(text, question, spec)
+            if answer is not None:
+                return answer
+            click.echo(f"   Please answer: {hint}.")
+
+    click.echo("Answer each question: y for yes, n for no, d if you don't know. "
+               "Ctrl-C stops, keeping your answers.")
+    try:
+        case = run_interview(engine.questions, engine.vocabulary, case, ask, saved,
+                             engine.escalations)
+    except click.Abort:  # Ctrl-C, or the end of the input
+        if save is not None:
+            save_case(latest[0], save)
+        answered = len(latest[0].facts())
+        where = f"; they are saved in {save}" if save is not None else ""
+        click.echo(f"\nStopped. {answered} answer{'s' if answered != 1 else ''} so far{where}.",
+                   err=True)
+        sys.exit(130)
+    except KneerulesError as error:  # an engine failure: the answers so far are kept
+        if save is not None:
+            save_case(latest[0], save)
+        _fail(error)
+    saved(case)
+    click.echo("")
+    click.echo(render(engine.evaluate(case), "text", "patient",
+                      RenderOptions(width=terminal_width())), nl=False)
+    if save is not None:
+        click.echo(f"\nYour answers are saved in {save}.")
 
 
 @main.command("validate")

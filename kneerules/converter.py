@@ -217,12 +217,16 @@ def to_dict(assessment: Assessment) -> dict[str, Any]:
         "differential",
         "considerations",
         "advice",
+        "safety_net",
         "scores",
         "notes",
         "trace",
         "engine",
     )
-    return {key: data[key] for key in order}
+    out = {key: data[key] for key in order}
+    if data["questions"] is not None:  # only when they were asked for
+        out["questions"] = data["questions"]
+    return out
 
 
 def to_json(assessment: Assessment, indent: int | None = 2) -> str:

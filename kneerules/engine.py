@@ -26,13 +26,23 @@ from kneerules.case_validation import (
 from kneerules.config import EngineConfig
 from kneerules.errors import CaseError, PluginError, Problem, SafetyError
 from kneerules.knowledge_base import KnowledgeBase, build_knowledge
-from kneerules.model import Assessment, Case, EngineInfo, FactValue, PluginInfo, ScoreResult
+from kneerules.lookahead import Escalation, escalations
+from kneerules.model import (
+    Assessment,
+    Case,
+    EngineInfo,
+    FactValue,
+    PluginInfo,
+    Question,
+    ScoreResult,
+)
 from kneerules.pluginmanager import (
     CaseFactsHook,
     call_plugin,
     disabled_names,
     get_plugin_manager,
 )
+from kneerules.questions import find_questions
 from kneerules.rulesets import DEFAULT_RULESET, RulesetSpec, find_ruleset
 from kneerules.scores import score_case
 from kneerules.version import __version__
@@ -127,11 +137,31 @@ class Engine:
         return self._assess(self.parse(case))
 
     def _assess(self, case: Case) -> Assessment:
-        """The assessment of a case :meth:`parse` has validated."""
+        """The assessment of a case :meth:`parse` has validated (the questions try many
+        answers this way)."""
         facts, scores = self.case_facts(case)
         check_fact_size(facts, case.case_id)
         firing = self._runner.run(facts, case.case_id)
         return build_assessment(self.knowledge, case, facts, scores, firing, self.info)
+
+    def questions(self, case: Case | Mapping[str, Any],
+                  skip: Iterable[str] = ()) -> tuple[Question, ...]:
+        """The unknown facts whose answer would change the timeframe or the leading
+        condition, most consequential first, each answer checked by evaluating the case
+        with it (``skip``: facts not to ask). Costs one evaluation per answer tried, so
+        :meth:`evaluate` never does it; attach them with
+        ``attrs.evolve(assessment, questions=...)`` for the assessment JSON."""
+        return find_questions(self._assess, self.parse(case), self.knowledge.facts,
+                              self.knowledge.rules, self.knowledge.scores, skip)
+
+    def escalations(self, case: Case | Mapping[str, Any],
+                    skip: Iterable[str] = ()) -> list[Escalation]:
+        """Sets of answers to unknown facts that only together raise the timeframe (a red
+        calf and a painful calf), each checked by evaluation; most pressing first."""
+        case = self.parse(case)
+        facts, _ = self.case_facts(case)
+        return escalations(self._assess, case, facts, self.knowledge.facts,
+                           self.knowledge.rules, self.knowledge.scores, skip)
 
     def case_facts(self, case: Case) -> tuple[dict[str, FactValue], list[ScoreResult]]:
         """Every fact the rules see for a validated ``case`` (scores and plugin-computed

@@ -35,6 +35,7 @@ from kneerules.knowledge_base import (
 )
 from kneerules.model import FactValue
 from kneerules.pluginmanager import LoadedPlugin, get_plugin_manager
+from kneerules.questions import ASKED_KINDS
 from kneerules.ruledata import (
     AllOf,
     Condition,
@@ -164,6 +165,7 @@ def _gather(paths: Sequence[Path], ruleset: str, disable: Sequence[str],
             sources.append(_Source(name, source, data))
     return sources, spec.safety
 
+
 def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
          disable: Sequence[str] = ()) -> LintReport:
     """Every problem in the installed rule set or, given ``paths``, in the plugin data
@@ -223,6 +225,11 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
         report(rule.plugin, [Problem(f'rule "{rule.id}"', message)])
     for condition in conditions.values():
         report(condition.plugin, _condition_problems(condition.id, rules, advice.values()))
+    for fact in facts.values():
+        if fact.kind in ASKED_KINDS and not (fact.question or "").strip():
+            problems.append(LintProblem(origin.get(fact.plugin, "kneerules/vocabulary.yaml"),
+                                        f'fact "{fact.name}"', "no question: how should a "
+                                        "patient be asked for it (kneerules ask)?"))
     if paths:  # the installed plugins are there to resolve names, not to be judged
         problems = [p for p in problems if p.source in checked]
     else:

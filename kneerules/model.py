@@ -142,6 +142,35 @@ class ScoreResult:
 
 
 @attrs.frozen
+class Outcome:
+    """What the result becomes when a question is answered ``answer``."""
+
+    answer: FactValue
+    timeframe: Timeframe
+    leading: str | None
+    """The condition that then leads the differential (None: no candidate)."""
+    changes: tuple[Literal["timeframe", "leading"], ...]
+    """What differs from the result without the answer."""
+
+
+@attrs.frozen
+class Question:
+    """An unknown fact whose answer would change the timeframe or the leading condition,
+    each listed answer checked by evaluating the case with it."""
+
+    fact: str
+    text: str
+    kind: Literal["finding", "measurement", "field"]
+    changes: Literal["timeframe", "leading"]
+    """The most consequential change an answer makes (a timeframe outranks a diagnosis)."""
+    outcomes: tuple[Outcome, ...]
+    unchanged: tuple[FactValue, ...] = ()
+    """The answers tried that leave the result as it is (the other way to answer)."""
+    unit: str | None = None
+    choices: tuple[str, ...] = ()
+
+
+@attrs.frozen
 class PluginInfo:
     name: str
     version: str
@@ -170,3 +199,9 @@ class Assessment:
     scores: tuple[ScoreResult, ...] = ()
     notes: tuple[str, ...] = ()
     format: str = ASSESSMENT_FORMAT
+    safety_net: tuple[str, ...] = ()
+    """When to get emergency help at once: the safety-netting advice, for every result
+    short of an emergency."""
+    questions: tuple[Question, ...] | None = None
+    """Only when asked for (``Engine.questions``): the unknown findings that would change
+    the answer, most consequential first."""

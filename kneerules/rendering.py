@@ -8,6 +8,7 @@ registered.
 
 from __future__ import annotations
 
+import importlib
 import json
 import textwrap
 from collections.abc import Callable, Sequence
@@ -34,6 +35,18 @@ class RenderOptions:
 Renderer = Callable[[Assessment, RenderOptions], str]
 _RENDERERS: dict[tuple[str, str], Renderer] = {}
 
+BUILTIN_RENDERERS = ("kneerules.render_patient", "kneerules.render_clinician")
+"""Modules whose renderers register on first use (imported by name: they import this one)."""
+_loaded = False
+
+
+def _load_builtin() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in BUILTIN_RENDERERS:
+            importlib.import_module(module)
+
 
 def renderer(output_format: str, audience: str = ANY_AUDIENCE) -> Callable[[Renderer], Renderer]:
     """Registers the decorated function as the renderer of ``output_format`` for ``audience``."""
@@ -47,11 +60,13 @@ def renderer(output_format: str, audience: str = ANY_AUDIENCE) -> Callable[[Rend
 
 def formats() -> list[str]:
     """The output formats that have a renderer."""
+    _load_builtin()
     return sorted({fmt for fmt, _ in _RENDERERS})
 
 
 def audiences(output_format: str) -> list[str]:
     """The audiences ``output_format`` has a renderer for (``any`` serves them all)."""
+    _load_builtin()
     return sorted(aud for fmt, aud in _RENDERERS if fmt == output_format)
 
 
@@ -59,6 +74,7 @@ def render(assessment: Assessment, output_format: str = "text",
            audience: str = ANY_AUDIENCE, options: RenderOptions | None = None) -> str:
     """``assessment`` as ``output_format`` for ``audience`` (falling back to the renderer
     for any audience); raises ``LookupError`` naming what is registered."""
+    _load_builtin()
     found = _RENDERERS.get((output_format, audience)) or _RENDERERS.get(
         (output_format, ANY_AUDIENCE))
     if found is None:
@@ -80,21 +96,27 @@ def _value(value: object) -> str:
     return str(value)
 
 
-def render_trace(trace: Sequence[TraceStep]) -> list[str]:
+def render_trace(trace: Sequence[TraceStep], width: int = 88) -> list[str]:
+    def wrap(text: str, indent: str = "  ") -> str:
+        return _wrap(text, indent, width)
+
     lines = ["", "Trace (rules in the order they fired):"]
     for step in trace:
         lines.append(f"  {step.step:>2}. {step.rule}  [plugin {step.plugin}, "
                      f"priority {step.priority}]")
         if step.matched:
             matched = ", ".join(f"{k}={_value(v)}" for k, v in step.matched.items())
-            lines.append(_wrap(f"matched: {matched}", "      "))
+            lines.append(wrap(f"matched: {matched}", "      "))
         if step.concluded:
-            lines.append(_wrap(f"concluded: {', '.join(step.concluded)}", "      "))
-        lines.append(_wrap(f"because: {step.because}", "      "))
+            lines.append(wrap(f"concluded: {', '.join(step.concluded)}", "      "))
+        lines.append(wrap(f"because: {step.because}", "      "))
     return lines
 
 
-def render_text(assessment: Assessment, explain: bool = False) -> str:
+def render_text(assessment: Assessment, explain: bool = False, width: int = 88) -> str:
+    def wrap(text: str, indent: str = "  ") -> str:
+        return _wrap(text, indent, width)
+
     triage = assessment.triage
     lines = [f"{triage.level.upper()}: {TIMEFRAME_WORDS[triage.timeframe]}", f"  {triage.message}"]
     if assessment.case_id:
@@ -103,7 +125,7 @@ def render_text(assessment: Assessment, explain: bool = False) -> str:
         lines.append(f"  because of: {', '.join(triage.because)}")
     if assessment.red_flags:
         lines += ["", "Red flags:"]
-        lines += [_wrap(f"! {f.message} ({f.rule})") for f in assessment.red_flags]
+        lines += [wrap(f"! {f.message} ({f.rule})") for f in assessment.red_flags]
     lines += ["", "Differential (most likely first):"]
     if not assessment.differential:
         lines.append("  no condition has evidence from these findings")
@@ -111,10 +133,10 @@ def render_text(assessment: Assessment, explain: bool = False) -> str:
         lines.append(f"  {rank}. {entry.name} [{entry.condition}]: {entry.likelihood}, "
                      f"score {entry.score:g}")
         for ev in entry.evidence:
-            lines.append(_wrap(f"{ev.weight:+g} {ev.because} ({ev.rule})", "       "))
+            lines.append(wrap(f"{ev.weight:+g} {ev.because} ({ev.rule})", "       "))
     if assessment.considerations:
         lines += ["", "Also consider:"]
-        lines += [_wrap(f"- {c.name}: {c.description}") for c in assessment.considerations]
+        lines += [wrap(f"- {c.name}: {c.description}") for c in assessment.considerations]
     checks = {a.id for a in assessment.advice if a.kind == "check"}
     for score in assessment.scores:
         # The JSON always carries every score; a person sees one that counts or needs checking.
@@ -127,16 +149,16 @@ def render_text(assessment: Assessment, explain: bool = False) -> str:
         counted = [i.label for i in score.items if i.status == "counted"]
         unknown = [i.label for i in score.items if i.status == "unknown"]
         if counted:
-            lines.append(_wrap(f"counted: {'; '.join(counted)}"))
+            lines.append(wrap(f"counted: {'; '.join(counted)}"))
         if unknown:
-            lines.append(_wrap(f"not recorded: {'; '.join(unknown)}"))
-        lines += [_wrap(note) for note in score.notes]
+            lines.append(wrap(f"not recorded: {'; '.join(unknown)}"))
+        lines += [wrap(note) for note in score.notes]
     lines += ["", "Advice:"]
-    lines += [_wrap(f"- {a.text}") for a in assessment.advice]
+    lines += [wrap(f"- {a.text}") for a in assessment.advice]
     if assessment.notes:
-        lines += ["", "Notes:"] + [_wrap(f"- {n}") for n in assessment.notes]
+        lines += ["", "Notes:"] + [wrap(f"- {n}") for n in assessment.notes]
     if explain:
-        lines += render_trace(assessment.trace)
+        lines += render_trace(assessment.trace, width)
         engine = assessment.engine
         plugins = ", ".join(f"{p.name} {p.version}" for p in engine.plugins)
         lines += ["", f"kneerules {engine.version}, rule set {engine.ruleset} "
@@ -146,7 +168,7 @@ def render_text(assessment: Assessment, explain: bool = False) -> str:
 
 @renderer("text")
 def _text(assessment: Assessment, options: RenderOptions) -> str:
-    return render_text(assessment, explain=options.explain)
+    return render_text(assessment, explain=options.explain, width=options.width)
 
 
 @renderer("json")

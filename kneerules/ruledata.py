@@ -89,6 +89,9 @@ class FactSpec:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     integer: bool = False
+    question: str | None = None
+    """How to ask for it, in a patient's words (``kneerules ask``, ``eval --questions``);
+    every finding, measurement and field has one (``kneerules check``)."""
     plugin: str = ""
 
     @property

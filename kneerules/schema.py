@@ -149,6 +149,7 @@ def assessment_schema(vocabulary: Mapping[str, FactSpec]) -> dict[str, Any]:
     builder.cls(Assessment)
     root = builder.defs.pop("Assessment")
     root["properties"]["format"] = {"const": ASSESSMENT_FORMAT}
+    root["required"].remove("questions")  # only when asked for (Engine.questions)
     names = sorted(vocabulary)
     step = builder.defs["TraceStep"]["properties"]["matched"]
     step["propertyNames"] = {"enum": names}

@@ -28,7 +28,7 @@ conditions:
 advice:
   - {id: demo.advice, condition: demo, kind: seek_care, text: See a doctor., source: "s"}
 facts:
-  - {name: demo.sign, kind: finding, meaning: a demo sign}
+  - {name: demo.sign, kind: finding, meaning: a demo sign, question: Do you have the demo sign?}
   - {name: demo.derived, kind: conclusion, meaning: a demo conclusion}
 rules:
 """

@@ -46,7 +46,8 @@ def test_one_item_per_fact_with_its_type(engine: Engine) -> None:
     assert [o["valueCoding"]["code"] for o in items["side"]["answerOption"]] == [
         "left", "right", "both"]
     assert items["onset"]["type"] == "choice"
-    assert items["sign.fever"]["text"] == engine.vocabulary["sign.fever"].meaning
+    # The vocabulary's question, in a patient's words (every recordable fact has one).
+    assert items["sign.fever"]["text"] == engine.vocabulary["sign.fever"].question
 
 
 def test_a_facts_question_text_is_used_when_it_has_one(engine: Engine) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -201,3 +202,13 @@ def test_a_2000_rule_set_agrees_with_python(synthetic: tuple[Engine, ModuleType]
         assert (firing.fired, firing.derived_by) == chain.run(facts)
         selected.append(len(engine._runner.select(facts)))
     assert sum(selected) < len(cases) * len(engine._runner.packs) / 2
+
+
+def test_jsonl_output_carries_questions_when_asked_for(engine: Engine) -> None:
+    """With questions computed, the direct JSON text still equals json.dumps of to_dict."""
+    case = engine.parse(json.loads((ROOT / "examples" / "ligament-sprain.json").read_text()))
+    assessment = attrs.evolve(engine.evaluate(case), questions=engine.questions(case))
+    assert assessment.questions
+    text = assessment_json(assessment)
+    assert text == json.dumps(to_dict(assessment), ensure_ascii=False)
+    assert json.loads(text)["safety_net"] == list(assessment.safety_net)

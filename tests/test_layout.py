@@ -57,9 +57,10 @@ LAYERS: tuple[frozenset[str], ...] = (
                "config", "hookdocs", "readers", "schema"}),
     frozenset({"knowledge_base", "_durable", "_durable.compiler", "_durable.packing",
                "_durable.runner"}),
-    frozenset({"differential", "assess", "batch"}),
+    frozenset({"differential", "assess", "batch", "questions", "lookahead"}),
     frozenset({"engine"}),
-    frozenset({"whynot", "lint", "rendering", "scaffold", "testing", "vignettes", "cli"}),
+    frozenset({"whynot", "lint", "rendering", "render_patient", "render_clinician",
+               "interview", "scaffold", "testing", "vignettes", "cli"}),
 )
 LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
