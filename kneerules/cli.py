@@ -179,12 +179,15 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
     batch on --jobs processes.
     """
 
+    from datetime import UTC, datetime
+
     import attrs
 
+    from kneerules.cliparams import parse_index_time
     from kneerules.errors import CaseError, KneerulesError
     from kneerules.rendering import RenderOptions, render
 
-    when = _index_time(at) if fhir else None
+    when = (parse_index_time(at) or datetime.now(UTC)) if fhir else None
     if at is not None and not fhir:
         raise click.UsageError("--at is the index time of a FHIR record: use it with --fhir")
     if jsonl is not None:
@@ -261,21 +264,6 @@ def _write_json_line(record: dict[str, Any]) -> None:
     from kneerules.textsafe import json_safe
 
     click.echo(json_safe(json.dumps(record, ensure_ascii=False)))
-
-
-def _index_time(value: str | None) -> Any:
-    from datetime import UTC, datetime
-
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"expected an ISO 8601 date and time, got {value!r}",
-                                 param_hint="--at") from None
-    if moment.tzinfo is None:
-        raise click.BadParameter(f"give the time zone too (e.g. {value}Z)", param_hint="--at")
-    return moment
 
 
 def _eval_jsonl(engine: Engine, path: str, jobs: int) -> None:

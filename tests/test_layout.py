@@ -60,7 +60,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"differential", "assess", "batch", "questions", "lookahead"}),
     frozenset({"engine"}),
     frozenset({"whynot", "lint", "rendering", "render_patient", "render_clinician",
-               "interview", "scaffold", "testing", "vignettes", "cli"}),
+               "interview", "scaffold", "testing", "vignettes", "cliparams", "cli"}),
 )
 LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

@@ -11,24 +11,10 @@ from typing import Any
 
 import click
 
+from kneerules.cliparams import parse_index_time
 from kneerules.hookspecs import hookimpl
 
 _EXTRA = "pip install 'kneerules[fhir]'"
-
-
-def parse_index_time(value: str | None) -> datetime:
-    """An ISO 8601 index time with its zone (``2024-09-01T10:00:00Z``), or now (UTC)."""
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"expected an ISO 8601 date and time, got {value!r}",
-                                 param_hint="--at") from None
-    if moment.tzinfo is None:
-        raise click.BadParameter(f"give the time zone too (e.g. {value}Z or {value}+01:00)",
-                                 param_hint="--at")
-    return moment
 
 
 def require_fhir_library() -> Any:
@@ -85,7 +71,7 @@ def fhir_case_command(path: str, at: str | None, ruleset: str, disable: Sequence
     from kneerules.errors import CaseError, KneerulesError
     from kneerules.fhir.reader import read_fhir
 
-    when = parse_index_time(at)
+    when = parse_index_time(at) or datetime.now(UTC)
     engine = build_engine(ruleset, disable)
     if path == "-":
         raw = sys.stdin.buffer.read()

@@ -10,10 +10,10 @@ import pathlib
 import signal
 import sys
 import time
-from datetime import datetime
 
 import click
 
+from kneerules.cliparams import parse_index_time
 from kneerules.hookspecs import hookimpl
 
 _PARQUET = (".parquet", ".pq")
@@ -75,7 +75,7 @@ def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler:
 
     names = [*disabled_from_env(), *(n for v in disable for n in v.replace(",", " ").split())]
     config = EngineConfig(ruleset, disable=tuple(dict.fromkeys(names)))
-    when = _index_time(at)
+    when = parse_index_time(at)
     began = time.perf_counter()
     # A plain `kill` stops the cluster as Ctrl-C does, instead of orphaning its workers.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -104,19 +104,6 @@ def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler:
     click.echo(f"report: {result.report}")
     if summary["errors"]:
         sys.exit(1)
-
-
-def _index_time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"expected an ISO 8601 date and time, got {value!r}",
-                                 param_hint="--at") from None
-    if moment.tzinfo is None:
-        raise click.BadParameter(f"give the time zone too (e.g. {value}Z)", param_hint="--at")
-    return moment
 
 
 def _interrupt(signum: int, frame: object) -> None:
