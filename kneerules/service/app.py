@@ -120,12 +120,20 @@ def create_app(config: ServiceConfig, engine: Any = None) -> Starlette:
             return _unauthorized()
         return JSONResponse(discovery)
 
-    async def call(request: Request) -> Response:
+    async def service_caller(request: Request) -> Caller | Response:
+        """The verified caller of this service's endpoint, or the answer that refuses it:
+        a bare 401 before anything else, then 404 for another service id."""
         who = await caller(request)
         if who is None:
             return _unauthorized()
         if request.path_params["service_id"] != config.service_id:
             return _outcome(404, "not-found", "no such CDS service")
+        return who
+
+    async def call(request: Request) -> Response:
+        who = await service_caller(request)
+        if isinstance(who, Response):
+            return who
         try:
             hook = parse_request(await _read_json(request))
             hook = await complete_prefetch(hook, who)
@@ -146,11 +154,9 @@ def create_app(config: ServiceConfig, engine: Any = None) -> Starlette:
         return JSONResponse({"cards": list(outcome.cards)}, status_code=outcome.status)
 
     async def feedback(request: Request) -> Response:
-        who = await caller(request)
-        if who is None:
-            return _unauthorized()
-        if request.path_params["service_id"] != config.service_id:
-            return _outcome(404, "not-found", "no such CDS service")
+        who = await service_caller(request)
+        if isinstance(who, Response):
+            return who
         try:
             items = parse_feedback(await _read_json(request))
         except (BadRequest, BadFeedback) as error:
