@@ -24,9 +24,13 @@ FHIR_EXAMPLES := \
 
 $(VENV): $(STAMP)
 
+# Editable in compat mode (a path entry), so that mypy outside the repository sees the types;
+# every install line must say so, or the last one run wins.
+EDITABLE := --config-settings editable_mode=compat
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[test,fhir,service,dask,parquet]' --config-settings editable_mode=compat
+	$(BIN)/pip install --quiet -e '.[test,fhir,service,dask,parquet]' $(EDITABLE)
 	touch $(STAMP)
 
 demo: $(VENV)
@@ -51,7 +55,7 @@ fuzz: $(VENV)
 	$(BIN)/python -m fuzz.run $(FUZZ_SECONDS)
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,fhir,service,dask,parquet,bench]'
+	$(BIN)/pip install --quiet -e '.[test,fhir,service,dask,parquet,bench]' $(EDITABLE)
 	touch $(BENCH_STAMP)
 
 # Every figure of issues 7 and 17 (bench/run.py, under 5 minutes), then the integrations'.
