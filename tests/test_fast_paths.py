@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kneerules._durable.runner import dump_fact, json_number
+from kneerules._durable.runner import dump_fact, dump_fact_general
 from kneerules.case_validation import quick_case
 from kneerules.converter import structure
 from kneerules.model import Case
@@ -48,21 +47,8 @@ def test_quick_case_builds_what_cattrs_builds(data: dict[str, Any]) -> None:
         type(v) for v in slow.measurements.values()]  # type: ignore[union-attr]
 
 
-def _general_dump(fact: dict[str, Any]) -> str:
-    parts = []
-    for key, value in fact.items():
-        if isinstance(value, bool):
-            encoded = "true" if value else "false"
-        elif isinstance(value, int | float):
-            encoded = json_number(value)
-        else:
-            encoded = json.dumps(value, ensure_ascii=False)
-        parts.append(f"{json.dumps(key, ensure_ascii=False)}:{encoded}")
-    return "{" + ",".join(parts) + "}"
-
-
 @settings(max_examples=400, deadline=None)
 @given(st.dictionaries(st.text(max_size=6), SCALARS, max_size=8))
 def test_dump_fact_writes_every_number_in_plain_decimals(fact: dict[str, Any]) -> None:
     """The one-call encoder writes facts exactly as the per-value writer does (no 1e-06)."""
-    assert dump_fact(fact) == _general_dump(fact)
+    assert dump_fact(fact) == dump_fact_general(fact)

@@ -101,6 +101,12 @@ def dump_fact(fact: Mapping[str, FactValue]) -> str:
              for key, value in fact.items()}
     if None not in plain.values():
         return _encode(plain)
+    return dump_fact_general(fact)
+
+
+def dump_fact_general(fact: Mapping[str, FactValue]) -> str:
+    """:func:`dump_fact` value by value: the path for numbers the C encoder would write in
+    exponent form, and the reference its fast paths are tested against."""
     parts = []
     for key, value in fact.items():
         if isinstance(value, bool):

@@ -15,8 +15,9 @@ use, so that ``kneerules.fhir.commands`` (loaded by every ``kneerules`` command)
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from kneerules.lazy import lazy_exports
 
 _LAZY = {
     "map_fhir": "kneerules.fhir.mapper",
@@ -38,13 +39,7 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kneerules.fhir' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [

@@ -210,6 +210,20 @@ _READERS: dict[str, Any] = {"quantity": _quantity, "coded": _coded, "positive": 
 _ACTIVE = {"active", "recurrence", "relapse"}
 
 
+def _settle(mapper: Mapper, entry: Entry, mapping: FhirMapping, value: FactValue,
+            skip: str | None, *, side: bool = False) -> None:
+    """Offers ``value`` for the mapping's facts unless the record is skipped or outside
+    the mapping's time window, in which case the provenance says why it was ignored."""
+    if skip is None:
+        skip = window_verdict(clinical_time(entry.resource), mapper.at, mapping.window_days)
+    if skip is not None:
+        mapper.ignore(entry, mapping.sets, mapping.id, skip)
+        return
+    mapper.offer(entry, mapping.sets, value, mapping.id)
+    if side and mapping.laterality:
+        _side(mapper, entry, mapping)
+
+
 def _condition(mapper: Mapper, entry: Entry) -> None:
     resource = entry.resource
     for mapping in _matching(mapper, "Condition", resource.get("code")):
@@ -227,14 +241,7 @@ def _condition(mapper: Mapper, entry: Entry) -> None:
             skip = f"verification status {verification}: left unknown"
         elif clinical is not None and clinical not in _ACTIVE and not mapping.resolved_counts:
             skip = f"clinical status {clinical}"
-        if skip is None:
-            skip = window_verdict(clinical_time(resource), mapper.at, mapping.window_days)
-        if skip is not None:
-            mapper.ignore(entry, mapping.sets, mapping.id, skip)
-        else:
-            mapper.offer(entry, mapping.sets, value, mapping.id)
-            if mapping.laterality:
-                _side(mapper, entry, mapping)
+        _settle(mapper, entry, mapping, value, skip, side=True)
 
 
 # --- Procedure ---
@@ -243,14 +250,7 @@ def _procedure(mapper: Mapper, entry: Entry) -> None:
     status = resource.get("status")
     for mapping in _matching(mapper, "Procedure", resource.get("code")):
         skip = None if status in ("completed", "not-done") else f"status {status}"
-        if skip is None:
-            skip = window_verdict(clinical_time(resource), mapper.at, mapping.window_days)
-        if skip is not None:
-            mapper.ignore(entry, mapping.sets, mapping.id, skip)
-        else:
-            mapper.offer(entry, mapping.sets, status == "completed", mapping.id)
-            if mapping.laterality:
-                _side(mapper, entry, mapping)
+        _settle(mapper, entry, mapping, status == "completed", skip, side=True)
 
 
 # --- Medications ---
@@ -301,12 +301,7 @@ def _medication(mapper: Mapper, entry: Entry) -> None:
                 skip = "doNotPerform: an order not to give it"
             elif intent is not None and not (isinstance(intent, str) and intent in _INTENTS):
                 skip = f"intent {intent}: not an order"
-        if skip is None:
-            skip = window_verdict(clinical_time(resource), mapper.at, mapping.window_days)
-        if skip is not None:
-            mapper.ignore(entry, mapping.sets, mapping.id, skip)
-        else:
-            mapper.offer(entry, mapping.sets, value, mapping.id)
+        _settle(mapper, entry, mapping, value, skip)
 
 
 def _response(mapper: Mapper, entry: Entry) -> None:

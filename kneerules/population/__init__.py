@@ -12,7 +12,9 @@ starts as fast without the extra as with it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from kneerules.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from kneerules.population.run import AuditResult, audit
@@ -20,15 +22,7 @@ if TYPE_CHECKING:
 _LAZY = {"audit": "kneerules.population.run", "AuditResult": "kneerules.population.run"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kneerules.population' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = ["AuditResult", "audit"]

@@ -62,6 +62,22 @@ def _url(value: Any, path: str) -> Iterator[Problem]:
             yield Problem(path, f"expected an absolute URL, got {value!r}")
 
 
+def _labelled_objects(items: list[Any], path: str, keys: set[str], problems: list[Problem]
+                      ) -> list[tuple[str, dict[str, Any]]]:
+    """The objects (with their paths) of a list whose items must carry a ``label``
+    (suggestions, links); what is wrong with their shape goes into ``problems``."""
+    found = []
+    for i, item in enumerate(items):
+        where = f"{path}[{i}]"
+        if not isinstance(item, dict):
+            problems.append(Problem(where, "expected an object"))
+            continue
+        problems += _unknown(item, keys, where)
+        problems += _string(item.get("label"), f"{where}.label")
+        found.append((where, item))
+    return found
+
+
 def _coding(value: Any, path: str, display_required: bool) -> Iterator[Problem]:
     if not isinstance(value, dict):
         yield Problem(path, "expected a Coding object")
@@ -117,13 +133,7 @@ def check_card(card: Any, path: str = "$") -> list[Problem]:
         if not isinstance(suggestions, list):
             problems.append(Problem(f"{path}.suggestions", "expected a list"))
         else:
-            for i, suggestion in enumerate(suggestions):
-                where = f"{path}.suggestions[{i}]"
-                if not isinstance(suggestion, dict):
-                    problems.append(Problem(where, "expected an object"))
-                    continue
-                problems += _unknown(suggestion, _SUGGESTION_KEYS, where)
-                problems += _string(suggestion.get("label"), f"{where}.label")
+            _labelled_objects(suggestions, f"{path}.suggestions", _SUGGESTION_KEYS, problems)
             if card.get("selectionBehavior") not in ("at-most-one", "any"):
                 problems.append(Problem(f"{path}.selectionBehavior",
                                         "required with suggestions: at-most-one or any"))
@@ -134,13 +144,7 @@ def check_card(card: Any, path: str = "$") -> list[Problem]:
         if not isinstance(links, list):
             problems.append(Problem(f"{path}.links", "expected a list"))
         else:
-            for i, link in enumerate(links):
-                where = f"{path}.links[{i}]"
-                if not isinstance(link, dict):
-                    problems.append(Problem(where, "expected an object"))
-                    continue
-                problems += _unknown(link, _LINK_KEYS, where)
-                problems += _string(link.get("label"), f"{where}.label")
+            for where, link in _labelled_objects(links, f"{path}.links", _LINK_KEYS, problems):
                 problems += _url(link.get("url"), f"{where}.url")
                 if link.get("type") not in ("absolute", "smart"):
                     problems.append(Problem(f"{where}.type", "expected absolute or smart"))
