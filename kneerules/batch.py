@@ -30,7 +30,7 @@ import attrs
 
 from kneerules import model
 from kneerules.assessment_json import assessment_json
-from kneerules.config import EngineConfig
+from kneerules.config import DEFAULT_CASE_DEADLINE, EngineConfig
 from kneerules.errors import CaseError, EngineError, Problem
 from kneerules.model import Assessment, Case
 from kneerules.textsafe import json_safe
@@ -171,11 +171,6 @@ def max_jobs() -> int:
     """The most worker processes a batch starts: one per core (evaluation is CPU-bound,
     more processes only cost memory; ``--jobs 1000`` forked 1,000)."""
     return cpu_count()
-
-
-DEFAULT_CASE_DEADLINE = 60.0
-"""Seconds one case may take in batch work before the batch fails, naming the plugin that
-was running: a plugin hook that never returned hung a batch forever (issue 16)."""
 
 
 class CaseDeadline(Exception):

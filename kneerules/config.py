@@ -9,6 +9,11 @@ import attrs
 from kneerules.case_validation import DEFAULT_MAX_BYTES
 from kneerules.rulesets import RulesetSpec
 
+DEFAULT_CASE_DEADLINE = 60.0
+"""Seconds one case may take in batch work before the batch fails, naming the plugin that
+was running: a plugin hook that never returned hung a batch forever (issue 16). Here, not
+in kneerules.batch, so that the engine names it without importing the batch machinery."""
+
 
 @attrs.frozen
 class EngineConfig:

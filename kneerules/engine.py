@@ -8,14 +8,13 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
 
 from kneerules._durable import DurableRunner
 from kneerules.assess import build_assessment
-from kneerules.batch import DEFAULT_CASE_DEADLINE, evaluate_many
 from kneerules.case_validation import (
     DEFAULT_MAX_BYTES,
     check_fact_size,
@@ -23,10 +22,9 @@ from kneerules.case_validation import (
     parse_json,
     plain_fact,
 )
-from kneerules.config import EngineConfig
+from kneerules.config import DEFAULT_CASE_DEADLINE, EngineConfig
 from kneerules.errors import CaseError, PluginError, Problem, SafetyError
 from kneerules.knowledge_base import KnowledgeBase, build_knowledge
-from kneerules.lookahead import Escalation, escalations
 from kneerules.model import (
     Assessment,
     Case,
@@ -42,10 +40,14 @@ from kneerules.pluginmanager import (
     disabled_names,
     get_plugin_manager,
 )
-from kneerules.questions import find_questions
 from kneerules.rulesets import DEFAULT_RULESET, RulesetSpec, find_ruleset
 from kneerules.scores import score_case
 from kneerules.version import __version__
+
+# Off the path of `kneerules eval`: the batch machinery (multiprocessing,
+# concurrent.futures), the questions and the escalations are imported where used.
+if TYPE_CHECKING:
+    from kneerules.lookahead import Escalation
 
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
@@ -151,6 +153,8 @@ class Engine:
         with it (``skip``: facts not to ask). Costs one evaluation per answer tried, so
         :meth:`evaluate` never does it; attach them with
         ``attrs.evolve(assessment, questions=...)`` for the assessment JSON."""
+        from kneerules.questions import find_questions
+
         return find_questions(self._assess, self.parse(case), self.knowledge.facts,
                               self.knowledge.rules, self.knowledge.scores, skip)
 
@@ -158,6 +162,8 @@ class Engine:
                     skip: Iterable[str] = ()) -> list[Escalation]:
         """Sets of answers to unknown facts that only together raise the timeframe (a red
         calf and a painful calf), each checked by evaluation; most pressing first."""
+        from kneerules.lookahead import escalations
+
         case = self.parse(case)
         facts, _ = self.case_facts(case)
         return escalations(self._assess, case, facts, self.knowledge.facts,
@@ -196,6 +202,8 @@ class Engine:
         it is yielded first; a case that cannot be pickled is evaluated in this process.
         ``deadline`` bounds the seconds one case may take (where a SIGALRM timer can run:
         in worker processes, or in the main thread); past it the batch raises."""
+        from kneerules.batch import evaluate_many
+
         return evaluate_many(self, cases, jobs=jobs, chunksize=chunksize, deadline=deadline)
 
     def _case_facts(self, plugin: str, hook: CaseFactsHook, case: Case,
