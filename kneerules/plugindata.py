@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from kneerules.converter import structure
-from kneerules.datafiles import read_text, read_yaml
+from kneerules.datacache import cached, decoded, read_bytes
 from kneerules.errors import Problem, RuleDataError
 from kneerules.messages import describe, did_you_mean
 from kneerules.ruledata import (
@@ -74,8 +74,25 @@ def parse_plugin_data(data: Any, plugin: str, source: str) -> PluginData:
 
 
 def load_plugin_data(resource: Traversable | Path, plugin: str) -> PluginData:
+    """A plugin's data file, validated and stamped with ``plugin``; the result is kept in
+    the data cache (:mod:`kneerules.datacache`), keyed by the file's bytes."""
     source = str(resource)
-    return parse_plugin_data(read_yaml(read_text(resource), source), plugin, source)
+    content = read_bytes(resource)
+    text = decoded(content) if content is not None else None
+    if content is None or text is None:
+        # Unreadable or not UTF-8: the reader raises its error naming the file.
+        from kneerules.datafiles import read_text
+
+        return _parse_text(read_text(resource), plugin, source)
+    return cached(PluginData, content, lambda: _parse_text(text, plugin, source),
+                  plugin, source)
+
+
+def _parse_text(text: str, plugin: str, source: str) -> PluginData:
+    # PyYAML is imported here, on a cache miss only.
+    from kneerules.datafiles import read_yaml
+
+    return parse_plugin_data(read_yaml(text, source), plugin, source)
 
 
 __all__ = ["load_plugin_data", "parse_plugin_data"]

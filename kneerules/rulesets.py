@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from kneerules.converter import structure
-from kneerules.datafiles import read_text, read_yaml
+from kneerules.datacache import cached, decoded, read_bytes
 from kneerules.errors import Problem, RuleDataError, RulesetError
 
 DEFAULT_RULESET = "posterior-knee"
@@ -38,8 +38,24 @@ class RulesetSpec:
 
 
 def load_ruleset(resource: Traversable | Path) -> RulesetSpec:
+    """A rule-set file, checked; the result is kept in the data cache
+    (:mod:`kneerules.datacache`), keyed by the file's bytes."""
     source = str(resource)
-    data = read_yaml(read_text(resource), source)
+    content = read_bytes(resource)
+    text = decoded(content) if content is not None else None
+    if content is None or text is None:
+        # Unreadable or not UTF-8: the reader raises its error naming the file.
+        from kneerules.datafiles import read_text
+
+        return _parse_ruleset(read_text(resource), source)
+    return cached(RulesetSpec, content, lambda: _parse_ruleset(text, source), source)
+
+
+def _parse_ruleset(text: str, source: str) -> RulesetSpec:
+    # PyYAML is imported here, on a cache miss only.
+    from kneerules.datafiles import read_yaml
+
+    data = read_yaml(text, source)
     spec, problems = structure(data, RulesetSpec, path="$")
     if spec is not None:
         if spec.safety not in spec.plugins:

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from kneerules import hookspecs
 from kneerules.cli import main
-from kneerules.plugindata import parse_plugin_data, read_yaml
+from kneerules.datafiles import read_yaml
+from kneerules.plugindata import parse_plugin_data
 from kneerules.ruledata import Conclusions, FactTest, Rule
 from kneerules.testing import (
     assert_advice,

@@ -51,7 +51,7 @@ INTEGRATIONS = ("fhir", "service", "population")
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"kneerules", "errors", "version", "model", "ruledata", "messages",
                "hookspecs", "policy", "textsafe", "lazy"}),
-    frozenset({"converter", "rule_syntax", "datafiles", "conditions", "scores",
+    frozenset({"converter", "rule_syntax", "datafiles", "datacache", "conditions", "scores",
                "advice_safety", "bibliography", "chaining", "assessment_json"}),
     frozenset({"case_validation", "plugindata", "rulesets", "pluginmanager", "dataplugin",
                "config", "hookdocs", "readers", "schema"}),
