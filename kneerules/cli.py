@@ -580,5 +580,20 @@ def register_commands(cli: click.Group, pm: pluggy.PluginManager | None = None) 
 
 register_commands(main)
 
-if __name__ == "__main__":  # pragma: no cover
+
+def run() -> None:
+    """The ``kneerules`` program (its console script): :func:`main`, in a process that ends
+    when it returns."""
+    import atexit
+    import gc
+
+    # At exit the interpreter runs the cyclic garbage collector over every object still
+    # alive (the modules, the engine: some 30,000 objects, ~6 ms a pass) several times:
+    # ~25 ms of a 0.2 s `kneerules eval`. Frozen, they are left to the operating system,
+    # which takes the memory back anyway. (Not in main: tests call it in their process.)
+    atexit.register(gc.freeze)
     main()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

@@ -194,6 +194,31 @@ def test_importing_kneerules_loads_no_engine_and_no_integration() -> None:
     assert out.strip() == "[]"
 
 
+# What `kneerules eval` never needs: the batch machinery, the questions, PyYAML (with the
+# data cache warm) and any integration's dependencies (bench/README.md, "Cold start").
+EVAL_NEVER_IMPORTS = (
+    "multiprocessing", "concurrent.futures", "kneerules.batch", "kneerules.questions",
+    "kneerules.lookahead", "yaml", "kneerules.datafiles", "dask", "distributed", "starlette",
+    "uvicorn", "jwt", "fhir.resources", "pydantic", "pandas", "pyarrow", "httpx")
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_eval_imports_only_what_an_evaluation_needs(tmp_path: Path, output: str) -> None:
+    """`kneerules eval` (its data cache warm) loads no batch machinery, no PyYAML and no
+    integration dependency: each costs start-up time and none is used."""
+    code = ("import sys\nsys.argv = ['kneerules', 'eval', sys.argv[1], '--format', sys.argv[2]]"
+            "\nfrom kneerules.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass"
+            f"\nprint([m for m in {EVAL_NEVER_IMPORTS!r} if m in sys.modules])")
+    env = {**os.environ, "KNEERULES_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", code,
+                            str(ROOT / "examples" / "dvt-emergency.json"), output],
+                           capture_output=True, text=True, env=env, check=True)
+            for _ in range(2)]
+    assert runs[0].stdout.splitlines()[-1] == "['yaml', 'kneerules.datafiles']"  # cache cold
+    assert runs[1].stdout.splitlines()[-1] == "[]"
+    assert runs[0].stdout.splitlines()[:-1] == runs[1].stdout.splitlines()[:-1]
+
+
 @pytest.mark.parametrize("error", [
     CaseError([Problem("$.findings", "expected an object")], "case.json"),
     RuleDataError([Problem('rule "x"', "bad")], "x.yaml"),
@@ -248,6 +273,28 @@ def test_a_plugin_adds_a_command_through_the_hook() -> None:
     result = CliRunner().invoke(cli, ["hello"])
     assert result.exit_code == 0
     assert result.output == "hello from a plugin\n"
+
+
+@pytest.mark.parametrize(("args", "code"), [
+    (["eval", str(ROOT / "examples" / "dvt-emergency.json"), "--format", "json"], 0),
+    (["eval", str(ROOT / "examples" / "dvt-emergency.json"), "--disable", "dvt"], 1),
+    (["eval", "--format", "yaml", str(ROOT / "examples" / "dvt-emergency.json")], 2),
+    (["--version"], 0),
+])
+def test_the_installed_program_is_main_in_a_process_of_its_own(args: list[str],
+                                                               code: int) -> None:
+    """The `kneerules` console script runs kneerules.cli.run, which gives exactly what
+    kneerules.cli.main gives: the same output and the same exit code."""
+    from importlib.metadata import entry_points
+
+    [script] = [ep for ep in entry_points(group="console_scripts") if ep.name == "kneerules"]
+    assert script.value == "kneerules.cli:run"
+    results = [subprocess.run([sys.executable, "-c", f"import sys; sys.argv[0] = 'kneerules'; "
+                               f"from kneerules.cli import {entry}; {entry}()", *args],
+                              capture_output=True, text=True) for entry in ("main", "run")]
+    assert results[0].returncode == results[1].returncode == code
+    assert results[0].stdout == results[1].stdout
+    assert results[0].stderr == results[1].stderr
 
 
 def test_hook_calls_can_be_traced() -> None:
