@@ -565,12 +565,13 @@ def register_commands(cli: click.Group, pm: pluggy.PluginManager | None = None) 
     """Let the integrations and plugins under ``kneerules.commands`` (or those of ``pm``)
     add their commands to ``cli``."""
     from kneerules import hookspecs
+    from kneerules.entrypoints import load_plugins
 
     if pm is None:
         pm = pluggy.PluginManager(hookspecs.PROJECT)
         pm.add_hookspecs(hookspecs)
         try:
-            pm.load_setuptools_entrypoints(COMMANDS_ENTRY_POINT_GROUP)
+            load_plugins(pm, COMMANDS_ENTRY_POINT_GROUP)
         except Exception as error:  # a broken third-party command module must not hide eval
             click.echo(f"kneerules: warning: a command plugin failed to load: {error!r}",
                        err=True)

@@ -5,7 +5,6 @@ helper through which every hook is called, so that failures name their plugin.""
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import os
 import pkgutil
 import sys
@@ -13,15 +12,18 @@ import types
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
 
-from kneerules import hookspecs
+from kneerules import entrypoints, hookspecs
 from kneerules.errors import PluginError, SafetyError
 from kneerules.messages import did_you_mean
 from kneerules.version import __version__
+
+if TYPE_CHECKING:
+    import importlib.metadata
 
 ENTRY_POINT_GROUP = "kneerules"
 DISABLE_ENV = "KNEERULES_DISABLE"
@@ -133,6 +135,8 @@ def get_plugin_manager(
                     continue
                 module = importlib.import_module(f"{BUILTIN_PACKAGE}.{name}")
                 pm.register(module.plugin, name=name)
+    # importlib.metadata only when a distribution declares a plugin (see kneerules.entrypoints).
+    entry_points = entry_points and entrypoints.every_entry_point(ENTRY_POINT_GROUP) != []
     installed = _entry_points() if entry_points else []
     if entry_points:
         for entry in installed:
@@ -178,6 +182,8 @@ def get_plugin_manager(
 
 
 def _entry_points() -> list[importlib.metadata.EntryPoint]:
+    import importlib.metadata
+
     return sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
                   key=lambda entry: entry.name)
 

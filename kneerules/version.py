@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from kneerules.entrypoints import version as _read_version
 
-try:
-    __version__ = version("kneerules")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree never installed
-    __version__ = "0+unknown"
+
+def _installed_version() -> str:
+    # Read from the metadata file itself where it is plain (kneerules.entrypoints), as
+    # importlib.metadata would: importing that costs every command ~20 ms.
+    found = _read_version("kneerules")
+    if found is not None:
+        return found
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kneerules")
+    except PackageNotFoundError:  # pragma: no cover - a source tree never installed
+        return "0+unknown"
+
+
+__version__ = _installed_version()

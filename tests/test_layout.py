@@ -50,7 +50,7 @@ INTEGRATIONS = ("fhir", "service", "population")
 # checked separately). Integrations sit above everything and nothing imports them.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"kneerules", "errors", "version", "model", "ruledata", "messages",
-               "hookspecs", "policy", "textsafe", "lazy"}),
+               "hookspecs", "policy", "textsafe", "lazy", "entrypoints"}),
     frozenset({"converter", "rule_syntax", "datafiles", "datacache", "conditions", "scores",
                "advice_safety", "bibliography", "chaining", "assessment_json"}),
     frozenset({"case_validation", "plugindata", "rulesets", "pluginmanager", "dataplugin",
@@ -194,10 +194,12 @@ def test_importing_kneerules_loads_no_engine_and_no_integration() -> None:
     assert out.strip() == "[]"
 
 
-# What `kneerules eval` never needs: the batch machinery, the questions, PyYAML (with the
-# data cache warm) and any integration's dependencies (bench/README.md, "Cold start").
+# What `kneerules eval` never needs: the batch machinery, the questions, importlib.metadata
+# (kneerules.entrypoints reads the same files), PyYAML (with the data cache warm) and any
+# integration's dependencies (bench/README.md, "Cold start").
 EVAL_NEVER_IMPORTS = (
     "multiprocessing", "concurrent.futures", "kneerules.batch", "kneerules.questions",
+    "importlib.metadata", "email",
     "kneerules.lookahead", "yaml", "kneerules.datafiles", "dask", "distributed", "starlette",
     "uvicorn", "jwt", "fhir.resources", "pydantic", "pandas", "pyarrow", "httpx")
 
