@@ -31,7 +31,6 @@ import os
 import pickle
 import sys
 from collections.abc import Callable
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import TypeVar
 
@@ -90,24 +89,6 @@ def _fingerprint(package: Path) -> bytes | None:
     except (OSError, ImportError, ValueError):
         return None
     return digest.digest()
-
-
-def read_bytes(resource: Traversable | Path) -> bytes | None:
-    """The bytes of a data file, or None if it cannot be read (the parser then says why)."""
-    try:
-        return resource.read_bytes()
-    except (OSError, ValueError):
-        return None
-
-
-def decoded(content: bytes) -> str | None:
-    """``content`` as the text ``read_text(encoding="utf-8")`` gives (universal newlines),
-    or None if it is not UTF-8 (the parser then reads the file itself and says so)."""
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def cached(kind: type[T], content: bytes, parse: Callable[[], T], *about: str) -> T:
@@ -211,4 +192,4 @@ def _prune(folder: Path) -> None:
             path.unlink()
 
 
-__all__ = ["CACHE_ENV", "cache_dir", "cached", "decoded", "loader_fingerprint", "read_bytes"]
+__all__ = ["CACHE_ENV", "cache_dir", "cached", "loader_fingerprint"]

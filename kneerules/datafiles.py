@@ -1,21 +1,44 @@
 """Reading the YAML data files clinicians write (plugins, rule sets), safely.
 
 Only YAML's plain data types are loaded (a safe loader); a problem is a
-:class:`~kneerules.errors.RuleDataError` naming the file and the line.
+:class:`~kneerules.errors.RuleDataError` naming the file and the line. PyYAML is
+imported on the first file parsed: with the data cache warm (:mod:`kneerules.datacache`)
+``kneerules eval`` parses none.
 """
 
 from __future__ import annotations
 
-from importlib.resources.abc import Traversable
+import functools
+import importlib
+from importlib.machinery import SourceFileLoader
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from kneerules.errors import Problem, RuleDataError
 
-# libyaml's C loader is several times faster; fall back where it was not built.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+
+@functools.cache
+def _loader() -> Any:
+    import yaml
+
+    # libyaml's C loader is several times faster; fall back where it was not built.
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def package_files(package: str) -> Traversable:
+    """``importlib.resources.files(package)``: the package's folder. For a package in a
+    plain folder that is ``pathlib.Path`` of it, found without importing
+    ``importlib.resources`` (tempfile, zipfile...: ~6 ms of every start)."""
+    spec = importlib.import_module(package).__spec__
+    if (spec is not None and type(spec.loader) is SourceFileLoader and spec.origin
+            and spec.submodule_search_locations is not None):
+        return Path(spec.origin).parent
+    from importlib.resources import files
+
+    return files(package)
 
 
 MAX_NODES = 200_000
@@ -30,7 +53,9 @@ def _expanded_size(text: str, source: str) -> None:
     sizes: dict[str, int] = {}
     open_nodes: list[list[Any]] = []  # [values so far, anchor] of each open collection
     total = 0
-    for event in yaml.parse(text, Loader=_Loader):
+    import yaml
+
+    for event in yaml.parse(text, Loader=_loader()):
         if isinstance(event, yaml.CollectionStartEvent):
             open_nodes.append([1, event.anchor])
             continue
@@ -57,12 +82,14 @@ def _expanded_size(text: str, source: str) -> None:
 
 
 def read_yaml(text: str, source: str) -> Any:
+    import yaml
+
     try:
         # Only a text with both an anchor and an alias can expand (a cheap test first: the
         # event scan would double the load time of every plugin at start-up).
         if "&" in text and "*" in text:
             _expanded_size(text, source)
-        return yaml.load(text, Loader=_Loader)
+        return yaml.load(text, Loader=_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
@@ -75,3 +102,22 @@ def read_text(resource: Traversable | Path) -> str:
         return resource.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RuleDataError([Problem("$", f"cannot read the file: {exc}")], str(resource)) from None
+
+
+def read_bytes(resource: Traversable | Path) -> bytes | None:
+    """The bytes of a data file, or None if it cannot be read (:func:`read_text` then says
+    why, naming the file)."""
+    try:
+        return resource.read_bytes()
+    except (OSError, ValueError):
+        return None
+
+
+def decoded(content: bytes) -> str | None:
+    """``content`` as :func:`read_text` reads it (UTF-8, universal newlines), or None if it
+    is not UTF-8 (:func:`read_text` then says so, naming the file)."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text.replace("\r\n", "\n").replace("\r", "\n")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib.resources import files
-from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from kneerules.datafiles import package_files
 from kneerules.hookspecs import hookimpl
 from kneerules.plugindata import load_plugin_data
 from kneerules.ruledata import (
@@ -19,6 +19,9 @@ from kneerules.ruledata import (
     Rule,
     ScoreSpec,
 )
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 
 class DataPlugin:
@@ -38,7 +41,8 @@ class DataPlugin:
         cls, package: str, filename: str, name: str | None = None, version: str | None = None
     ) -> DataPlugin:
         """The plugin for ``filename`` shipped inside ``package``; named after the package."""
-        return cls(name or package.rsplit(".", 1)[-1], files(package) / filename, version)
+        return cls(name or package.rsplit(".", 1)[-1], package_files(package) / filename,
+                   version)
 
     @property
     def data(self) -> PluginData:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from importlib.resources import files
 from typing import Any
 
 import attrs
@@ -17,6 +16,7 @@ from kneerules._durable.compiler import (
     nested_groups,
     reserved_name,
 )
+from kneerules.datafiles import package_files
 from kneerules.errors import PluginError, Problem, RuleDataError, SafetyError
 from kneerules.messages import did_you_mean
 from kneerules.plugindata import load_plugin_data
@@ -55,12 +55,12 @@ CORE = "kneerules"
 
 def core_vocabulary() -> tuple[FactSpec, ...]:
     """The findings, measurements and fields of the case format that every installation knows."""
-    return load_plugin_data(files("kneerules") / "vocabulary.yaml", CORE).facts
+    return load_plugin_data(package_files("kneerules") / "vocabulary.yaml", CORE).facts
 
 
 def core_bibliography() -> tuple[Reference, ...]:
     """The references every installation knows, the clinical source first."""
-    return load_plugin_data(files("kneerules") / "bibliography.yaml", CORE).references
+    return load_plugin_data(package_files("kneerules") / "bibliography.yaml", CORE).references
 
 
 @attrs.frozen

@@ -7,14 +7,14 @@ nothing in a data file is ever executed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from kneerules.converter import structure
-from kneerules.datacache import cached, decoded, read_bytes
+from kneerules.datacache import cached
+from kneerules.datafiles import decoded, read_bytes, read_text, read_yaml
 from kneerules.errors import Problem, RuleDataError
 from kneerules.messages import describe, did_you_mean
 from kneerules.ruledata import (
@@ -27,6 +27,9 @@ from kneerules.ruledata import (
     Rule,
     ScoreSpec,
 )
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 _SECTIONS: dict[str, type] = {
     "conditions": ConditionInfo,
@@ -81,17 +84,12 @@ def load_plugin_data(resource: Traversable | Path, plugin: str) -> PluginData:
     text = decoded(content) if content is not None else None
     if content is None or text is None:
         # Unreadable or not UTF-8: the reader raises its error naming the file.
-        from kneerules.datafiles import read_text
-
         return _parse_text(read_text(resource), plugin, source)
     return cached(PluginData, content, lambda: _parse_text(text, plugin, source),
                   plugin, source)
 
 
 def _parse_text(text: str, plugin: str, source: str) -> PluginData:
-    # PyYAML is imported here, on a cache miss only.
-    from kneerules.datafiles import read_yaml
-
     return parse_plugin_data(read_yaml(text, source), plugin, source)
 
 

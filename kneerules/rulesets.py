@@ -6,16 +6,18 @@ A rule set is a YAML file a clinician signs off; the shipped ones live in the
 
 from __future__ import annotations
 
-from importlib.resources import files
-from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from kneerules.converter import structure
-from kneerules.datacache import cached, decoded, read_bytes
+from kneerules.datacache import cached
+from kneerules.datafiles import decoded, package_files, read_bytes, read_text, read_yaml
 from kneerules.errors import Problem, RuleDataError, RulesetError
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 DEFAULT_RULESET = "posterior-knee"
 
@@ -45,16 +47,11 @@ def load_ruleset(resource: Traversable | Path) -> RulesetSpec:
     text = decoded(content) if content is not None else None
     if content is None or text is None:
         # Unreadable or not UTF-8: the reader raises its error naming the file.
-        from kneerules.datafiles import read_text
-
         return _parse_ruleset(read_text(resource), source)
     return cached(RulesetSpec, content, lambda: _parse_ruleset(text, source), source)
 
 
 def _parse_ruleset(text: str, source: str) -> RulesetSpec:
-    # PyYAML is imported here, on a cache miss only.
-    from kneerules.datafiles import read_yaml
-
     data = read_yaml(text, source)
     spec, problems = structure(data, RulesetSpec, path="$")
     if spec is not None:
@@ -82,7 +79,7 @@ def _parse_ruleset(text: str, source: str) -> RulesetSpec:
 
 def available_rulesets() -> dict[str, Path | Any]:
     """Named rule sets shipped with kneerules, by name."""
-    folder = files("kneerules_rulesets")
+    folder = package_files("kneerules_rulesets")
     return {
         entry.name.removesuffix(".yaml"): entry
         for entry in sorted(folder.iterdir(), key=lambda e: e.name)
