@@ -60,6 +60,10 @@ def _normalize(name: str) -> str:
 def _check_finders() -> None:
     from importlib.machinery import PathFinder
 
+    # The importlib_metadata backport (dask imports it) takes the standard finder's
+    # find_distributions away and adds its own finder: its rules then apply.
+    if not hasattr(PathFinder, "find_distributions"):
+        raise Unsupported("the standard finder of distributions was replaced")
     for finder in sys.meta_path:
         if finder is not PathFinder and getattr(finder, "find_distributions", None):
             raise Unsupported(f"{finder!r} finds distributions")

@@ -13,6 +13,32 @@ import pytest
 
 from kneerules import entrypoints, hookimpl, hookspecs
 
+try:  # imported before any test, as dask imports it: it changes the finders on import
+    import importlib_metadata
+except ImportError:  # pragma: no cover - installed with dask
+    importlib_metadata = None
+
+
+def _standard_find_distributions(*args: object, **kwargs: object) -> object:
+    # The standard library's PathFinder.find_distributions, which the backport deletes.
+    return importlib.metadata.MetadataPathFinder.find_distributions(*args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def _standard_finders_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The standard library's finder of distributions alone, whatever ran before in this
+    process: the importlib_metadata backport (imported by dask) adds its own finder and
+    deletes the standard one's find_distributions; a test below checks that case."""
+    from importlib.machinery import PathFinder
+
+    monkeypatch.setattr(sys, "meta_path", [
+        finder for finder in sys.meta_path
+        if finder is PathFinder or not getattr(finder, "find_distributions", None)])
+    if not hasattr(PathFinder, "find_distributions"):
+        monkeypatch.setattr(PathFinder, "find_distributions",
+                            staticmethod(_standard_find_distributions), raising=False)
+
+
 INSTALLED_GROUPS = sorted({entry.group for dist in importlib.metadata.distributions()
                            for entry in dist.entry_points})
 
@@ -145,10 +171,29 @@ def test_another_finder_of_distributions_is_left_to_importlib_metadata(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A meta-path finder that finds distributions (which this reader cannot ask) means
     importlib.metadata answers."""
+    assert entrypoints.entry_points("console_scripts") is not None
     finder = types.SimpleNamespace(find_distributions=lambda *args, **kwargs: iter(()))
-    monkeypatch.setattr(sys, "meta_path", [finder, *sys.meta_path])
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, finder])
     assert entrypoints.entry_points("console_scripts") is None
+    assert entrypoints.every_entry_point("console_scripts") is None
     assert entrypoints.version("kneerules") is None
+
+
+@pytest.mark.skipif(importlib_metadata is None, reason="the backport comes with dask")
+def test_the_importlib_metadata_backport_is_left_to_importlib_metadata(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the importlib_metadata backport installed as it installs itself (its finder
+    added, the standard one's find_distributions deleted), importlib.metadata answers."""
+    from importlib.machinery import PathFinder
+
+    assert importlib_metadata is not None
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path,
+                                           importlib_metadata.MetadataPathFinder()])
+    monkeypatch.delattr(PathFinder, "find_distributions")
+    assert entrypoints.entry_points("console_scripts") is None
+    assert entrypoints.every_entry_point("kneerules.commands") is None
+    assert entrypoints.version("kneerules") is None
+    assert importlib.metadata.version("kneerules")  # found through the backport's finder
 
 
 @pytest.mark.parametrize(("metadata", "expected"), [
