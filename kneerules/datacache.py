@@ -64,7 +64,7 @@ def cache_dir(environ: os._Environ[str] | dict[str, str] | None = None) -> Path 
     xdg = env.get("XDG_CACHE_HOME", "")
     if xdg and os.path.isabs(xdg):
         return Path(xdg) / "kneerules"
-    home = os.path.expanduser("~")
+    home = env.get("HOME", "") or os.path.expanduser("~")
     return Path(home) / ".cache" / "kneerules" if os.path.isabs(home) else None
 
 

@@ -264,10 +264,8 @@ def test_the_cache_can_be_switched_off(tmp_path: Path, monkeypatch: pytest.Monke
     ({"HOME": "/home/u"}, "/home/u/.cache/kneerules"),
     ({"KNEERULES_CACHE_DIR": "off", "HOME": "/home/u"}, None),
 ])
-def test_where_the_cache_lives(environ: dict[str, str], expected: str | None,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_where_the_cache_lives(environ: dict[str, str], expected: str | None) -> None:
     """$KNEERULES_CACHE_DIR, else $XDG_CACHE_HOME/kneerules, else ~/.cache/kneerules."""
-    monkeypatch.setenv("HOME", environ.get("HOME", ""))
     found = datacache.cache_dir(environ)
     assert (str(found) if found is not None else None) == expected
 
