@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kneerules import Engine
 from kneerules._durable.runner import dump_fact, dump_fact_general
 from kneerules.case_validation import quick_case
 from kneerules.converter import structure
 from kneerules.model import Case
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 VALUES = st.one_of(st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
                    st.text(max_size=5), st.none(), st.lists(st.booleans(), max_size=2))
 SCALARS = st.one_of(st.booleans(), st.integers(-10**20, 10**20),
@@ -52,3 +55,31 @@ def test_quick_case_builds_what_cattrs_builds(data: dict[str, Any]) -> None:
 def test_dump_fact_writes_every_number_in_plain_decimals(fact: dict[str, Any]) -> None:
     """The one-call encoder writes facts exactly as the per-value writer does (no 1e-06)."""
     assert dump_fact(fact) == dump_fact_general(fact)
+
+
+def _case_fact_as_dict(pack: Any, facts: dict[str, Any], uid: str) -> str:
+    """The case fact as the runner built it before it had a compiled writer: a dict, encoded."""
+    fact: dict[str, Any] = {"kind": "case", "sid": pack.sid, "uid": uid, **pack.bucket_props}
+    fact.update({k: v for k, v in facts.items() if k in pack.facts})
+    fact.update({name: check(facts) for name, check in pack.groups})
+    return dump_fact(fact)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_compiled_case_fact_writer_writes_what_the_dict_encoder_writes(
+        engine: Engine, data: st.DataObject) -> None:
+    """Each pack's generated writer gives the very text of the dict-and-encoder path."""
+    pack = engine._runner.packs[0]
+    names = [*sorted(pack.facts), "not.read.by.any.rule"]
+    facts = data.draw(st.dictionaries(st.sampled_from(names), SCALARS, max_size=30))
+    assert pack.write(facts, "u42") == _case_fact_as_dict(pack, facts, "u42")
+
+
+def test_compiled_case_fact_writer_on_every_example(engine: Engine) -> None:
+    """On the shipped examples (computed groups true and false) both paths agree too."""
+    pack = engine._runner.packs[0]
+    assert pack.groups, "the built-in rule set computes groups in Python"
+    for path in sorted(EXAMPLES.glob("*.json")):
+        facts, _ = engine.case_facts(engine.parse(path.read_text(encoding="utf-8")))
+        assert pack.write(facts, "u1") == _case_fact_as_dict(pack, facts, "u1"), path.name
