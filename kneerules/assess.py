@@ -210,8 +210,8 @@ def select_advice(
             chosen.setdefault(spec.id, spec)
     for spec in index.always:
         chosen.setdefault(spec.id, spec)
-    kept, _ = safe_advice(chosen.values(), timeframe, named, facts)
-    cautions = [kb.advice[CAUTIONS[t]] for spec in kept for t in treatments(spec)
+    kept, _ = safe_advice(chosen.values(), timeframe, named, facts, index.treatments)
+    cautions = [kb.advice[CAUTIONS[t]] for spec in kept for t in index.treatments[spec.id]
                 if t in CAUTIONS and CAUTIONS[t] in kb.advice]
     given = {spec.id: index.made[spec.id] for spec in (*kept, *cautions)}
     for result, score_spec in zip(scores, kb.scores, strict=True):
@@ -229,6 +229,7 @@ class _AdviceIndex:
         self.advice = advice  # held, so that the id keying the cache stays this mapping's
         # Advice is immutable: every assessment can share these objects.
         self.made = {key: _advice(spec) for key, spec in advice.items()}
+        self.treatments = {key: treatments(spec) for key, spec in advice.items()}
         self.by_level: dict[str, list[AdviceSpec]] = {}
         self.by_timeframe: dict[str, list[AdviceSpec]] = {}
         self.by_condition: dict[str, list[AdviceSpec]] = {}

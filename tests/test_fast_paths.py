@@ -11,8 +11,11 @@ from hypothesis import strategies as st
 from kneerules import Engine
 from kneerules._durable.runner import dump_fact, dump_fact_general
 from kneerules.case_validation import quick_case
+from kneerules.conditions import holds
 from kneerules.converter import structure
 from kneerules.model import Case
+from kneerules.ruledata import walk_tests
+from kneerules.scores import compile_tally
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 VALUES = st.one_of(st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
@@ -83,3 +86,25 @@ def test_compiled_case_fact_writer_on_every_example(engine: Engine) -> None:
     for path in sorted(EXAMPLES.glob("*.json")):
         facts, _ = engine.case_facts(engine.parse(path.read_text(encoding="utf-8")))
         assert pack.write(facts, "u1") == _case_fact_as_dict(pack, facts, "u1"), path.name
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_compiled_score_tally_counts_as_the_items_say(engine: Engine, data: st.DataObject) -> None:
+    """Each score's generated tally gives, item by item, what the conditions' meaning gives."""
+    for spec in engine.knowledge.scores:
+        names = sorted({t.fact for item in spec.items for t in walk_tests(item.when)})
+        facts = data.draw(st.dictionaries(st.sampled_from(names), SCALARS, max_size=12))
+        total, items, unknown = compile_tally(spec)(facts)
+        expected_total = 0.0
+        for item, result in zip(spec.items, items, strict=True):
+            tested = {t.fact for t in walk_tests(item.when)}
+            if holds(item.when, facts):
+                expected, expected_total = "counted", expected_total + item.points
+            elif any(facts.get(name) is None for name in tested):
+                expected = "unknown"
+            else:
+                expected = "not_counted"
+            assert (result.id, result.status) == (item.id, expected)
+        assert total == expected_total
+        assert unknown == tuple(r.id for r in items if r.status == "unknown")
