@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from hypothesis import given, settings
@@ -10,7 +12,7 @@ from hypothesis import strategies as st
 
 from kneerules import Engine
 from kneerules._durable.runner import dump_fact, dump_fact_general
-from kneerules.case_validation import quick_case
+from kneerules.case_validation import fast_case, parse_case, quick_case
 from kneerules.conditions import holds
 from kneerules.converter import structure
 from kneerules.model import Case
@@ -108,3 +110,57 @@ def test_compiled_score_tally_counts_as_the_items_say(engine: Engine, data: st.D
             assert (result.id, result.status) == (item.id, expected)
         assert total == expected_total
         assert unknown == tuple(r.id for r in items if r.status == "unknown")
+
+
+def _case_strategy(engine: Engine) -> st.SearchStrategy[dict[str, Any]]:
+    """Cases many of which are valid (each field a valid value nine times in ten), with
+    wrong types, misspelt and out-of-range names and values mixed in."""
+    vocabulary = engine.knowledge.facts
+    findings = sorted(n for n, s in vocabulary.items() if s.kind == "finding")[:12]
+    measures = sorted(n for n, s in vocabulary.items() if s.kind == "measurement")
+
+    def mostly(valid: st.SearchStrategy[Any], invalid: st.SearchStrategy[Any]) -> Any:
+        return st.integers(0, 9).flatmap(lambda n: valid if n else invalid)
+
+    return st.fixed_dictionaries({}, optional={
+        "format": mostly(st.just("kneerules.case/1"), VALUES),
+        "case_id": mostly(st.text(alphabet="abc-1", max_size=4), st.one_of(st.text(max_size=4),
+                                                                         VALUES)),
+        "patient": mostly(st.fixed_dictionaries({}, optional={
+            "age": mostly(st.integers(0, 120), st.one_of(st.integers(-5, 10**400), VALUES)),
+            "sex": mostly(st.sampled_from(["female", "male"]), VALUES)}),
+            st.one_of(st.none(), VALUES)),
+        "onset": mostly(st.sampled_from(["sudden", "gradual"]), VALUES),
+        "side": mostly(st.sampled_from(["left", "right", "both"]), VALUES),
+        "findings": mostly(st.dictionaries(st.sampled_from(findings), st.booleans()),
+                           st.one_of(VALUES, st.dictionaries(
+                               st.sampled_from([*findings, *measures, "pain.calff", "é"]),
+                               st.one_of(st.booleans(), VALUES)))),
+        "measurements": mostly(st.dictionaries(st.sampled_from(measures), st.one_of(
+            st.integers(0, 10), st.floats(0, 10), st.floats(30, 45))),
+            st.one_of(VALUES, st.dictionaries(
+                st.sampled_from([*measures, findings[0], "patient.age"]),
+                st.one_of(st.integers(-10, 400), st.integers(10**300), st.floats(), VALUES)))),
+    })
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.data())
+def test_fast_case_gives_what_the_full_checks_give(engine: Engine, data: st.DataObject) -> None:
+    """Where the one-pass case parser answers, the full checks accept the case and build an
+    equal Case with values of the same types."""
+    raw = data.draw(_case_strategy(engine))
+    fast = fast_case(raw, engine.knowledge.facts)
+    if fast is None:
+        return
+    full = parse_case(MappingProxyType(raw), engine.knowledge.facts)  # not a dict: full path
+    assert fast == full
+    assert [type(v) for v in fast.measurements.values()] == [
+        type(v) for v in full.measurements.values()]
+
+
+def test_fast_case_takes_every_valid_example(engine: Engine) -> None:
+    """The shipped examples, all valid, all take the fast path (else it would be dead code)."""
+    for path in sorted(EXAMPLES.glob("*.json")):
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        assert fast_case(raw, engine.knowledge.facts) is not None, path.name
