@@ -26,7 +26,7 @@ import durable_rules_engine
 
 from kneerules import Engine
 from kneerules._durable.compiler import CASE, DERIVED, END, compile_condition
-from kneerules._durable.runner import Firing, dump_fact
+from kneerules._durable.runner import Firing
 from kneerules.assess import build_assessment
 from kneerules.chaining import PythonChain
 from kneerules.model import Assessment, FactValue
@@ -135,11 +135,7 @@ class LeanestDurable:
         """The facts each pack is given for a case (what kneerules asserts, prepared ahead)."""
         out = []
         for _, pack, _, _ in self.packs:
-            fact: dict[str, FactValue] = {"kind": CASE, "sid": "s0", "uid": "u",
-                                          **pack.bucket_props}
-            fact.update({k: v for k, v in facts.items() if k in pack.facts})
-            fact.update({name: check(facts) for name, check in pack.groups})
-            out.append(dump_fact(fact))
+            out.append(pack.write(facts, "u"))
         return out
 
     def fire(self, payloads: Sequence[str]) -> list[int]:

@@ -63,10 +63,11 @@ def test_dump_fact_writes_every_number_in_plain_decimals(fact: dict[str, Any]) -
 
 
 def _case_fact_as_dict(pack: Any, facts: dict[str, Any], uid: str) -> str:
-    """The case fact as the runner built it before it had a compiled writer: a dict, encoded."""
+    """The case fact as the runner built it before it had a compiled writer: a dict, encoded
+    (each computed group that holds, as true)."""
     fact: dict[str, Any] = {"kind": "case", "sid": pack.sid, "uid": uid, **pack.bucket_props}
     fact.update({k: v for k, v in facts.items() if k in pack.facts})
-    fact.update({name: check(facts) for name, check in pack.groups})
+    fact.update({name: True for name, check in pack.groups if check(facts)})
     return dump_fact(fact)
 
 

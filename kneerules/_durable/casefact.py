@@ -7,7 +7,7 @@ engine is built, so its writer is compiled then: the constant parts are one stri
 fact's key is written once, and every group's condition is inlined as a Python expression
 (:func:`kneerules.chaining.expression`, the same meaning as :mod:`kneerules.conditions`).
 The text is exactly what :func:`kneerules._durable.runner.dump_fact` writes for the same
-fact (tested on random facts and on every bench case).
+fact (tested on random facts and on every example).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def compile_writer(sid: str, buckets: Sequence[str], wanted: frozenset[str],
                    groups: Sequence[tuple[str, Condition]]) -> CaseFactWriter:
     """The writer of a pack's case fact: ``kind``, ``sid`` and the case's ``uid``, each
     bucket's always-true test, every recorded fact the pack reads (in the facts' order),
-    then each computed group (``groups``, in order) true or false for the case."""
+    then each computed group (``groups``, in order) that holds for the case, as true."""
     clash = sorted(name for name in wanted if reserved_name(name))
     if clash:
         # Facts are checked against reserved names when rules load; this pack would
@@ -72,9 +72,11 @@ def compile_writer(sid: str, buckets: Sequence[str], wanted: frozenset[str],
     head = f'{{"kind":{json.dumps(CASE)},"sid":{json.dumps(sid)},"uid":"'
     middle = '"' + "".join(f",{json.dumps(name)}:1" for name in buckets)
     keys = {name: f",{json.dumps(name, ensure_ascii=False)}:" for name in sorted(wanted)}
+    # A group is written only when it holds: its rules test it for true, which a missing
+    # property never is, and the fact's text is repeated in every action message (with
+    # every group written, ~0.9 KB a case; durable-rules' share of a case fell ~7 %).
     tail = "".join(
-        f"+{json.dumps(',' + json.dumps(name) + ':')}"
-        f"+('true' if {expression(condition)} else 'false')"
+        f"+({json.dumps(',' + json.dumps(name) + ':true')} if {expression(condition)} else '')"
         for name, condition in groups)
     # Built only from fact names and values through repr() and json.dumps: data, never code.
     source = f"""
