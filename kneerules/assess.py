@@ -27,6 +27,7 @@ from kneerules.model import (
     ScoreResult,
     TraceStep,
     Triage,
+    make_trace_step,
 )
 from kneerules.policy import CAUTIONS, SAFETY_NET_KIND, TIMEFRAME_WORDS
 from kneerules.ruledata import (
@@ -109,8 +110,8 @@ def build_trace(fired: Sequence[Rule], facts: Mapping[str, FactValue],
                 matched[name] = True
             elif name in facts:
                 matched[name] = facts[name]
-        steps.append(TraceStep(number, rule.id, rule.plugin, rule.priority, matched,
-                               view.concluded, rule.because, rule.source))
+        steps.append(make_trace_step(number, rule.id, rule.plugin, rule.priority, matched,
+                                     view.concluded, rule.because, rule.source))
     return tuple(steps)
 
 
@@ -186,10 +187,12 @@ def select_advice(
     differential: Sequence[DifferentialEntry],
     scores: Sequence[ScoreResult],
     facts: Mapping[str, FactValue],
+    named: Sequence[str] | None = None,
 ) -> tuple[Advice, ...]:
     """Advice for the timeframe, from fired rules, for the conditions the red flags name and
     the leading conditions, from scores, and for every case; in that order, each piece once;
-    then only what the advice-safety rules allow, with the cautions of what is advised."""
+    then only what the advice-safety rules allow, with the cautions of what is advised.
+    ``named``: :func:`named_conditions` of ``fired``, if the caller has it."""
     index = _advice_index(kb.advice)
     level = TIMEFRAME_LEVEL[timeframe]
     chosen: dict[str, AdviceSpec] = {}
@@ -198,7 +201,8 @@ def select_advice(
     for rule in fired:
         for advice_id in rule.then.advise:
             chosen.setdefault(advice_id, kb.advice[advice_id])
-    named = named_conditions(fired)
+    if named is None:
+        named = named_conditions(fired)
     # Treatment advice for the leading condition and any other that is likely: advice for
     # every merely possible cause buries what matters. In an emergency, only the named.
     leading = [e.condition for rank, e in enumerate(differential)
@@ -283,27 +287,38 @@ def build_assessment(
     info: EngineInfo,
 ) -> Assessment:
     rules = kb.rules
-    fired = [rules[i] for i in firing.fired]
     all_views = _views(rules)
     views = [all_views[i] for i in firing.fired]
+    fired = [view.rule for view in views]
     triage = decide_triage(firing, rules)
-    red_flags = tuple(view.red_flag for view in views if view.red_flag)
-    differential = build_differential(fired, kb)
+    # One pass over the fired rules for what each contributes (in firing order).
+    red_flags: list[RedFlag] = []
+    named: dict[str, None] = {}
+    evidence: dict[str, list[Evidence]] = {}
     considerations: dict[str, Consideration] = {}
-    for rule in fired:
+    for view in views:
+        flag = view.red_flag
+        if flag is not None:
+            red_flags.append(flag)
+            if flag.condition:
+                named.setdefault(flag.condition, None)
+        for condition, item in view.evidence:
+            evidence.setdefault(condition, []).append(item)
+        rule = view.rule
         for cid in rule.then.consider:
             spec = kb.considerations[cid]
             considerations.setdefault(cid, Consideration(cid, spec.name, spec.description,
                                                          rule.id, rule.because, spec.source))
+    differential = rank_differential(evidence, named, kb)
     notes = []
     if not case.findings and not case.measurements:
         notes.append("No findings were given: the assessment rests on no clinical information. "
                      "Any new pain behind the knee should be reviewed by a doctor.")
-    advice = select_advice(kb, triage.timeframe, fired, differential, scores, facts)
+    advice = select_advice(kb, triage.timeframe, fired, differential, scores, facts, list(named))
     return Assessment(
         case_id=case.case_id,
         triage=triage,
-        red_flags=red_flags,
+        red_flags=tuple(red_flags),
         differential=differential,
         advice=advice,
         trace=build_trace(fired, facts, views),

@@ -56,7 +56,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"case_validation", "plugindata", "rulesets", "pluginmanager", "dataplugin",
                "config", "hookdocs", "readers", "schema"}),
     frozenset({"knowledge_base", "_durable", "_durable.compiler", "_durable.packing",
-               "_durable.runner"}),
+               "_durable.casefact", "_durable.runner"}),
     frozenset({"differential", "assess", "batch", "questions", "lookahead"}),
     frozenset({"engine"}),
     frozenset({"whynot", "lint", "rendering", "render_patient", "render_clinician",
