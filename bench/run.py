@@ -366,17 +366,29 @@ def main() -> None:
         engine.evaluate(case)
     gc.collect()
     report = Report()
-    bench_construction(report, rounds)
-    bench_latency(report, engine, cases, rounds, repeats)
+    took: dict[str, float] = {}
+
+    def section(name: str, run: Callable[[], None]) -> None:
+        start = time.perf_counter()
+        run()
+        took[name] = time.perf_counter() - start
+
+    section("construction", lambda: bench_construction(report, rounds))
+    section("latency", lambda: bench_latency(report, engine, cases, rounds, repeats))
     # The throughput before the anchors: no side of theirs starts a thread here (durable.lang
     # runs in a process of its own), but a process with threads no longer forks its workers.
-    bench_throughput(report, engine, cases, max(1, rounds - 2), count,
-                     1000 if quick else 100_000)
-    bench_anchors(report, engine, cases, rounds, repeats)
-    bench_synthetic(report, engine, cases, 1 if quick else 3, 100 if quick else 500, 2000)
-    bench_cold_start(report, 3 if args.quick else 10)
-    bench_memory(report, memory)
-    bench_audit(report, 4_000 if args.quick else 200_000)
+    section("throughput", lambda: bench_throughput(report, engine, cases, max(1, rounds - 2),
+                                                   count, 1000 if quick else 100_000))
+    section("anchors", lambda: bench_anchors(report, engine, cases, rounds, repeats))
+    section("synthetic", lambda: bench_synthetic(report, engine, cases, 1 if quick else 3,
+                                                 100 if quick else 500, 2000))
+    section("cold start", lambda: bench_cold_start(report, 3 if args.quick else 10))
+    section("memory", lambda: bench_memory(report, memory))
+    # 100,000 cases: the audit's figures (its ratio to eval --jsonl, the per-case cost) hold
+    # from 20,000 on; 200,000 took half of make bench's 5 minutes.
+    section("audit", lambda: bench_audit(report, 4_000 if args.quick else 100_000))
+    print("seconds per section: " + ", ".join(f"{name} {seconds:.0f}"
+                                              for name, seconds in took.items()))
     print(f"done in {time.perf_counter() - began:.0f} s; load average {_load()} (other work on "
           "the machine skews every figure: compare runs taken when it is near 0)")
     if args.json:
