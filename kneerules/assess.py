@@ -14,6 +14,7 @@ from kneerules.advice_safety import safe_advice, treatments
 from kneerules.chaining import check_for
 from kneerules.differential import rank_differential
 from kneerules.knowledge_base import KnowledgeBase
+from kneerules.memo import by_identity
 from kneerules.model import (
     Advice,
     Assessment,
@@ -61,7 +62,7 @@ class _RuleView:
     __slots__ = ("concluded", "evidence", "reads", "red_flag", "rule")
 
     def __init__(self, rule: Rule) -> None:
-        self.rule = rule  # held, so that the id keying the cache stays this rule's
+        self.rule = rule
         self.concluded = concluded(rule)
         # The names the rule reads, each flagged if it is a derived conclusion.
         self.reads = tuple((name, name in rule.after) for name in rule.facts())
@@ -72,17 +73,7 @@ class _RuleView:
                          else RedFlag(flag.id, flag.condition, rule.id, flag.message))
 
 
-_RULE_VIEWS: dict[int, _RuleView] = {}
-_CACHE_LIMIT = 50_000
-
-
-def _view(rule: Rule) -> _RuleView:
-    view = _RULE_VIEWS.get(id(rule))
-    if view is None or view.rule is not rule:
-        if len(_RULE_VIEWS) >= _CACHE_LIMIT:  # engines built and dropped over a long life
-            _RULE_VIEWS.clear()
-        view = _RULE_VIEWS[id(rule)] = _RuleView(rule)
-    return view
+_view = by_identity(_RuleView)
 
 
 _VIEW_LISTS: dict[int, tuple[Sequence[Rule], list[_RuleView]]] = {}
@@ -230,7 +221,6 @@ class _AdviceIndex:
     group in the knowledge base's order."""
 
     def __init__(self, advice: Mapping[str, AdviceSpec]) -> None:
-        self.advice = advice  # held, so that the id keying the cache stays this mapping's
         # Advice is immutable: every assessment can share these objects.
         self.made = {key: _advice(spec) for key, spec in advice.items()}
         self.treatments = {key: treatments(spec) for key, spec in advice.items()}
@@ -249,16 +239,7 @@ class _AdviceIndex:
                 self.by_timeframe.setdefault(timeframe, []).append(spec)
 
 
-_ADVICE_INDEXES: dict[int, _AdviceIndex] = {}
-
-
-def _advice_index(advice: Mapping[str, AdviceSpec]) -> _AdviceIndex:
-    index = _ADVICE_INDEXES.get(id(advice))
-    if index is None or index.advice is not advice:
-        if len(_ADVICE_INDEXES) >= _CACHE_LIMIT:
-            _ADVICE_INDEXES.clear()
-        index = _ADVICE_INDEXES[id(advice)] = _AdviceIndex(advice)
-    return index
+_advice_index = by_identity(_AdviceIndex)
 
 
 def score_check_advice(

@@ -345,15 +345,9 @@ def quick_case(data: Mapping[str, Any]) -> Case | None:
         return None
     if not _numbers(measurements):
         return None
-    raw_patient = data.get("patient")
-    patient = None
-    if raw_patient is not None:
-        if type(raw_patient) is not dict or not _PATIENT_FIELDS.issuperset(raw_patient):
-            return None
-        age, sex = raw_patient.get("age"), raw_patient.get("sex")
-        if (age is not None and type(age) is not int) or not _choice(sex, _SEXES):
-            return None
-        patient = Patient(age=age, sex=sex)
+    plain, patient = _plain_patient(data.get("patient"), None)
+    if not plain:
+        return None
     return Case(format=fmt, case_id=case_id, patient=patient, onset=onset, side=side,
                 findings=dict(findings), measurements=dict(measurements))
 
@@ -390,21 +384,27 @@ def fast_case(data: dict[str, Any], vocabulary: Mapping[str, FactSpec]) -> Case 
         if (spec is None or spec.kind != "measurement" or (kind is not int and kind is not float)
                 or not _in_range(value, spec)):
             return None
-    raw_patient = data.get("patient")
-    patient = None
-    if raw_patient is not None:
-        if type(raw_patient) is not dict or not _PATIENT_FIELDS.issuperset(raw_patient):
-            return None
-        age, sex = raw_patient.get("age"), raw_patient.get("sex")
-        if age is not None:
-            spec = vocabulary.get("patient.age")
-            if type(age) is not int or (spec is not None and not _in_range(age, spec)):
-                return None
-        if not _choice(sex, _SEXES):
-            return None
-        patient = Patient(age=age, sex=sex)
+    plain, patient = _plain_patient(data.get("patient"), vocabulary.get("patient.age"))
+    if not plain:
+        return None
     return Case(format=fmt, case_id=case_id, patient=patient, onset=onset, side=side,
                 findings=dict(findings), measurements=dict(measurements))
+
+
+def _plain_patient(raw: Any, age: FactSpec | None) -> tuple[bool, Patient | None]:
+    """Whether ``raw`` is plainly a well-typed patient (its age in the range of ``age``, if
+    given), and the :class:`Patient`."""
+    if raw is None:
+        return True, None
+    if type(raw) is not dict or not _PATIENT_FIELDS.issuperset(raw):
+        return False, None
+    years, sex = raw.get("age"), raw.get("sex")
+    if years is not None and (type(years) is not int
+                              or (age is not None and not _in_range(years, age))):
+        return False, None
+    if not _choice(sex, _SEXES):
+        return False, None
+    return True, Patient(age=years, sex=sex)
 
 
 def _in_range(value: int | float, spec: FactSpec) -> bool:

@@ -16,7 +16,7 @@ this module only adds the weights up and ranks. Three rules of listing:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -41,7 +41,7 @@ def likelihood(score: float, kb: KnowledgeBase) -> Likelihood:
     return "unlikely"
 
 
-_weight = attrgetter("weight")
+_weight: Callable[[Evidence], float] = attrgetter("weight")
 
 
 def total(items: Sequence[Evidence]) -> float:

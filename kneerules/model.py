@@ -218,7 +218,7 @@ def positional_maker(cls: type[_T]) -> Callable[..., _T]:
     ``object.__setattr__``, about twice the cost; an evaluation makes a trace step per
     rule fired. Only for classes whose fields have no validator, converter or factory
     (refused here), so that the object is the one ``cls(...)`` would make."""
-    fields = attrs.fields(cls)
+    fields = attrs.fields(cls)  # type: ignore[arg-type]
     odd = [f.name for f in fields if f.validator or f.converter or f.on_setattr not in (
         None, attrs.setters.NO_OP) or isinstance(f.default, attrs.Factory)]  # type: ignore[arg-type]
     if odd or not attrs.has(cls) or "__slots__" not in vars(cls):

@@ -6,23 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kneerules.chaining import Check, check_for, expression
+from kneerules.chaining import expression
+from kneerules.memo import by_identity
 from kneerules.model import FactValue, ScoreItemResult, ScoreResult
 from kneerules.ruledata import ScoreItem, ScoreSpec, walk_tests
 
-_ITEM_TESTS: dict[int, tuple[ScoreItem, Check, tuple[str, ...]]] = {}
 
-
-def _item_tests(item: ScoreItem) -> tuple[Check, tuple[str, ...]]:
-    """Whether the item's condition holds (compiled once, :mod:`kneerules.chaining`), and
-    the facts it tests: an item that does not hold is unknown if one is not recorded."""
-    hit = _ITEM_TESTS.get(id(item))
-    if hit is None or hit[0] is not item:
-        if len(_ITEM_TESTS) >= 50_000:
-            _ITEM_TESTS.clear()
-        names = tuple(dict.fromkeys(test.fact for test in walk_tests(item.when)))
-        hit = _ITEM_TESTS[id(item)] = (item, check_for(item.when), names)
-    return hit[1], hit[2]
+def _tested(item: ScoreItem) -> tuple[str, ...]:
+    """The facts an item tests: an item that does not hold is unknown if one of them is not
+    recorded."""
+    return tuple(dict.fromkeys(test.fact for test in walk_tests(item.when)))
 
 
 _ITEM_RESULTS: dict[tuple[int, str], tuple[ScoreItem, ScoreItemResult]] = {}
@@ -55,7 +48,7 @@ def compile_tally(spec: ScoreSpec) -> Tally:
     scope: dict[str, Any] = {"_NUMBER": (int, float)}
     lines = ["def tally(f):", "    total = 0.0", "    items = []", "    unknown = []"]
     for n, item in enumerate(spec.items):
-        _, names = _item_tests(item)
+        names = _tested(item)
         missing = " or ".join(f"f.get({name!r}) is None" for name in names) or "False"
         scope.update({f"C{n}": _item_result(item, "counted"),
                       f"U{n}": _item_result(item, "unknown"),
@@ -72,16 +65,7 @@ def compile_tally(spec: ScoreSpec) -> Tally:
     return tally
 
 
-_TALLIES: dict[int, tuple[ScoreSpec, Tally]] = {}
-
-
-def _tally_for(spec: ScoreSpec) -> Tally:
-    hit = _TALLIES.get(id(spec))
-    if hit is None or hit[0] is not spec:
-        if len(_TALLIES) >= 50_000:  # engines built and dropped over a long life
-            _TALLIES.clear()
-        hit = _TALLIES[id(spec)] = (spec, compile_tally(spec))
-    return hit[1]
+_tally_for = by_identity(compile_tally)
 
 
 def score_case(spec: ScoreSpec, facts: Mapping[str, FactValue]) -> ScoreResult:

@@ -15,6 +15,7 @@ from kneerules._durable.runner import dump_fact, dump_fact_general
 from kneerules.case_validation import fast_case, parse_case, quick_case
 from kneerules.conditions import holds
 from kneerules.converter import structure
+from kneerules.memo import by_identity
 from kneerules.model import Case
 from kneerules.ruledata import walk_tests
 from kneerules.scores import compile_tally
@@ -165,3 +166,18 @@ def test_fast_case_takes_every_valid_example(engine: Engine) -> None:
     for path in sorted(EXAMPLES.glob("*.json")):
         raw = json.loads(path.read_text(encoding="utf-8"))
         assert fast_case(raw, engine.knowledge.facts) is not None, path.name
+
+
+def test_identity_cache_keeps_one_result_per_object_and_starts_again_past_its_limit() -> None:
+    """Equal but distinct objects get their own results; past the limit the cache empties."""
+    made: list[list[int]] = []
+
+    def make(key: list[int]) -> int:
+        made.append(key)
+        return len(made)
+
+    cached = by_identity(make, limit=2)
+    first, equal = [1], [1]
+    assert (cached(first), cached(first), cached(equal)) == (1, 1, 2)
+    assert cached([2]) == 3  # a third entry: the cache started again
+    assert cached(first) == 4

@@ -50,7 +50,7 @@ INTEGRATIONS = ("fhir", "service", "population")
 # checked separately). Integrations sit above everything and nothing imports them.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"kneerules", "errors", "version", "model", "ruledata", "messages",
-               "hookspecs", "policy", "textsafe", "lazy"}),
+               "hookspecs", "policy", "textsafe", "lazy", "memo"}),
     frozenset({"converter", "rule_syntax", "datafiles", "conditions", "scores",
                "advice_safety", "bibliography", "chaining", "assessment_json"}),
     frozenset({"case_validation", "plugindata", "rulesets", "pluginmanager", "dataplugin",
