@@ -33,13 +33,16 @@ def unsafe_reason(
     timeframe: Timeframe,
     named: Collection[str],
     facts: Mapping[str, FactValue],
+    done: tuple[str, ...] | None = None,
 ) -> str | None:
-    """Why ``spec`` must not be given for this case, or None when it may be."""
+    """Why ``spec`` must not be given for this case, or None when it may be (``done``: its
+    :func:`treatments`, when the caller has them worked out already)."""
     if spec.timeframes and timeframe not in spec.timeframes:
         return f"it is for {', '.join(spec.timeframes)}, and the timeframe is {timeframe}"
     if spec.triage is not None and spec.triage != TIMEFRAME_LEVEL[timeframe]:
         return f"it is for the {spec.triage} level"
-    done = treatments(spec)
+    if done is None:
+        done = treatments(spec)
     if timeframe == "now" and (spec.kind not in EMERGENCY_KINDS or done):
         return "an emergency gets only what keeps the patient safe while help comes"
     for treatment in done:
@@ -60,12 +63,15 @@ def safe_advice(
     timeframe: Timeframe,
     named: Collection[str],
     facts: Mapping[str, FactValue],
+    done: Mapping[str, tuple[str, ...]] | None = None,
 ) -> tuple[list[AdviceSpec], list[tuple[AdviceSpec, str]]]:
-    """The advice that may be given, in order, and what was withheld with the reason."""
+    """The advice that may be given, in order, and what was withheld with the reason
+    (``done``: each spec's :func:`treatments` by id, worked out ahead, if at hand)."""
     kept: list[AdviceSpec] = []
     withheld: list[tuple[AdviceSpec, str]] = []
     for spec in specs:
-        reason = unsafe_reason(spec, timeframe, named, facts)
+        reason = unsafe_reason(spec, timeframe, named, facts,
+                               None if done is None else done[spec.id])
         if reason is None:
             kept.append(spec)
         else:

@@ -14,6 +14,7 @@ from kneerules.advice_safety import safe_advice, treatments
 from kneerules.chaining import check_for
 from kneerules.differential import rank_differential
 from kneerules.knowledge_base import KnowledgeBase
+from kneerules.memo import by_identity
 from kneerules.model import (
     Advice,
     Assessment,
@@ -27,6 +28,7 @@ from kneerules.model import (
     ScoreResult,
     TraceStep,
     Triage,
+    make_trace_step,
 )
 from kneerules.policy import CAUTIONS, SAFETY_NET_KIND, TIMEFRAME_WORDS
 from kneerules.ruledata import (
@@ -60,7 +62,7 @@ class _RuleView:
     __slots__ = ("concluded", "evidence", "reads", "red_flag", "rule")
 
     def __init__(self, rule: Rule) -> None:
-        self.rule = rule  # held, so that the id keying the cache stays this rule's
+        self.rule = rule
         self.concluded = concluded(rule)
         # The names the rule reads, each flagged if it is a derived conclusion.
         self.reads = tuple((name, name in rule.after) for name in rule.facts())
@@ -71,17 +73,7 @@ class _RuleView:
                          else RedFlag(flag.id, flag.condition, rule.id, flag.message))
 
 
-_RULE_VIEWS: dict[int, _RuleView] = {}
-_CACHE_LIMIT = 50_000
-
-
-def _view(rule: Rule) -> _RuleView:
-    view = _RULE_VIEWS.get(id(rule))
-    if view is None or view.rule is not rule:
-        if len(_RULE_VIEWS) >= _CACHE_LIMIT:  # engines built and dropped over a long life
-            _RULE_VIEWS.clear()
-        view = _RULE_VIEWS[id(rule)] = _RuleView(rule)
-    return view
+_view = by_identity(_RuleView)
 
 
 _VIEW_LISTS: dict[int, tuple[Sequence[Rule], list[_RuleView]]] = {}
@@ -109,8 +101,8 @@ def build_trace(fired: Sequence[Rule], facts: Mapping[str, FactValue],
                 matched[name] = True
             elif name in facts:
                 matched[name] = facts[name]
-        steps.append(TraceStep(number, rule.id, rule.plugin, rule.priority, matched,
-                               view.concluded, rule.because, rule.source))
+        steps.append(make_trace_step(number, rule.id, rule.plugin, rule.priority, matched,
+                                     view.concluded, rule.because, rule.source))
     return tuple(steps)
 
 
@@ -186,10 +178,12 @@ def select_advice(
     differential: Sequence[DifferentialEntry],
     scores: Sequence[ScoreResult],
     facts: Mapping[str, FactValue],
+    named: Sequence[str] | None = None,
 ) -> tuple[Advice, ...]:
     """Advice for the timeframe, from fired rules, for the conditions the red flags name and
     the leading conditions, from scores, and for every case; in that order, each piece once;
-    then only what the advice-safety rules allow, with the cautions of what is advised."""
+    then only what the advice-safety rules allow, with the cautions of what is advised.
+    ``named``: :func:`named_conditions` of ``fired``, if the caller has it."""
     index = _advice_index(kb.advice)
     level = TIMEFRAME_LEVEL[timeframe]
     chosen: dict[str, AdviceSpec] = {}
@@ -198,7 +192,8 @@ def select_advice(
     for rule in fired:
         for advice_id in rule.then.advise:
             chosen.setdefault(advice_id, kb.advice[advice_id])
-    named = named_conditions(fired)
+    if named is None:
+        named = named_conditions(fired)
     # Treatment advice for the leading condition and any other that is likely: advice for
     # every merely possible cause buries what matters. In an emergency, only the named.
     leading = [e.condition for rank, e in enumerate(differential)
@@ -210,8 +205,8 @@ def select_advice(
             chosen.setdefault(spec.id, spec)
     for spec in index.always:
         chosen.setdefault(spec.id, spec)
-    kept, _ = safe_advice(chosen.values(), timeframe, named, facts)
-    cautions = [kb.advice[CAUTIONS[t]] for spec in kept for t in treatments(spec)
+    kept, _ = safe_advice(chosen.values(), timeframe, named, facts, index.treatments)
+    cautions = [kb.advice[CAUTIONS[t]] for spec in kept for t in index.treatments[spec.id]
                 if t in CAUTIONS and CAUTIONS[t] in kb.advice]
     given = {spec.id: index.made[spec.id] for spec in (*kept, *cautions)}
     for result, score_spec in zip(scores, kb.scores, strict=True):
@@ -226,9 +221,9 @@ class _AdviceIndex:
     group in the knowledge base's order."""
 
     def __init__(self, advice: Mapping[str, AdviceSpec]) -> None:
-        self.advice = advice  # held, so that the id keying the cache stays this mapping's
         # Advice is immutable: every assessment can share these objects.
         self.made = {key: _advice(spec) for key, spec in advice.items()}
+        self.treatments = {key: treatments(spec) for key, spec in advice.items()}
         self.by_level: dict[str, list[AdviceSpec]] = {}
         self.by_timeframe: dict[str, list[AdviceSpec]] = {}
         self.by_condition: dict[str, list[AdviceSpec]] = {}
@@ -244,16 +239,7 @@ class _AdviceIndex:
                 self.by_timeframe.setdefault(timeframe, []).append(spec)
 
 
-_ADVICE_INDEXES: dict[int, _AdviceIndex] = {}
-
-
-def _advice_index(advice: Mapping[str, AdviceSpec]) -> _AdviceIndex:
-    index = _ADVICE_INDEXES.get(id(advice))
-    if index is None or index.advice is not advice:
-        if len(_ADVICE_INDEXES) >= _CACHE_LIMIT:
-            _ADVICE_INDEXES.clear()
-        index = _ADVICE_INDEXES[id(advice)] = _AdviceIndex(advice)
-    return index
+_advice_index = by_identity(_AdviceIndex)
 
 
 def score_check_advice(
@@ -282,27 +268,38 @@ def build_assessment(
     info: EngineInfo,
 ) -> Assessment:
     rules = kb.rules
-    fired = [rules[i] for i in firing.fired]
     all_views = _views(rules)
     views = [all_views[i] for i in firing.fired]
+    fired = [view.rule for view in views]
     triage = decide_triage(firing, rules)
-    red_flags = tuple(view.red_flag for view in views if view.red_flag)
-    differential = build_differential(fired, kb)
+    # One pass over the fired rules for what each contributes (in firing order).
+    red_flags: list[RedFlag] = []
+    named: dict[str, None] = {}
+    evidence: dict[str, list[Evidence]] = {}
     considerations: dict[str, Consideration] = {}
-    for rule in fired:
+    for view in views:
+        flag = view.red_flag
+        if flag is not None:
+            red_flags.append(flag)
+            if flag.condition:
+                named.setdefault(flag.condition, None)
+        for condition, item in view.evidence:
+            evidence.setdefault(condition, []).append(item)
+        rule = view.rule
         for cid in rule.then.consider:
             spec = kb.considerations[cid]
             considerations.setdefault(cid, Consideration(cid, spec.name, spec.description,
                                                          rule.id, rule.because, spec.source))
+    differential = rank_differential(evidence, named, kb)
     notes = []
     if not case.findings and not case.measurements:
         notes.append("No findings were given: the assessment rests on no clinical information. "
                      "Any new pain behind the knee should be reviewed by a doctor.")
-    advice = select_advice(kb, triage.timeframe, fired, differential, scores, facts)
+    advice = select_advice(kb, triage.timeframe, fired, differential, scores, facts, list(named))
     return Assessment(
         case_id=case.case_id,
         triage=triage,
-        red_flags=red_flags,
+        red_flags=tuple(red_flags),
         differential=differential,
         advice=advice,
         trace=build_trace(fired, facts, views),

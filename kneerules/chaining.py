@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Mapping, Sequence
 
+from kneerules.memo import by_identity
 from kneerules.model import FactValue
 from kneerules.ruledata import AllOf, AnyOf, Condition, FactTest, NoneOf, Rule
 
@@ -62,18 +63,8 @@ def compile_check(condition: Condition) -> Check:
     return check
 
 
-_CHECKS: dict[int, tuple[Condition, Check]] = {}
-
-
-def check_for(condition: Condition) -> Check:
-    """:func:`compile_check` of ``condition``, compiled once per condition object (the
-    entry holds the condition, so its id is not reused while cached)."""
-    hit = _CHECKS.get(id(condition))
-    if hit is None or hit[0] is not condition:
-        if len(_CHECKS) >= 50_000:  # engines built and dropped over a long life
-            _CHECKS.clear()
-        hit = _CHECKS[id(condition)] = (condition, compile_check(condition))
-    return hit[1]
+check_for: Callable[[Condition], Check] = by_identity(compile_check)
+""":func:`compile_check` of a condition, compiled once per condition object."""
 
 
 class PythonChain:

@@ -16,14 +16,17 @@ this module only adds the weights up and ranks. Three rules of listing:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from kneerules.model import DifferentialEntry, Evidence
+from kneerules.model import DifferentialEntry, Evidence, positional_maker
 from kneerules.ruledata import Likelihood
 
 if TYPE_CHECKING:
     from kneerules.knowledge_base import KnowledgeBase
+
+_make_entry = positional_maker(DifferentialEntry)
 
 EXCLUDING_WEIGHT = -3.0
 """Evidence this strong against a condition (the pain is somewhere it never hurts) keeps it
@@ -38,9 +41,12 @@ def likelihood(score: float, kb: KnowledgeBase) -> Likelihood:
     return "unlikely"
 
 
+_weight: Callable[[Evidence], float] = attrgetter("weight")
+
+
 def total(items: Sequence[Evidence]) -> float:
     # Rounded so that float sums of the same weights compare (and serialise) the same.
-    return round(sum(e.weight for e in items), 6)
+    return round(sum(map(_weight, items)), 6)
 
 
 def rank_differential(
@@ -65,8 +71,8 @@ def rank_differential(
         if must_not_miss and grade == "unlikely":
             grade = "possible"
         info = kb.conditions[condition]
-        entries.append(DifferentialEntry(condition, info.name, score, grade,
-                                         tuple(evidence.get(condition, ())), must_not_miss))
+        entries.append(_make_entry(condition, info.name, score, grade,
+                                   tuple(evidence.get(condition, ())), must_not_miss))
 
     def rank(entry: DifferentialEntry) -> tuple[float, int, str]:
         # A named condition is at least possible (policy v2), so it ranks with the possible

@@ -3,25 +3,19 @@ counted or unknown, and the total with its interpretation band."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from kneerules.chaining import Check, check_for
+from kneerules.chaining import expression
+from kneerules.memo import by_identity
 from kneerules.model import FactValue, ScoreItemResult, ScoreResult
 from kneerules.ruledata import ScoreItem, ScoreSpec, walk_tests
 
-_ITEM_TESTS: dict[int, tuple[ScoreItem, Check, tuple[str, ...]]] = {}
 
-
-def _item_tests(item: ScoreItem) -> tuple[Check, tuple[str, ...]]:
-    """Whether the item's condition holds (compiled once, :mod:`kneerules.chaining`), and
-    the facts it tests: an item that does not hold is unknown if one is not recorded."""
-    hit = _ITEM_TESTS.get(id(item))
-    if hit is None or hit[0] is not item:
-        if len(_ITEM_TESTS) >= 50_000:
-            _ITEM_TESTS.clear()
-        names = tuple(dict.fromkeys(test.fact for test in walk_tests(item.when)))
-        hit = _ITEM_TESTS[id(item)] = (item, check_for(item.when), names)
-    return hit[1], hit[2]
+def _tested(item: ScoreItem) -> tuple[str, ...]:
+    """The facts an item tests: an item that does not hold is unknown if one of them is not
+    recorded."""
+    return tuple(dict.fromkeys(test.fact for test in walk_tests(item.when)))
 
 
 _ITEM_RESULTS: dict[tuple[int, str], tuple[ScoreItem, ScoreItemResult]] = {}
@@ -39,27 +33,48 @@ def _item_result(item: ScoreItem, status: str) -> ScoreItemResult:
     return hit[1]
 
 
+Tally = Callable[[Mapping[str, FactValue]],
+                 tuple[float, tuple[ScoreItemResult, ...], tuple[str, ...]]]
+
+
+def compile_tally(spec: ScoreSpec) -> Tally:
+    """One function adding up ``spec``'s items for a facts mapping: the total, each item's
+    result and the ids of the unknown items, in the items' order.
+
+    An item counts when its condition holds; otherwise it is unknown if one of the facts
+    it tests is not recorded, else not counted. Generated from the items' conditions
+    (:func:`kneerules.chaining.expression`): a call per item, a cache lookup and a result
+    per item each cost more than the test itself."""
+    scope: dict[str, Any] = {"_NUMBER": (int, float)}
+    lines = ["def tally(f):", "    total = 0.0", "    items = []", "    unknown = []"]
+    for n, item in enumerate(spec.items):
+        names = _tested(item)
+        missing = " or ".join(f"f.get({name!r}) is None" for name in names) or "False"
+        scope.update({f"C{n}": _item_result(item, "counted"),
+                      f"U{n}": _item_result(item, "unknown"),
+                      f"N{n}": _item_result(item, "not_counted"), f"P{n}": item.points})
+        lines += [f"    if {expression(item.when)}:",
+                  f"        total += P{n}", f"        items.append(C{n})",
+                  f"    elif {missing}:",
+                  f"        unknown.append({item.id!r})", f"        items.append(U{n})",
+                  "    else:", f"        items.append(N{n})"]
+    lines.append("    return total, tuple(items), tuple(unknown)")
+    # Built from fact names, ids and values through repr(): data, never code.
+    exec(compile("\n".join(lines), f"<score {spec.id}>", "exec"), scope)
+    tally: Tally = scope["tally"]
+    return tally
+
+
+_tally_for = by_identity(compile_tally)
+
+
 def score_case(spec: ScoreSpec, facts: Mapping[str, FactValue]) -> ScoreResult:
     """Sums a score's items; an item not satisfied whose facts were not all recorded is unknown."""
-    items = []
-    total = 0.0
-    unknown: list[str] = []
-    for item in spec.items:
-        check, names = _item_tests(item)
-        if check(facts):
-            status = "counted"
-            total += item.points
-        elif any(facts.get(name) is None for name in names):
-            status = "unknown"
-            unknown.append(item.id)
-        else:
-            status = "not_counted"
-        items.append(_item_result(item, status))
+    total, items, unknown = _tally_for(spec)(facts)
     band = max((b for b in spec.bands if total >= b.at_least), key=lambda b: b.at_least,
                default=None)
     interpretation, text = (band.interpretation, band.text) if band else ("", "")
-    reachable = total + sum(item.points for item, result in zip(spec.items, items, strict=True)
-                            if result.status == "unknown")
+    reachable = total + sum(result.points for result in items if result.status == "unknown")
     if any(total < b.at_least <= reachable for b in spec.bands):
         # Unrecorded items could lift the total into a higher band: a lower band ("DVT
         # unlikely") would claim what the findings do not show (issue 11, item 5).
@@ -72,8 +87,8 @@ def score_case(spec: ScoreSpec, facts: Mapping[str, FactValue]) -> ScoreResult:
         score=total,
         interpretation=interpretation,
         text=text,
-        items=tuple(items),
-        unknown=tuple(unknown),
+        items=items,
+        unknown=unknown,
         notes=spec.notes,
         source=spec.source,
     )

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kneerules import hookimpl
+from kneerules._durable.casefact import json_number
 from kneerules._durable.compiler import compile_condition
-from kneerules._durable.runner import DurableRunner, dump_fact, json_number
+from kneerules._durable.runner import DurableRunner, dump_fact
 from kneerules.conditions import holds
 from kneerules.ruledata import (
     AllOf,

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kneerules import Engine
 from kneerules._durable.runner import dump_fact, dump_fact_general
-from kneerules.case_validation import quick_case
+from kneerules.case_validation import fast_case, parse_case, quick_case
+from kneerules.conditions import holds
 from kneerules.converter import structure
+from kneerules.memo import by_identity
 from kneerules.model import Case
+from kneerules.ruledata import walk_tests
+from kneerules.scores import compile_tally
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 VALUES = st.one_of(st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
                    st.text(max_size=5), st.none(), st.lists(st.booleans(), max_size=2))
 SCALARS = st.one_of(st.booleans(), st.integers(-10**20, 10**20),
@@ -52,3 +61,123 @@ def test_quick_case_builds_what_cattrs_builds(data: dict[str, Any]) -> None:
 def test_dump_fact_writes_every_number_in_plain_decimals(fact: dict[str, Any]) -> None:
     """The one-call encoder writes facts exactly as the per-value writer does (no 1e-06)."""
     assert dump_fact(fact) == dump_fact_general(fact)
+
+
+def _case_fact_as_dict(pack: Any, facts: dict[str, Any], uid: str) -> str:
+    """The case fact as the runner built it before it had a compiled writer: a dict, encoded
+    (each computed group that holds, as true)."""
+    fact: dict[str, Any] = {"kind": "case", "sid": pack.sid, "uid": uid, **pack.bucket_props}
+    fact.update({k: v for k, v in facts.items() if k in pack.facts})
+    fact.update({name: True for name, check in pack.groups if check(facts)})
+    return dump_fact(fact)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_compiled_case_fact_writer_writes_what_the_dict_encoder_writes(
+        engine: Engine, data: st.DataObject) -> None:
+    """Each pack's generated writer gives the very text of the dict-and-encoder path."""
+    pack = engine._runner.packs[0]
+    names = [*sorted(pack.facts), "not.read.by.any.rule"]
+    facts = data.draw(st.dictionaries(st.sampled_from(names), SCALARS, max_size=30))
+    assert pack.write(facts, "u42") == _case_fact_as_dict(pack, facts, "u42")
+
+
+def test_compiled_case_fact_writer_on_every_example(engine: Engine) -> None:
+    """On the shipped examples (computed groups true and false) both paths agree too."""
+    pack = engine._runner.packs[0]
+    assert pack.groups, "the built-in rule set computes groups in Python"
+    for path in sorted(EXAMPLES.glob("*.json")):
+        facts, _ = engine.case_facts(engine.parse(path.read_text(encoding="utf-8")))
+        assert pack.write(facts, "u1") == _case_fact_as_dict(pack, facts, "u1"), path.name
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_compiled_score_tally_counts_as_the_items_say(engine: Engine, data: st.DataObject) -> None:
+    """Each score's generated tally gives, item by item, what the conditions' meaning gives."""
+    for spec in engine.knowledge.scores:
+        names = sorted({t.fact for item in spec.items for t in walk_tests(item.when)})
+        facts = data.draw(st.dictionaries(st.sampled_from(names), SCALARS, max_size=12))
+        total, items, unknown = compile_tally(spec)(facts)
+        expected_total = 0.0
+        for item, result in zip(spec.items, items, strict=True):
+            tested = {t.fact for t in walk_tests(item.when)}
+            if holds(item.when, facts):
+                expected, expected_total = "counted", expected_total + item.points
+            elif any(facts.get(name) is None for name in tested):
+                expected = "unknown"
+            else:
+                expected = "not_counted"
+            assert (result.id, result.status) == (item.id, expected)
+        assert total == expected_total
+        assert unknown == tuple(r.id for r in items if r.status == "unknown")
+
+
+def _case_strategy(engine: Engine) -> st.SearchStrategy[dict[str, Any]]:
+    """Cases many of which are valid (each field a valid value nine times in ten), with
+    wrong types, misspelt and out-of-range names and values mixed in."""
+    vocabulary = engine.knowledge.facts
+    findings = sorted(n for n, s in vocabulary.items() if s.kind == "finding")[:12]
+    measures = sorted(n for n, s in vocabulary.items() if s.kind == "measurement")
+
+    def mostly(valid: st.SearchStrategy[Any], invalid: st.SearchStrategy[Any]) -> Any:
+        return st.integers(0, 9).flatmap(lambda n: valid if n else invalid)
+
+    return st.fixed_dictionaries({}, optional={
+        "format": mostly(st.just("kneerules.case/1"), VALUES),
+        "case_id": mostly(st.text(alphabet="abc-1", max_size=4), st.one_of(st.text(max_size=4),
+                                                                         VALUES)),
+        "patient": mostly(st.fixed_dictionaries({}, optional={
+            "age": mostly(st.integers(0, 120), st.one_of(st.integers(-5, 10**400), VALUES)),
+            "sex": mostly(st.sampled_from(["female", "male"]), VALUES)}),
+            st.one_of(st.none(), VALUES)),
+        "onset": mostly(st.sampled_from(["sudden", "gradual"]), VALUES),
+        "side": mostly(st.sampled_from(["left", "right", "both"]), VALUES),
+        "findings": mostly(st.dictionaries(st.sampled_from(findings), st.booleans()),
+                           st.one_of(VALUES, st.dictionaries(
+                               st.sampled_from([*findings, *measures, "pain.calff", "é"]),
+                               st.one_of(st.booleans(), VALUES)))),
+        "measurements": mostly(st.dictionaries(st.sampled_from(measures), st.one_of(
+            st.integers(0, 10), st.floats(0, 10), st.floats(30, 45))),
+            st.one_of(VALUES, st.dictionaries(
+                st.sampled_from([*measures, findings[0], "patient.age"]),
+                st.one_of(st.integers(-10, 400), st.integers(10**300), st.floats(), VALUES)))),
+    })
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.data())
+def test_fast_case_gives_what_the_full_checks_give(engine: Engine, data: st.DataObject) -> None:
+    """Where the one-pass case parser answers, the full checks accept the case and build an
+    equal Case with values of the same types."""
+    raw = data.draw(_case_strategy(engine))
+    fast = fast_case(raw, engine.knowledge.facts)
+    if fast is None:
+        return
+    full = parse_case(MappingProxyType(raw), engine.knowledge.facts)  # not a dict: full path
+    assert fast == full
+    assert [type(v) for v in fast.measurements.values()] == [
+        type(v) for v in full.measurements.values()]
+
+
+def test_fast_case_takes_every_valid_example(engine: Engine) -> None:
+    """The shipped examples, all valid, all take the fast path (else it would be dead code)."""
+    for path in sorted(EXAMPLES.glob("*.json")):
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        assert fast_case(raw, engine.knowledge.facts) is not None, path.name
+
+
+def test_identity_cache_keeps_one_result_per_object_and_starts_again_past_its_limit() -> None:
+    """Equal but distinct objects get their own results; past the limit the cache empties."""
+    made: list[list[int]] = []
+
+    def make(key: list[int]) -> int:
+        made.append(key)
+        return len(made)
+
+    cached = by_identity(make, limit=2)
+    first, equal = [1], [1]
+    assert (cached(first), cached(first), cached(equal)) == (1, 1, 2)
+    assert cached([2]) == 3  # a third entry: the cache started again
+    assert cached(first) == 4

@@ -50,13 +50,13 @@ INTEGRATIONS = ("fhir", "service", "population")
 # checked separately). Integrations sit above everything and nothing imports them.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"kneerules", "errors", "version", "model", "ruledata", "messages",
-               "hookspecs", "policy", "textsafe", "lazy", "entrypoints"}),
+               "hookspecs", "policy", "textsafe", "lazy", "memo", "entrypoints"}),
     frozenset({"converter", "rule_syntax", "datafiles", "datacache", "conditions", "scores",
                "advice_safety", "bibliography", "chaining", "assessment_json"}),
     frozenset({"case_validation", "plugindata", "rulesets", "pluginmanager", "dataplugin",
                "config", "hookdocs", "readers", "schema"}),
     frozenset({"knowledge_base", "_durable", "_durable.compiler", "_durable.packing",
-               "_durable.runner"}),
+               "_durable.casefact", "_durable.runner"}),
     frozenset({"differential", "assess", "batch", "questions", "lookahead"}),
     frozenset({"engine"}),
     frozenset({"whynot", "lint", "rendering", "render_patient", "render_clinician",

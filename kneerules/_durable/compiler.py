@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from kneerules.memo import by_identity
 from kneerules.ruledata import AllOf, AnyOf, Condition, FactTest, NoneOf, Rule
 
 Expr = dict[str, Any]
@@ -137,18 +138,9 @@ def compile_condition(condition: Condition, negate: bool = False) -> Expr | None
     return _either([p for p in parts if p is not None])
 
 
-_COMPILED: dict[int, tuple[Condition, Expr | None]] = {}
-
-
-def compiled(condition: Condition) -> Expr | None:
-    """:func:`compile_condition`, once per condition object: loading, packing and compiling
-    a rule set each need it (the result is shared: never mutate it)."""
-    hit = _COMPILED.get(id(condition))
-    if hit is None or hit[0] is not condition:
-        if len(_COMPILED) >= 50_000:
-            _COMPILED.clear()
-        hit = _COMPILED[id(condition)] = (condition, compile_condition(condition))
-    return hit[1]
+compiled: Callable[[Condition], Expr | None] = by_identity(compile_condition)
+""":func:`compile_condition`, once per condition object: loading, packing and compiling a
+rule set each need it (the result is shared: never mutate it)."""
 
 
 def compile_rule(rule: Rule, bucket: int | None = None) -> Expr:

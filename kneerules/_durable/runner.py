@@ -14,14 +14,13 @@ import math
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 import attrs
 import durable_rules_engine
 
+from kneerules._durable.casefact import compile_writer, value_json
 from kneerules._durable.compiler import (
-    CASE,
     DERIVED,
     END,
     bucket_name,
@@ -41,18 +40,6 @@ from kneerules.model import FactValue
 from kneerules.ruledata import Condition, Rule, walk_tests
 
 _ruleset_numbers = itertools.count()
-
-
-def json_number(value: int | float) -> str:
-    """A JSON number never in exponent form, which durable-rules mis-parses (trap 8)."""
-    if isinstance(value, bool) or not math.isfinite(value):
-        raise ValueError(f"not a finite number: {value!r}")
-    if isinstance(value, int):
-        return str(value)
-    if value.is_integer():
-        return str(int(value))
-    text = repr(value)
-    return format(Decimal(text), "f") if "e" in text or "E" in text else text
 
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -107,15 +94,8 @@ def dump_fact(fact: Mapping[str, FactValue]) -> str:
 def dump_fact_general(fact: Mapping[str, FactValue]) -> str:
     """:func:`dump_fact` value by value: the path for numbers the C encoder would write in
     exponent form, and the reference its fast paths are tested against."""
-    parts = []
-    for key, value in fact.items():
-        if isinstance(value, bool):
-            encoded = "true" if value else "false"
-        elif isinstance(value, int | float):
-            encoded = json_number(value)
-        else:
-            encoded = json.dumps(value, ensure_ascii=False)
-        parts.append(f"{json.dumps(key, ensure_ascii=False)}:{encoded}")
+    parts = [f"{json.dumps(key, ensure_ascii=False)}:{value_json(value)}"
+             for key, value in fact.items()]
     return "{" + ",".join(parts) + "}"
 
 
@@ -158,6 +138,8 @@ class _PackRunner:
         self.patterns = {i: 1 + len(rules[i].after) for i in pack.members}
         self.bucket_props = {bucket_name(b): 1 for b in sorted(set(pack.buckets))}
         self.sid = "s0"
+        self.write = compile_writer(self.sid, list(self.bucket_props), pack.facts,
+                                    [(name, groups[name]) for name, _ in self.groups])
         self.handle = self._create()
         self._free = self._finalizer()
 
@@ -194,14 +176,8 @@ class _PackRunner:
         saw leak was derived facts left in place; here every derived fact is retracted
         too, a message carrying another case's uid fails the case, and any failure
         replaces the ruleset, sessions and all, so nothing carries over to the next case."""
-        wanted = self.facts
         sid = self.sid
-        case_fact: dict[str, FactValue] = {"kind": CASE, "sid": sid, "uid": uid}
-        case_fact.update(self.bucket_props)
-        case_fact.update({k: v for k, v in facts.items() if k in wanted})
-        for group, check in self.groups:
-            case_fact[group] = check(facts)
-        asserted = [dump_fact(case_fact), f'{{"kind":"{END}","sid":"{sid}","uid":"{uid}"}}']
+        asserted = [self.write(facts, uid), f'{{"kind":"{END}","sid":"{sid}","uid":"{uid}"}}']
         handle = self.handle
         try:
             # One batch, so the agenda orders the firings by priority (not by fact order).
