@@ -13,27 +13,23 @@ from __future__ import annotations
 import copyreg
 import io
 import itertools
-import json
 import multiprocessing
 import os
 import pickle
 import signal
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
 from kneerules import model
-from kneerules.assessment_json import assessment_json
 from kneerules.config import DEFAULT_CASE_DEADLINE, EngineConfig
-from kneerules.errors import CaseError, EngineError, Problem
+from kneerules.errors import CaseError, EngineError
 from kneerules.model import Assessment, Case
-from kneerules.textsafe import json_safe
 
 if TYPE_CHECKING:
     from kneerules.rulesets import RulesetSpec
@@ -402,103 +398,3 @@ def evaluate_many(engine: Engine, cases: Iterable[CaseInput], *, jobs: int | Non
     """See :meth:`kneerules.engine.Engine.evaluate_many`."""
     return run_ordered(engine, assess, cases, jobs=jobs, chunksize=chunksize, method=method,
                        deadline=deadline)
-
-
-def error_record(number: int, raw: bytes, error: CaseError) -> dict[str, Any]:
-    """The JSON Lines record standing for a line that is not a valid case."""
-    record: dict[str, Any] = {"line": number}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        data = None
-    if isinstance(data, dict) and isinstance(data.get("case_id"), str):
-        record["case_id"] = data["case_id"]
-    record["error"] = {"problems": [{"path": p.path, "message": p.message}
-                                    for p in error.problems]}
-    return record
-
-
-def assess_line(engine: Engine, numbered: tuple[int, bytes]) -> tuple[str, bool]:
-    """One JSON Lines input line to one output line, and whether it was a valid case.
-
-    Serialising here, in the worker, spares the parent (and the pipe) most of the work."""
-    number, raw = numbered
-    try:
-        assessment = engine.evaluate_json(raw, f"line {number}")
-    except CaseError as error:
-        # The record echoes the line's case_id, which may hold a lone surrogate: as a \u
-        # escape, the line stays valid UTF-8.
-        return json_safe(json.dumps(error_record(number, raw, error), ensure_ascii=False)), False
-    except EngineError as error:
-        # The engine failed on this case alone (and cleared what it held of it): the other
-        # lines are still assessed, and this one says why it was not.
-        failed = CaseError([Problem("$", f"the engine could not assess this case: {error}")])
-        return json_safe(json.dumps(error_record(number, raw, failed), ensure_ascii=False)), False
-    return json_safe(assessment_json(assessment)), True
-
-
-def assess_lines(engine: Engine, lines: Iterable[bytes], *, jobs: int | None = None,
-                 chunksize: int = DEFAULT_CHUNKSIZE, method: str | None = None,
-                 deadline: float | None = DEFAULT_CASE_DEADLINE,
-                 ) -> Iterator[tuple[str, bool]]:
-    """Output lines for JSON Lines input, in input order (numbered from 1)."""
-    return run_ordered(engine, assess_line, enumerate(lines, start=1), jobs=jobs,
-                       chunksize=chunksize, method=method, deadline=deadline)
-
-
-def read_lines(handle: IO[bytes], max_bytes: int) -> Iterator[bytes]:
-    """The lines of ``handle``, each cut at ``max_bytes + 1`` bytes (so that a longer one is
-    refused as too large) and the rest of it skipped: ``--jsonl /dev/zero``, or a line with
-    no newline, grew memory without bound."""
-    while line := handle.readline(max_bytes + 1):
-        oversized = len(line) > max_bytes and not line.endswith(b"\n")
-        yield line
-        if oversized:
-            while (rest := handle.readline(1 << 16)) and not rest.endswith(b"\n"):
-                pass
-
-
-def count_lines(handle: IO[bytes]) -> int:
-    """Lines in a seekable file, for a progress bar's total; the file is rewound."""
-    lines = 0
-    last = b"\n"
-    while block := handle.read(1 << 20):
-        lines += block.count(b"\n")
-        last = block[-1:]
-    handle.seek(0)
-    return lines + (last != b"\n")
-
-
-class Progress:
-    """A one-line progress counter, redrawn at most ten times a second."""
-
-    def __init__(self, stream: IO[str], total: int | None = None) -> None:
-        self.stream = stream
-        self.total = total
-        self.done = 0
-        self.started = time.monotonic()
-        self._drawn = 0.0
-
-    def step(self) -> None:
-        self.done += 1
-        now = time.monotonic()
-        if now - self._drawn >= 0.1:
-            self._drawn = now
-            self._draw(now)
-
-    def _draw(self, now: float) -> None:
-        rate = self.done / max(now - self.started, 1e-9)
-        if self.total:
-            width = 30
-            filled = width * self.done // self.total
-            bar = "#" * filled + "-" * (width - filled)
-            text = f"[{bar}] {self.done}/{self.total} cases, {rate:,.0f}/s"
-        else:
-            text = f"{self.done} cases, {rate:,.0f}/s"
-        self.stream.write("\r" + text)
-        self.stream.flush()
-
-    def close(self) -> None:
-        self._draw(time.monotonic())
-        self.stream.write("\n")
-        self.stream.flush()

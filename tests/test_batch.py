@@ -3,7 +3,9 @@ evaluation, in order, and a bad case does not stop a batch."""
 
 from __future__ import annotations
 
+import io
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from kneerules import CaseError, Engine, to_dict
-from kneerules.batch import assess_lines, evaluate_many
+from kneerules.batch import evaluate_many
 from kneerules.cli import main
+from kneerules.jsonl import assess_lines, write_lines
 from kneerules.model import Assessment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,3 +138,28 @@ def test_cli_jsonl_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "nope.jsonl" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("target", ["file", "bytesio"])
+def test_spooled_jsonl_output_is_the_one_process_output(
+        engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str) -> None:
+    """With workers, each chunk's lines go through a spool file and reach the output (by
+    sendfile to a file, copied to a BytesIO) byte for byte as one process writes them, in
+    order; the spool folder is gone afterwards."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "spool"))
+    (tmp_path / "spool").mkdir()
+    lines = [t.encode() + b"\n" for t in _jsonl(CASES)]
+    expected = b"".join(line for line, _ in assess_lines(engine, lines, jobs=1))
+    expected_oks = [ok for _, ok in assess_lines(engine, lines, jobs=1)]
+    if target == "file":
+        with open(tmp_path / "out.jsonl", "wb") as out:
+            oks = list(write_lines(engine, lines, out, jobs=2, chunksize=4))
+        written = (tmp_path / "out.jsonl").read_bytes()
+    else:
+        buffer = io.BytesIO()
+        oks = list(write_lines(engine, lines, buffer, jobs=2, chunksize=4))
+        written = buffer.getvalue()
+    assert written == expected
+    assert oks == expected_oks
+    assert not all(oks)
+    assert list((tmp_path / "spool").iterdir()) == []

@@ -23,9 +23,9 @@ import kneerules._durable.runner as runner_module
 from kneerules import Engine, to_dict
 from kneerules._durable.packing import PACK_RULES
 from kneerules.assessment_json import assessment_json
-from kneerules.batch import assess_lines
 from kneerules.chaining import PythonChain
 from kneerules.errors import EngineError
+from kneerules.jsonl import assess_lines
 from kneerules.testing import data_plugin, make_test_engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,7 +133,7 @@ def test_a_jsonl_batch_goes_on_past_a_case_the_engine_fails(
     lines = [json.dumps(case).encode() for case in cases]
     out = list(assess_lines(engine, lines, jobs=1))
     assert [ok for _, ok in out] == [True, False, True, False, True]
-    assert [text for text, ok in out if ok] == expected[0::2]
+    assert [line.decode() for line, ok in out if ok] == [e + "\n" for e in expected[0::2]]
     failed = json.loads(out[3][0])
     assert failed["line"] == 4
     assert failed["case_id"] == "x"

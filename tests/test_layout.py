@@ -57,7 +57,7 @@ LAYERS: tuple[frozenset[str], ...] = (
                "config", "hookdocs", "readers", "schema"}),
     frozenset({"knowledge_base", "_durable", "_durable.compiler", "_durable.packing",
                "_durable.casefact", "_durable.runner"}),
-    frozenset({"differential", "assess", "batch", "questions", "lookahead"}),
+    frozenset({"differential", "assess", "batch", "jsonl", "questions", "lookahead"}),
     frozenset({"engine"}),
     frozenset({"whynot", "lint", "rendering", "render_patient", "render_clinician",
                "interview", "scaffold", "testing", "vignettes", "cliparams", "cli"}),
