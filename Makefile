@@ -46,7 +46,7 @@ fhir-examples:
 	tools/fetch-fhir-examples.sh $(FHIR_CACHE) $(FHIR_EXAMPLES)
 
 test: $(VENV) $(SIGNER_STAMP) fhir-examples
-	$(BIN)/ruff check kneerules kneerules_plugins tests bench fuzz
+	$(BIN)/ruff check kneerules tests bench fuzz tools
 	$(BIN)/mypy
 	$(BIN)/pytest
 	$(BIN)/python -m fuzz.run $(FUZZ_SMOKE_SECONDS)
