@@ -206,11 +206,11 @@ def test_importing_kneerules_loads_no_engine_and_no_integration() -> None:
 
 
 # What `kneerules eval` never needs: the batch machinery, the questions and any
-# integration's dependencies (bench/README.md, "Cold start").
+# integration's code or dependencies beyond its light plugin module (bench/README.md).
 EVAL_NEVER_IMPORTS = (
     "multiprocessing", "concurrent.futures", "kneerules.batch.pool",
-    "kneerules.reasoning.questions", "kneerules.reasoning.lookahead", "kneerules.fhir",
-    "kneerules.service", "kneerules.population", "dask", "distributed", "starlette",
+    "kneerules.reasoning.questions", "kneerules.reasoning.lookahead", "kneerules.fhir.mapper",
+    "kneerules.fhir.reader", "kneerules.service.app", "kneerules.population.run", "dask", "distributed", "starlette",
     "uvicorn", "jwt", "fhir.resources", "pydantic", "pandas", "pyarrow", "httpx")
 
 
@@ -458,3 +458,21 @@ def test_renderers_are_a_registry_keyed_by_format_and_audience() -> None:
         from kneerules.output import rendering
 
         del rendering._RENDERERS[("shout", "tester")]
+
+
+def test_building_an_engine_writes_nothing_outside_the_project(tmp_path: Path) -> None:
+    """Engine() and an evaluation in a fresh HOME (and working folder) leave both empty: no
+    cache, no config, no log is written as a side effect of using the library."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("XDG_", "KNEERULES_"))}
+    env.update(HOME=str(home), PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(work))
+    code = ("from kneerules import Engine, to_json\n"
+            "print(to_json(Engine().evaluate({'findings': {'pain.behind_knee': True}}))[:1])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "{"
+    assert sorted(home.rglob("*")) == []
+    assert sorted(work.rglob("*")) == []
