@@ -147,8 +147,9 @@ def render_book(book: Mapping[str, Any]) -> str:
     body = "".join(
         f'<section id="{key}" data-cards><h2>{escape(name)}</h2>{html}</section>'
         for key, name, html in sections)
+    scores = len(book["scores"])
     counts = (f"{len(book['conditions'])} conditions, {len(book['rules'])} rules, "
-              f"{len(book['scores'])} score{"" if len(book["scores"]) == 1 else "s"}, {len(book['advice'])} advice, "
+              f"{scores} score{'' if scores == 1 else 's'}, {len(book['advice'])} advice, "
               f"{len(book['hazards'])} hazards, {len(book['plugins'])} plugins")
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
