@@ -12,7 +12,7 @@ from kneerules.book.data import (
     book_data,
     find_hazard_log,
     read_hazard_log,
-    test_docstrings,
+    docstrings_of_tests,
 )
 from kneerules.book.diff import diff_books
 from kneerules.book.page import render_book, render_diff
@@ -38,7 +38,7 @@ def make_book(kb: KnowledgeBase, hazard_log: Path | None) -> dict[str, Any]:
         hazards = read_hazard_log(hazard_log)
         names = sorted({t for h in hazards for t in h["tests"]})
         root = _checkout(hazard_log, names)
-        tests = test_docstrings(names, root)
+        tests = docstrings_of_tests(names, root)
     return book_data(kb, hazards, tests, __version__)
 
 

@@ -65,7 +65,7 @@ def fact_words(name: str, facts: Mapping[str, FactSpec]) -> str:
     return spec.meaning
 
 
-def test_words(test: FactTest, facts: Mapping[str, FactSpec]) -> dict[str, Any]:
+def fact_test_words(test: FactTest, facts: Mapping[str, FactSpec]) -> dict[str, Any]:
     """One fact test as a sentence part: ``{"fact": id, "text": words}``."""
     what = fact_words(test.fact, facts)
     spec = facts.get(test.fact)
@@ -91,9 +91,17 @@ def test_words(test: FactTest, facts: Mapping[str, FactSpec]) -> dict[str, Any]:
 def condition_words(condition: Condition, facts: Mapping[str, FactSpec]) -> dict[str, Any]:
     """A condition tree in words: a test, or ``{"all"|"any"|"none": [...]}``."""
     if isinstance(condition, FactTest):
-        return test_words(condition, facts)
+        return fact_test_words(condition, facts)
     word = {AllOf: "all", AnyOf: "any", NoneOf: "none"}[type(condition)]
-    return {word: [condition_words(item, facts) for item in condition.items]}
+    items: list[Condition] = []
+    for item in condition.items:
+        # all(all(a, b), c) reads as all(a, b, c), any(any(...)) likewise: same meaning,
+        # the nesting only came from shared parts written once (YAML anchors).
+        if type(item) is type(condition) and not isinstance(item, NoneOf):
+            items.extend(item.items)
+        else:
+            items.append(item)
+    return {word: [condition_words(item, facts) for item in items]}
 
 
 def flat_text(words: Mapping[str, Any]) -> str:
@@ -101,6 +109,8 @@ def flat_text(words: Mapping[str, Any]) -> str:
     if "text" in words:
         return str(words["text"])
     (word, items), = words.items()
+    if not items:
+        return "always"
     joined = {"all": " and ", "any": " or ", "none": " nor "}[word]
     inner = joined.join(flat_text(item) for item in items)
     if word == "none":
@@ -174,7 +184,7 @@ def _risk(value: Any) -> dict[str, str]:
     return {key: str(value[key]) for key in ("severity", "likelihood", "risk") if key in value}
 
 
-def test_docstrings(names: Sequence[str], root: Path) -> dict[str, str | None]:
+def docstrings_of_tests(names: Sequence[str], root: Path) -> dict[str, str | None]:
     """Each ``path::function`` test's one-line docstring (None: no such test under root)."""
     sources: dict[str, dict[str, str | None] | None] = {}
     out: dict[str, str | None] = {}

@@ -8,9 +8,10 @@ from typing import Any
 
 from kneerules.book.data import flat_text
 
-RULE_FIELDS = ("plugin", "priority", "when", "after", "timeframe", "level", "message",
-               "red_flag", "evidence", "derive", "advise", "consider", "because", "source")
-"""What a rule change is made of, in the order the diff lists it."""
+RULE_FIELDS = ("plugin", "priority", "when", "after", "timeframe", "message", "red_flag",
+               "evidence", "derive", "advise", "consider", "because", "source")
+"""What a rule change is made of, in the order the diff lists it (the level follows from
+the timeframe, so a moved timeframe is one change)."""
 SECTIONS = (("conditions", "id", ("name", "description", "source")),
             ("scores", "id", ("name", "fact", "items", "bands", "applies_when", "notes",
                               "source")),

@@ -13,7 +13,7 @@ from kneerules.book.diff import SECTIONS, is_empty
 _STYLE = """
 *{box-sizing:border-box}
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;
-max-width:64em;color:#1d2327;padding:0 1em 4em}
+max-width:64em;color:#1d2327;padding:0 1em 4em;overflow-wrap:break-word}
 header{position:sticky;top:0;background:#fff;padding:.6em 0 .4em;border-bottom:1px solid #ccd;
 z-index:1}
 h1{font-size:1.4em;margin:0}h2{font-size:1.25em;margin:2em 0 .5em;border-bottom:1px solid #ccd}
@@ -54,7 +54,7 @@ _SCRIPT = """
 const box=document.getElementById('search');
 const shown=document.getElementById('search-shown');
 const cards=[...document.querySelectorAll('.card')];
-const sections=[...document.querySelectorAll('section[data-cards]')];
+const groups=[...document.querySelectorAll('section[data-cards],div.group')];
 const text=new Map(cards.map(c=>[c,c.textContent.toLowerCase()]));
 box.addEventListener('input',()=>{
   const words=box.value.toLowerCase().split(/\\s+/).filter(Boolean);
@@ -63,7 +63,7 @@ box.addEventListener('input',()=>{
     const hit=words.every(w=>text.get(card).includes(w));
     card.hidden=!hit;n+=hit;
   }
-  for(const s of sections){s.hidden=words.length>0&&!s.querySelector('.card:not([hidden])');}
+  for(const s of groups){s.hidden=words.length>0&&!s.querySelector('.card:not([hidden])');}
   shown.textContent=words.length?n+' of '+cards.length+' match':'';
 });
 """
@@ -97,6 +97,8 @@ def _when(words: Mapping[str, Any], facts: Mapping[str, Mapping[str, Any]]) -> s
     if not items:
         return "always (every case)"
     lead = {"all": "all of", "any": "any of", "none": "none of"}[word]
+    if word == "none" and len(items) == 1:
+        lead = "not"
     if word == "all" and len(items) == 1:
         return _when(items[0], facts)
     inner = "".join(f"<li>{_when(item, facts)}</li>" for item in items)
@@ -191,8 +193,10 @@ def _rules(book: Mapping[str, Any], facts: Mapping[str, Mapping[str, Any]],
     plugin = None
     for rule in sorted(book["rules"], key=lambda r: (r["plugin"], r["priority"], r["id"])):
         if rule["plugin"] != plugin:
+            if plugin is not None:
+                out.append("</div>")
             plugin = rule["plugin"]
-            out.append(f"<h3>{_a('plugin', plugin)}</h3>")
+            out.append(f'<div class="group"><h3>{_a("plugin", plugin)}</h3>')
         flag = rule["red_flag"]
         then = [
             ("timeframe", _timeframe(rule["timeframe"])
@@ -213,13 +217,16 @@ def _rules(book: Mapping[str, Any], facts: Mapping[str, Mapping[str, Any]],
             f'<h4><span class="id">{escape(rule["id"])}</span> '
             f'{_timeframe(rule["timeframe"])}</h4>'
             f"<p><b>Because</b> {escape(rule['because'])}</p>"
-            + _dl([("when", _when(rule["when"], facts)),
+            + _dl([("when", "" if after and rule["when"] == {"all": []} else
+                    _when(rule["when"], facts)),
                    ("after", after),
                    *then,
                    ("source", _source(rule["citations"])),
                    ("priority", str(rule["priority"])),
                    ("hazards", _list(rule["hazards"], "hazard") if rule["hazards"] else "")])
             + "</article>")
+    if plugin is not None:
+        out.append("</div>")
     return "".join(out)
 
 

@@ -28,13 +28,13 @@ from kneerules.population.summary import BAND_ORDER, NONE
 _STYLE = """
 *{box-sizing:border-box}
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;
-max-width:72em;color:#1d2327;padding:.8em 1em 3em}
+max-width:72em;color:#1d2327;padding:.8em 1em 3em;overflow-wrap:break-word}
 h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:1.8em 0 .5em;
 border-bottom:1px solid #ccd;padding-bottom:.2em}h3{font-size:1em;margin:1em 0 .3em}
 p{margin:.4em 0}.note{color:#555;font-size:.9em}.meta{color:#333}
 .meta b{font-weight:600}
 .kpis{display:flex;flex-wrap:wrap;gap:.5em 2em;margin:.6em 0}
-.kpi b{font-size:1.7em;display:block;line-height:1.1}
+.kpi b{font-size:1.7em;display:block;line-height:1.1;text-align:left}
 .kpi.bad b{color:#a93226}
 .mix{display:grid;grid-template-columns:repeat(auto-fit,minmax(17em,1fr));gap:.5em 2.5em}
 .stack{display:flex;height:1.3em;border-radius:3px;overflow:hidden;background:#eee;
@@ -66,11 +66,13 @@ input[type=search]{font:inherit;padding:.3em .5em;width:100%;max-width:26em;
 border:1px solid #aab;border-radius:3px}
 details summary{cursor:pointer}
 .up{color:#a93226}.down{color:#1e8449}
+@media (min-width:900px){table.side td.id{white-space:nowrap}}
 @media (max-width:560px){
 .bars li{grid-template-columns:1fr 4.5em 3.6em}
 .bars .name{grid-column:1/-1}
 body{padding:.5em .6em 2em}
 table.stacked thead{display:none}
+table.stacked,table.stacked tbody,table.stacked tfoot{display:block}
 table.stacked tr{display:block;padding:.4em 0;border-bottom:1px solid #ddd}
 table.stacked td{display:inline-block;border:0;padding:.1em .6em .1em 0}
 table.stacked td.wide{display:block}
@@ -143,9 +145,12 @@ def render_report(summary: Mapping[str, Any], changes: Sequence[Mapping[str, Any
 
 
 def _figure(figure: str, key: str | None, value: int, band: str | None = None,
-            tag: str = "span", cls: str = "n") -> str:
-    """One figure, as the summary has it, readable back by a program."""
+            tag: str = "span", cls: str = "n", label: str | None = None) -> str:
+    """One figure, as the summary has it, readable back by a program (``label``: what a
+    narrow screen, where a table's head is hidden, prints before it)."""
     attributes = f'class="{cls}" data-figure="{escape(figure)}"'
+    if label is not None:
+        attributes += f' data-label="{escape(label)}"'
     if band is not None:
         attributes += f' data-band="{escape(band)}"'
     if key is not None:
@@ -262,10 +267,12 @@ def _mix(figure: str, title: str, summary: Mapping[str, Any]) -> str:
 def _side_by_side(figure: str, title: str, summary: Mapping[str, Any],
                   other: Mapping[str, Any], keys: Sequence[str],
                   name: Any = None, ids: bool = False) -> str:
-    """The same figure for both releases, with the change."""
+    """The same figure for both releases (count and per cent of the assessed), and the
+    change; on a narrow screen each row is a block, each figure named by its release."""
     mine: Mapping[str, int] = summary[figure]
     theirs: Mapping[str, int] = other[figure]
     keys = [*keys, *(k for k in theirs if k not in keys)]
+    a_name, b_name = _release(summary), _release(other)
     rows = []
     for key in keys:
         a, b = mine.get(key, 0), theirs.get(key, 0)
@@ -274,17 +281,17 @@ def _side_by_side(figure: str, title: str, summary: Mapping[str, Any],
         delta = b - a
         cls = "up" if delta > 0 else "down" if delta < 0 else ""
         rows.append(
-            f"<tr><td>{label}</td>{ident}{_figure(figure, key, a, tag='td')}"
-            f'<td class="pct">{_pct(a, summary["assessed"])}</td>'
-            f"{_figure('compare.' + figure, key, b, tag='td')}"
-            f'<td class="pct">{_pct(b, other["assessed"])}</td>'
-            f'<td class="n {cls}">{delta:+,}</td></tr>')
+            f'<tr><td class="wide">{label}</td>{ident}'
+            f'<td class="n" data-label="{escape(a_name)}">{_figure(figure, key, a)} '
+            f'<span class="pct">{_pct(a, summary["assessed"])}</span></td>'
+            f'<td class="n" data-label="{escape(b_name)}">{_figure("compare." + figure, key, b)} '
+            f'<span class="pct">{_pct(b, other["assessed"])}</span></td>'
+            f'<td class="n {cls}" data-label="change">{delta:+,}</td></tr>')
     head = '<th class="id">id</th>' if ids else ""
-    return (f'<h3>{title}</h3><div class="scroll"><table class="side"><thead><tr><th></th>{head}'
-            f'<th class="n" colspan="2">{escape(_release(summary))}</th>'
-            f'<th class="n" colspan="2">{escape(_release(other))}</th>'
-            f'<th class="n">change</th></tr></thead><tbody>{"".join(rows)}</tbody>'
-            "</table></div>")
+    return (f'<h3>{title}</h3><div class="scroll"><table class="side stacked"><thead><tr>'
+            f'<th></th>{head}<th class="n">{escape(a_name)}</th><th class="n">'
+            f'{escape(b_name)}</th><th class="n">change</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
 def _counts(figure: str, title: str, summary: Mapping[str, Any],
@@ -328,10 +335,13 @@ def _level_rules(summary: Mapping[str, Any], other: Mapping[str, Any] | None,
         rule = rules.get(key, {})
         a = mine.get(key, 0)
         timeframe = rule.get("timeframe", "")
-        cells = (f"{_figure('level_rules', key, a, tag='td')}"
-                 + (f"{_figure('compare.level_rules', key, theirs.get(key, 0), tag='td')}"
-                    if other is not None else
-                    f'<td class="pct">{_pct(a, summary["assessed"])}</td>'))
+        if other is not None:
+            cells = (_figure("level_rules", key, a, tag="td", label=_release(summary))
+                     + _figure("compare.level_rules", key, theirs.get(key, 0), tag="td",
+                               label=_release(other)))
+        else:
+            cells = (_figure("level_rules", key, a, tag="td", label="cases")
+                     + f'<td class="pct">{_pct(a, summary["assessed"])}</td>')
         bar = (f'<div class="track"><span style="width:{100 * a / top:.2f}%;background:'
                f'{_COLOURS.get(timeframe, "#5d6d7e")}"></span></div>')
         rows.append(f'<tr><td class="wide">{escape(rule.get("because", key))}{bar}</td>'
@@ -364,18 +374,21 @@ def _by_band(summary: Mapping[str, Any], names: Mapping[str, Any],
         name = ("nothing spoke for any condition" if condition == NONE
                 else conditions.get(condition, condition))
         cells = "".join(
-            _figure(figure, condition, bands[b][condition], band=b, tag="td")
-            if condition in bands[b] else '<td class="n zero">0</td>' for b in columns)
-        rows.append(f"<tr><td>{_label(name, condition)}</td>{cells}"
-                    f'<td class="n"><b>{totals[condition]:,}</b></td></tr>')
-    sums = "".join(f'<td class="n">{sum(bands[b].values()):,}</td>' for b in columns)
+            _figure(figure, condition, bands[b][condition], band=b, tag="td", label=b)
+            if condition in bands[b] else f'<td class="n zero" data-label="{escape(b)}">0</td>'
+            for b in columns)
+        rows.append(f'<tr><td class="wide">{_label(name, condition)}</td>{cells}'
+                    f'<td class="n" data-label="all"><b>{totals[condition]:,}</b></td></tr>')
+    sums = "".join(f'<td class="n" data-label="{escape(b)}">{sum(bands[b].values()):,}</td>'
+                   for b in columns)
     head = "".join(f'<th class="n">{escape(b)}</th>' for b in columns)
     return ('<p class="note">Assessed cases by the first condition of their differential '
             "and the patient's age band. Age bands group the population for reading; they are "
             "not clinical thresholds.</p>"
-            f'<div class="scroll"><table class="cross"><thead><tr><th>leading condition</th>'
-            f'{head}<th class="n">all</th></tr></thead><tbody>{"".join(rows)}</tbody>'
-            f'<tfoot><tr><th>all</th>{sums}<td class="n"><b>{sum(totals.values()):,}</b></td>'
+            f'<div class="scroll"><table class="cross stacked"><thead><tr><th>leading '
+            f'condition</th>{head}<th class="n">all</th></tr></thead><tbody>{"".join(rows)}'
+            f'</tbody><tfoot><tr><td class="wide"><b>all ages</b></td>{sums}'
+            f'<td class="n" data-label="all"><b>{sum(totals.values()):,}</b></td>'
             "</tr></tfoot></table></div>")
 
 

@@ -136,11 +136,23 @@ def names(summary: Mapping[str, Any], knowledge: Sequence[KnowledgeBase]) -> dic
     rules: dict[str, dict[str, str]] = {}
     for kb in reversed(knowledge):  # the first rule set's words win
         conditions.update({c.id: c.name for c in kb.conditions.values()})
+        # A condition several flags name: each flag says which (its id's last part).
+        flag_ids: dict[str, set[str]] = {}
+        for rule in kb.rules:
+            flag = rule.then.red_flag
+            if flag is not None and flag.condition:
+                flag_ids.setdefault(flag.condition, set()).add(flag.id)
         for rule in kb.rules:
             flag = rule.then.red_flag
             if flag is not None:
                 named = kb.conditions.get(flag.condition) if flag.condition else None
-                flags[flag.id] = named.name if named is not None else flag.message
+                if named is None or flag.condition is None:
+                    flags[flag.id] = flag.message
+                elif len(flag_ids[flag.condition]) > 1:
+                    which = flag.id.rsplit(".", 1)[-1].replace("_", " ")
+                    flags[flag.id] = f"{named.name} ({which})"
+                else:
+                    flags[flag.id] = named.name
             if rule.then.triage is not None:
                 rules[rule.id] = {"because": rule.because,
                                   "timeframe": str(rule.then.triage.timeframe)}
