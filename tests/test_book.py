@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from kneerules import Engine
 from kneerules.book.build import make_book, read_book, write_book
-from kneerules.book.data import book_data, content_hash, flat_text, fact_test_words
+from kneerules.book.data import book_data, content_hash, fact_test_words, flat_text
 from kneerules.book.diff import diff_books, diff_text, is_empty
 from kneerules.cli import main
 from kneerules.knowledge_base import KnowledgeBase
@@ -73,7 +73,8 @@ def test_every_rule_reads_in_words_with_its_source_resolved(book: dict[str, Any]
     source resolved to a bibliography entry."""
     for rule in book["rules"]:
         assert flat_text(rule["when"]), rule["id"]
-        assert rule["because"] and isinstance(rule["priority"], int)
+        assert rule["because"]
+        assert isinstance(rule["priority"], int)
         assert all(c["ref"] for c in rule["citations"]), (rule["id"], rule["citations"])
 
 
@@ -128,7 +129,8 @@ def test_a_moved_timeframe_is_exactly_the_change(kb: KnowledgeBase) -> None:
     assert diff["rules"]["changed"] == [
         {"id": rule.id, "fields": {"timeframe": ["today", timeframe]}}]
     assert diff["timeframes_moved"] == [{"id": rule.id, "from": "today", "to": timeframe}]
-    assert not diff["rules"]["added"] and not diff["rules"]["removed"]
+    assert not diff["rules"]["added"]
+    assert not diff["rules"]["removed"]
     assert not diff["sources_changed"]
     for section in ("conditions", "scores", "advice", "hazards", "plugins"):
         assert diff[section] == {"added": [], "removed": [], "changed": []}, section
@@ -161,7 +163,7 @@ def test_cli_book_and_diff_against_an_earlier_book(kb: KnowledgeBase, tmp_path: 
     assert f'data-rule="{rule.id}"' in html
     page = (tmp_path / "new" / "index.html").read_text(encoding="utf-8")
     assert new["content_hash"] in page
-    assert "<script src" not in page and "<link" not in page, "nothing fetched"
+    assert not re.search(r"<(script|img|iframe)[^>]* src=|<link", page), "nothing fetched"
 
 
 def test_cli_diff_against_another_rule_set(tmp_path: Path) -> None:
@@ -197,7 +199,8 @@ def test_a_bad_hazard_log_is_refused(tmp_path: Path, text: str, message: str) ->
     result = CliRunner().invoke(main, ["book", "--out", str(tmp_path / "b"),
                                        "--hazard-log", str(log)])
     assert result.exit_code == 1
-    assert message in result.output and str(log) in result.output
+    assert message in result.output
+    assert str(log) in result.output
     assert "Traceback" not in result.output
 
 
