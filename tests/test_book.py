@@ -227,3 +227,12 @@ def test_an_earlier_book_of_another_format_is_refused(tmp_path: Path) -> None:
                                        "--diff", str(tmp_path / "old")])
     assert result.exit_code == 1
     assert "$.format" in result.output
+
+
+def test_docs_screenshots_are_pages_at_1280() -> None:
+    """docs/ holds a 1280 px wide PNG of the audit report and of the rule book
+    (tools/page_screenshots.py makes them)."""
+    for name in ("audit-report.png", "rule-book.png"):
+        data = (ROOT / "docs" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert int.from_bytes(data[16:20], "big") == 1280, name

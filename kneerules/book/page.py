@@ -98,7 +98,7 @@ def _when(words: Mapping[str, Any], facts: Mapping[str, Mapping[str, Any]]) -> s
         return "always (every case)"
     lead = {"all": "all of", "any": "any of", "none": "none of"}[word]
     if word == "none" and len(items) == 1:
-        lead = "not"
+        return "not: " + _when(items[0], facts)
     if word == "all" and len(items) == 1:
         return _when(items[0], facts)
     inner = "".join(f"<li>{_when(item, facts)}</li>" for item in items)

@@ -150,7 +150,8 @@ def names(summary: Mapping[str, Any], knowledge: Sequence[KnowledgeBase]) -> dic
                     flags[flag.id] = flag.message
                 elif len(flag_ids[flag.condition]) > 1:
                     which = flag.id.rsplit(".", 1)[-1].replace("_", " ")
-                    flags[flag.id] = f"{named.name} ({which})"
+                    flags[flag.id] = (named.name if which.lower() in named.name.lower()
+                                      else f"{named.name} ({which})")
                 else:
                     flags[flag.id] = named.name
             if rule.then.triage is not None:
