@@ -15,6 +15,8 @@ from typing import Any
 import attrs
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kneerules import Engine
 from kneerules.book.build import make_book, read_book, write_book
@@ -22,7 +24,7 @@ from kneerules.book.data import book_data, content_hash, fact_test_words, flat_t
 from kneerules.book.diff import diff_books, diff_text, is_empty
 from kneerules.cli import main
 from kneerules.knowledge_base import KnowledgeBase
-from kneerules.ruledata import FactSpec, FactTest, Rule, TriageSpec
+from kneerules.ruledata import TIMEFRAMES, FactSpec, FactTest, Rule, TriageSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 HAZARD_LOG = ROOT / "docs" / "safety" / "hazard-log.yaml"
@@ -236,3 +238,25 @@ def test_docs_screenshots_are_pages_at_1280() -> None:
         data = (ROOT / "docs" / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
         assert int.from_bytes(data[16:20], "big") == 1280, name
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_any_one_timeframe_moved_is_exactly_the_diff(kb: KnowledgeBase, data: st.DataObject
+                                                    ) -> None:
+    """Whichever rule's timeframe moves, to whichever other timeframe, the diff lists that
+    rule's timeframe and nothing else."""
+    setting = [r for r in kb.rules if r.then.triage is not None]
+    rule = data.draw(st.sampled_from(setting))
+    old = rule.then.triage.timeframe  # type: ignore[union-attr]
+    new = data.draw(st.sampled_from([t for t in TIMEFRAMES if t != old]))
+    triage = TriageSpec(timeframe=new, message=rule.then.triage.message)  # type: ignore[union-attr]
+    moved = attrs.evolve(rule, then=attrs.evolve(rule.then, triage=triage))
+    copy = attrs.evolve(kb, rules=tuple(moved if r.id == rule.id else r for r in kb.rules))
+    diff = diff_books(BASE_BOOKS.setdefault("base", book_data(kb)), book_data(copy))
+    assert diff["timeframes_moved"] == [{"id": rule.id, "from": old, "to": new}]
+    assert diff_text(diff).splitlines()[1:] == [
+        f"rule changed: {rule.id}: timeframe: {old} -> {new}"]
+
+
+BASE_BOOKS: dict[str, dict[str, Any]] = {}
