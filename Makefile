@@ -63,7 +63,7 @@ browser:
 	else echo "make browser: no apt-get as root; the page tests will be skipped"; fi
 
 test: $(VENV) $(SIGNER_STAMP) fhir-examples browser
-	$(BIN)/ruff check kneerules kneerules_plugins tests bench fuzz
+	$(BIN)/ruff check kneerules tests bench fuzz tools
 	$(BIN)/mypy
 	$(BIN)/pytest
 	$(BIN)/python -m fuzz.run $(FUZZ_SMOKE_SECONDS)

@@ -17,8 +17,8 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from kneerules.model import Case, FactValue
-    from kneerules.ruledata import (
+    from kneerules.model.records import Case, FactValue
+    from kneerules.model.rules import (
         AdviceSpec,
         ConditionInfo,
         ConsiderationSpec,
@@ -116,7 +116,7 @@ def kneerules_references() -> Sequence[Reference]:
     """Return bibliography entries this plugin's rules cite (beyond the core bibliography).
 
     Called once per engine. Returns a sequence of references. Each
-    :class:`~kneerules.ruledata.Reference` has a ``key`` unique across plugins,
+    :class:`~kneerules.model.rules.Reference` has a ``key`` unique across plugins,
     authors, title, journal, year and a DOI or URL; a rule's ``source`` cites
     it by key (or alias). ``kneerules check`` refuses a source that is neither
     a bibliography entry nor a section of the clinical source.
@@ -129,7 +129,7 @@ def kneerules_case_facts(case: Case, facts: Mapping[str, FactValue]) -> Mapping[
     """Return facts computed from a case, before its rules are evaluated.
 
     Called **once for every case**, after the scores and before the rules.
-    ``case`` is the validated :class:`~kneerules.model.Case` and ``facts`` every
+    ``case`` is the validated :class:`~kneerules.model.records.Case` and ``facts`` every
     fact known so far by name (findings, measurements, ``patient.age``,
     ``side``, ``onset`` and score totals). Returns ``Mapping[str, FactValue]``:
     facts computed from the case, each declared by this plugin through

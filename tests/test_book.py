@@ -22,9 +22,9 @@ from kneerules import Engine
 from kneerules.book.build import make_book, read_book, write_book
 from kneerules.book.data import book_data, content_hash, fact_test_words, flat_text
 from kneerules.book.diff import diff_books, diff_text, is_empty
-from kneerules.cli import main
-from kneerules.knowledge_base import KnowledgeBase
-from kneerules.ruledata import TIMEFRAMES, FactSpec, FactTest, Rule, TriageSpec
+from kneerules.cli.main import main
+from kneerules.knowledge.base import KnowledgeBase
+from kneerules.model.rules import TIMEFRAMES, FactSpec, FactTest, Rule, TriageSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 HAZARD_LOG = ROOT / "docs" / "safety" / "hazard-log.yaml"

@@ -30,6 +30,6 @@ def test_import_kneerules_loads_no_fhir() -> None:
 def test_eval_loads_no_fhir() -> None:
     """`kneerules eval case.json` runs without importing the FHIR integration or its deps."""
     code = (f"import sys\nsys.argv = ['kneerules', 'eval', {str(EXAMPLE)!r}, '--format', "
-            "'json']\nfrom kneerules.cli import main\ntry:\n    main()\nexcept SystemExit:\n"
+            "'json']\nfrom kneerules.cli.main import main\ntry:\n    main()\nexcept SystemExit:\n"
             "    pass")
     assert _loaded_after(code) == []

@@ -22,9 +22,9 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from kneerules import Engine  # noqa: E402
-from kneerules.config import EngineConfig  # noqa: E402
-from kneerules.errors import CaseError, EngineError  # noqa: E402
-from kneerules.model import EngineInfo  # noqa: E402
+from kneerules.knowledge.config import EngineConfig  # noqa: E402
+from kneerules.model.errors import CaseError, EngineError  # noqa: E402
+from kneerules.model.records import EngineInfo  # noqa: E402
 from kneerules.population import inputs, rows  # noqa: E402
 from kneerules.population.worker import EnginePlugin  # noqa: E402
 
@@ -43,8 +43,9 @@ def write_jsonl(path: Path, cases: list[Any]) -> Path:
 
 
 def test_eval_imports_no_audit_code_and_no_dask() -> None:
-    """`kneerules eval` with the extras installed loads only the light command module."""
-    code = ("import sys; from kneerules.cli import main\n"
+    """`kneerules eval` with the extras installed loads no population code at all: the
+    integrations' commands are loaded only for a command the core does not have."""
+    code = ("import sys; from kneerules.cli.main import main\n"
             "try:\n    main(['eval', 'examples/dvt-emergency.json'])\n"
             "except SystemExit:\n    pass\n"
             "heavy = ['dask', 'distributed', 'pyarrow', 'pandas', 'kneerules.population.run',"
@@ -53,7 +54,7 @@ def test_eval_imports_no_audit_code_and_no_dask() -> None:
             "'kneerules.population.commands' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout
-    assert out.strip().splitlines()[-1] == "[] True"
+    assert out.strip().splitlines()[-1] == "[] False"
 
 
 @pytest.mark.parametrize(("module", "extra"), [("distributed", "dask"), ("pyarrow", "parquet")])
@@ -64,7 +65,7 @@ def test_a_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 
     from click.testing import CliRunner
 
-    from kneerules.cli import main
+    from kneerules.cli.main import main
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -84,7 +85,7 @@ def test_usage_errors(tmp_path: Path, argv: list[str], message: str) -> None:
     """Options that cannot work together, or a bad --at, are usage errors (exit 2)."""
     from click.testing import CliRunner
 
-    from kneerules.cli import main
+    from kneerules.cli.main import main
 
     jsonl = write_jsonl(tmp_path / "cases.jsonl", [{"findings": {}}])
     result = CliRunner().invoke(main, ["audit", str(jsonl), "--out", str(tmp_path), *argv])
@@ -185,7 +186,7 @@ def test_age_bands(age: object, band: str) -> None:
 
 def test_error_rows_keep_every_problem() -> None:
     """An error row lists each problem with its path."""
-    from kneerules.errors import Problem
+    from kneerules.model.errors import Problem
 
     error = CaseError([Problem("$.a", "x"), Problem("$.b", "y")])
     info = rows.engine_columns(Engine.from_config(EngineConfig()).info)
@@ -208,7 +209,7 @@ def test_the_progress_line(done: int, total: int | None, workers: int | None, no
                            line: str) -> None:
     """eval --jsonl's progress line, which the audit shares: bar, cases, rate, time left
     (while cases remain), workers."""
-    from kneerules.jsonl import Progress
+    from kneerules.batch.jsonl import Progress
 
     progress = Progress(io.StringIO(), total)
     progress.started, progress.done, progress.workers = 0.0, done, workers

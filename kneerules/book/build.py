@@ -10,15 +10,15 @@ from kneerules.book.data import (
     BOOK_FORMAT,
     BookError,
     book_data,
+    docstrings_of_tests,
     find_hazard_log,
     read_hazard_log,
-    docstrings_of_tests,
 )
 from kneerules.book.diff import diff_books
 from kneerules.book.page import render_book, render_diff
 
 if TYPE_CHECKING:
-    from kneerules.knowledge_base import KnowledgeBase
+    from kneerules.knowledge.base import KnowledgeBase
 
 BOOK_JSON = "book.json"
 INDEX = "index.html"
@@ -30,7 +30,7 @@ MAX_BOOK_BYTES = 64 << 20
 def make_book(kb: KnowledgeBase, hazard_log: Path | None) -> dict[str, Any]:
     """The book's data for ``kb``, with the hazard log's hazards and the tests they name
     (found beside the log: its checkout's tests/)."""
-    from kneerules.version import __version__
+    from kneerules.model.version import __version__
 
     hazards: list[dict[str, Any]] = []
     tests: dict[str, str | None] = {}

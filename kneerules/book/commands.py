@@ -42,10 +42,10 @@ def book_command(out: pathlib.Path, ruleset: str, disable: tuple[str, ...],
     )
     from kneerules.book.data import BookError
     from kneerules.book.diff import diff_text
-    from kneerules.config import EngineConfig
     from kneerules.engine import Engine
-    from kneerules.errors import KneerulesError
-    from kneerules.pluginmanager import disabled_from_env
+    from kneerules.knowledge.config import EngineConfig
+    from kneerules.knowledge.plugins import disabled_from_env
+    from kneerules.model.errors import KneerulesError
 
     names = [*disabled_from_env(), *(n for v in disable for n in v.replace(",", " ").split())]
     log = hazard_log or default_hazard_log()

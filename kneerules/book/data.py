@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from kneerules.advice_safety import treatments
-from kneerules.bibliography import resolve_all
-from kneerules.policy import (
+from kneerules.knowledge.advice_safety import treatments
+from kneerules.knowledge.bibliography import resolve_all
+from kneerules.knowledge.policy import (
     FLOOR_RULES,
     POLICY_FLOOR,
     TIMEFRAME_WORDS,
     UNSAFE_WHILE_NAMED,
     UNSAFE_WITH_FINDING,
 )
-from kneerules.ruledata import (
+from kneerules.model.rules import (
     TIMEFRAME_LEVEL,
     TIMEFRAMES,
     AllOf,
@@ -38,7 +38,7 @@ from kneerules.ruledata import (
 )
 
 if TYPE_CHECKING:
-    from kneerules.knowledge_base import KnowledgeBase
+    from kneerules.knowledge.base import KnowledgeBase
 
 BOOK_FORMAT = "kneerules.rule-book/1"
 MAX_HAZARD_LOG_BYTES = 2 << 20  # a hazard log is a reviewed document, not a data dump

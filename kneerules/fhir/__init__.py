@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kneerules.lazy import lazy_exports
+from kneerules import lazy_exports
 
 _LAZY = {
     "map_fhir": "kneerules.fhir.mapper",

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from kneerules.cliparams import parse_index_time
+from kneerules.cli.params import parse_index_time
 from kneerules.hookspecs import hookimpl
 
 _EXTRA = "pip install 'kneerules[fhir]'"
@@ -40,10 +40,10 @@ def questionnaire_command(ruleset: str, disable: Sequence[str]) -> None:
     """
     import json
 
-    from kneerules import __version__
-    from kneerules.cli import build_engine
+    from kneerules.cli.params import build_engine
     from kneerules.fhir.questionnaire import build_questionnaire
     from kneerules.fhir.strict import check_resource
+    from kneerules.model.version import __version__
 
     require_fhir_library()
     engine = build_engine(ruleset, disable)
@@ -66,10 +66,10 @@ def fhir_case_command(path: str, at: str | None, ruleset: str, disable: Sequence
     provenance of every field and the conflicts left unknown (JSON)."""
     import json
 
-    from kneerules.case_validation import parse_json
-    from kneerules.cli import build_engine
-    from kneerules.errors import CaseError, KneerulesError
+    from kneerules.cases.validation import parse_json
+    from kneerules.cli.params import build_engine
     from kneerules.fhir.reader import read_fhir
+    from kneerules.model.errors import CaseError, KneerulesError
 
     when = parse_index_time(at) or datetime.now(UTC)
     engine = build_engine(ruleset, disable)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from kneerules.errors import CaseError, KneerulesError
-from kneerules.model import Assessment, EngineInfo
-from kneerules.ruledata import Rule
+from kneerules.model.errors import CaseError, KneerulesError
+from kneerules.model.records import Assessment, EngineInfo
+from kneerules.model.rules import Rule
 
 # Policy v2's timeframes, most pressing first (../shared/spec/assessment-format.md).
 TIMEFRAMES = ("now", "today", "within_48_hours", "within_2_weeks", "routine")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from kneerules.population.rows import AGE_BANDS, ASSESSED, TIMEFRAMES, UNKNOWN_AGE
 
 if TYPE_CHECKING:
-    from kneerules.knowledge_base import KnowledgeBase
+    from kneerules.knowledge.base import KnowledgeBase
 
 SUMMARY_FORMAT = "kneerules.audit-summary/2"
 ERROR_EXAMPLES = 20  # bad cases listed by the summary; all are rows of the output
