@@ -260,3 +260,16 @@ def test_any_one_timeframe_moved_is_exactly_the_diff(kb: KnowledgeBase, data: st
 
 
 BASE_BOOKS: dict[str, dict[str, Any]] = {}
+
+
+def test_without_chromium_the_page_tests_say_why(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    """No chromium (or no driver): the reason the page tests are skipped names the package."""
+    import browser
+
+    monkeypatch.setattr(browser, "CHROMIUM", str(tmp_path / "chromium"))
+    assert browser.missing() == (f"{tmp_path / 'chromium'} not found: apt-get install chromium "
+                                 "(make test does, when it can)")
+    monkeypatch.setattr(browser, "CHROMIUM", sys.executable)
+    monkeypatch.setattr(browser, "CHROMEDRIVER", str(tmp_path / "chromedriver"))
+    assert "apt-get install chromium-driver" in str(browser.missing())

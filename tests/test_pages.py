@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KNEERULES = str(Path(sys.executable).parent / "kneerules")
 NEXT_RULESET = ROOT / "tests" / "data" / "rulesets" / "posterior-knee-next.yaml"
 HAZARD_LOG = ROOT / "docs" / "safety" / "hazard-log.yaml"
-WIDTHS = (360, 1280)
+WIDTHS = (360, 768, 1280, 1600)
 BAD_LINES = ['{"case_id": "bad-finding", "findings": {"pain.calff": true}}', "{not json",
              '{"case_id": "bad-age", "patient": {"age": 150}}']
 
@@ -166,3 +166,25 @@ def test_the_top_screen_answers_the_first_questions(driver: Any, pages: dict[str
     text = driver.find_element(By.TAG_NAME, "body").text
     assert "rule set posterior-knee" in text
     assert "%" in text
+
+
+def test_the_checks_see_what_they_look_for(driver: Any, tmp_path: Path) -> None:
+    """The overflow check catches SVG text guessed too wide, a label clipped by its box and
+    a page wider than the viewport; the link check catches a link to a missing id."""
+    page = tmp_path / "bad.html"
+    page.write_text(
+        '<!DOCTYPE html><html><body style="margin:0">'
+        '<svg width="100" height="30"><text x="40" y="20">pulmonary_embolism.suspected'
+        "</text></svg>"
+        '<div style="width:80px;overflow:hidden;white-space:nowrap">a label too long to fit'
+        "</div><p style=\"width:2000px\">wide</p>"
+        '<a href="#here">ok</a><a href="#nowhere">broken</a><b id="here">x</b>'
+        "</body></html>")
+    browser.open_at(driver, page, 360)
+    found = "\n".join(browser.overflows(driver))
+    assert "SVG text \"pulmonary_embolism.suspected\" overflows its SVG" in found
+    assert '"a label too long to fit" overflows its <div> (hidden)' in found
+    assert "the page is" in found
+    broken, internal, _ = browser.broken_links(driver, page)
+    assert internal == 2
+    assert [b.rsplit("#", 1)[1] for b in broken] == ["nowhere: no element with this id"]
