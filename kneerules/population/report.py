@@ -60,7 +60,7 @@ th{font-weight:600}thead th{border-bottom:2px solid #ccd}
 td.n,th.n{text-align:right}
 .id{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;color:#555;overflow-wrap:anywhere}
 .bars .id{display:block}
-.cross td.n:empty::after{content:"";}
+
 .cross td.zero{color:#bbb}
 input[type=search]{font:inherit;padding:.3em .5em;width:100%;max-width:26em;
 border:1px solid #aab;border-radius:3px}
