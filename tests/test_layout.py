@@ -55,7 +55,7 @@ INTEGRATIONS = ("fhir", "service", "population")
 LAYERS = ("model", "hookspecs", "cases", "knowledge", "reasoning", "output", "batch",
           "engine", "cli", "book", "testing")
 # book: the rule book reads the knowledge base and registers `kneerules book` through the
-# kneerules.commands entry point, as the integrations do: the CLI never imports it.
+# kneerules.integrations entry point, as the integrations do: the CLI never imports it.
 
 
 def layer_of(module: str) -> int:
@@ -208,13 +208,13 @@ def test_importing_kneerules_loads_no_engine_and_no_integration() -> None:
 
 
 # What `kneerules eval` never needs: the batch machinery, the questions and any
-# integration's dependencies (bench/README.md, "Cold start").
+# integration's code or dependencies beyond its light plugin module (bench/README.md).
 EVAL_NEVER_IMPORTS = (
     "multiprocessing", "concurrent.futures", "kneerules.batch.pool",
-    "kneerules.reasoning.questions", "kneerules.reasoning.lookahead", "kneerules.fhir",
-    "kneerules.service", "kneerules.population", "dask", "distributed", "starlette",
-    "uvicorn", "jwt", "fhir.resources", "pydantic", "pandas", "pyarrow", "httpx",
-    "kneerules.book.build", "kneerules.book.data", "selenium")
+    "kneerules.reasoning.questions", "kneerules.reasoning.lookahead", "kneerules.fhir.mapper",
+    "kneerules.fhir.reader", "kneerules.service.app", "kneerules.population.run", "dask",
+    "distributed", "starlette", "uvicorn", "jwt", "fhir.resources", "pydantic", "pandas",
+    "pyarrow", "httpx", "kneerules.book.build", "kneerules.book.data", "selenium")
 
 
 @pytest.mark.parametrize("output", ["text", "json"])
@@ -461,3 +461,21 @@ def test_renderers_are_a_registry_keyed_by_format_and_audience() -> None:
         from kneerules.output import rendering
 
         del rendering._RENDERERS[("shout", "tester")]
+
+
+def test_building_an_engine_writes_nothing_outside_the_project(tmp_path: Path) -> None:
+    """Engine() and an evaluation in a fresh HOME (and working folder) leave both empty: no
+    cache, no config, no log is written as a side effect of using the library."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("XDG_", "KNEERULES_"))}
+    env.update(HOME=str(home), PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(work))
+    code = ("from kneerules import Engine, to_json\n"
+            "print(to_json(Engine().evaluate({'findings': {'pain.behind_knee': True}}))[:1])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "{"
+    assert sorted(home.rglob("*")) == []
+    assert sorted(work.rglob("*")) == []

@@ -1,6 +1,7 @@
 """The hook reference of ``docs/plugins.md``, generated from the hookspec docstrings.
 
-The docstrings in :mod:`kneerules.hookspecs` are the single source; run
+The docstrings in :mod:`kneerules.hookspecs` (and the hookspecs each shipped integration
+adds, such as :mod:`kneerules.fhir.hookspecs`) are the single source; run
 ``python -m tools.hookdocs docs/plugins.md`` to rewrite the guide's section
 between its markers. A test fails when the guide and the docstrings disagree.
 """
@@ -13,17 +14,24 @@ import sys
 from pathlib import Path
 
 from kneerules import hookspecs
+from kneerules.fhir import hookspecs as fhir_hookspecs
+
+MODULES = ((hookspecs, ""),
+           (fhir_hookspecs, "Added by the FHIR integration (`kneerules[fhir]`).\n\n"))
 
 BEGIN = "<!-- hook reference: generated from kneerules/hookspecs.py; do not edit by hand -->"
 END = "<!-- end of hook reference -->"
 
 
 def hook_names() -> list[str]:
-    """Every hook, in the order hookspecs.py defines them."""
-    found = [(func.__code__.co_firstlineno, name)
-             for name, func in inspect.getmembers(hookspecs, inspect.isfunction)
-             if name.startswith("kneerules_")]
-    return [name for _, name in sorted(found)]
+    """Every hook, the core's in the order hookspecs.py defines them, then the integrations'."""
+    names = []
+    for module, _ in MODULES:
+        found = [(func.__code__.co_firstlineno, name)
+                 for name, func in inspect.getmembers(module, inspect.isfunction)
+                 if name.startswith("kneerules_") and func.__module__ == module.__name__]
+        names += [name for _, name in sorted(found)]
+    return names
 
 
 def _markdown(docstring: str) -> str:
@@ -37,9 +45,10 @@ def render_hook_reference() -> str:
     """The Markdown of every hook: its signature as a heading, then its docstring."""
     parts = [BEGIN, ""]
     for name in hook_names():
-        func = getattr(hookspecs, name)
+        module, note = next((m, n) for m, n in MODULES if hasattr(m, name))
+        func = getattr(module, name)
         params = ", ".join(inspect.signature(func).parameters)
-        parts += [f"### `{name}({params})`", "", _markdown(func.__doc__ or ""), ""]
+        parts += [f"### `{name}({params})`", "", note + _markdown(func.__doc__ or ""), ""]
     parts.append(END)
     return "\n".join(parts)
 

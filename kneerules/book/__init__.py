@@ -3,6 +3,6 @@ off (``kneerules book --out DIR``), and what changed between two releases (``--d
 
 It reads the loaded knowledge base (rules, conditions, scores, advice, bibliography), the
 triage policy and the hazard log; it runs no rule and imports no integration. The CLI
-command registers through the ``kneerules.commands`` entry point, as the integrations
+command registers through the ``kneerules.integrations`` entry point, as the integrations
 do, so the core never imports this package.
 """

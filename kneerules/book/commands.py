@@ -1,4 +1,4 @@
-"""``kneerules book``: registered under the ``kneerules.commands`` entry points.
+"""``kneerules book``: registered under the ``kneerules.integrations`` entry points.
 
 Light on purpose (the CLI imports it on every start): the book's modules are imported
 inside the command."""

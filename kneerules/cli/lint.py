@@ -252,22 +252,18 @@ def _summary_problems(rule: Rule) -> list[Problem]:
                     f"card summary must be under {SUMMARY_LIMIT}; shorten it (it is never cut)")]
 
 
-CHECKS_ENTRY_POINT_GROUP = "kneerules.checks"
-
-
 def _integration_checks(facts: Mapping[str, FactSpec], disable: Sequence[str]
                         ) -> list[LintProblem]:
-    """Problems found by the checks integrations register under ``kneerules.checks``
-    (such as the FHIR mappings): ``check(facts, plugin_manager)`` gives (source, problem)."""
-    from importlib.metadata import entry_points
+    """Problems found by the installed integrations' checks (``kneerules_checks``, such as
+    the FHIR mappings'), and a problem for each integration that could not be loaded."""
+    from kneerules.knowledge.plugins import integrations
 
-    found: list[LintProblem] = []
-    for point in entry_points(group=CHECKS_ENTRY_POINT_GROUP):
-        try:
-            check = point.load()
-        except ImportError:
-            continue  # its extra is not installed: none of its data is in use either
-        for source, problem in check(facts, get_plugin_manager(disable=disable)):
+    loaded = integrations()
+    found = [LintProblem("kneerules.integrations", "$", f"not loaded: {reason}")
+             for reason in loaded.broken]
+    pm = get_plugin_manager(disable=disable)
+    for located in loaded.manager.hook.kneerules_checks(facts=facts, plugin_manager=pm):
+        for source, problem in located:
             found.append(LintProblem(source, problem.path, problem.message))
     return found
 

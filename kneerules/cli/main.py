@@ -567,25 +567,18 @@ def schema_command(which: str, ruleset: str, disable: tuple[str, ...]) -> None:
     click.echo(json.dumps(SCHEMAS[which](engine.vocabulary), indent=2, ensure_ascii=False))
 
 
-COMMANDS_ENTRY_POINT_GROUP = "kneerules.commands"
-
-
 def register_commands(cli: click.Group, pm: pluggy.PluginManager | None = None) -> None:
-    """Let the integrations and plugins under ``kneerules.commands`` (or those of ``pm``)
-    add their commands to ``cli``."""
-    from kneerules import hookspecs
-
+    """Let the installed integrations (or the plugins of ``pm``) add their commands to
+    ``cli``; an integration that failed to load is named on standard error, and the rest of
+    the command line still works."""
     if pm is None:
-        pm = pluggy.PluginManager(hookspecs.PROJECT)
-        pm.add_hookspecs(hookspecs)
-        try:
-            pm.load_setuptools_entrypoints(COMMANDS_ENTRY_POINT_GROUP)
-        except Exception as error:  # a broken third-party command module must not hide eval
-            click.echo(f"kneerules: warning: a command plugin failed to load: {error!r}",
-                       err=True)
-            return
-    pm.hook.kneerules_register_commands(cli=cli)
+        from kneerules.knowledge.plugins import integrations
 
+        loaded = integrations()
+        for reason in loaded.broken:
+            click.echo(f"kneerules: warning: an integration failed to load: {reason}", err=True)
+        pm = loaded.manager
+    pm.hook.kneerules_register_commands(cli=cli)
 
 
 def run() -> None:

@@ -1,6 +1,5 @@
-"""``kneerules questionnaire`` and ``kneerules fhir-case``: registered under the
-``kneerules.commands`` entry points. Light on purpose: every ``kneerules`` command loads
-this module, so FHIR code and libraries are imported inside the commands only."""
+"""``kneerules questionnaire`` and ``kneerules fhir-case`` (added by
+:mod:`kneerules.fhir.plugin`). FHIR code and libraries are imported inside the commands."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ from typing import Any
 import click
 
 from kneerules.cli.params import parse_index_time
-from kneerules.hookspecs import hookimpl
 
 _EXTRA = "pip install 'kneerules[fhir]'"
 
@@ -89,10 +87,3 @@ def fhir_case_command(path: str, at: str | None, ruleset: str, disable: Sequence
     except KneerulesError as error:
         raise click.ClickException(str(error)) from None
     click.echo(json.dumps(mapped.to_dict(), indent=2, ensure_ascii=False))
-
-
-@hookimpl
-def kneerules_register_commands(cli: click.Group) -> None:
-    """The FHIR commands."""
-    cli.add_command(questionnaire_command)
-    cli.add_command(fhir_case_command)

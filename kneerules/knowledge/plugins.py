@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import importlib.metadata
 
 ENTRY_POINT_GROUP = "kneerules"
+INTEGRATIONS_GROUP = "kneerules.integrations"
 DISABLE_ENV = "KNEERULES_DISABLE"
 TRACE_ENV = "KNEERULES_TRACE_HOOKS"
 BUILTIN_PLUGINS = DATA / "plugins"
@@ -71,30 +72,14 @@ def get_plugin_manager(
     disable = disabled_names(disable)
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
+    integrations().manager.hook.kneerules_addhooks(pluginmanager=pm)
     for name in disable:
         pm.set_blocked(name)
     if builtins:
         for name in builtin_plugin_names():
             if not pm.is_blocked(name):
                 pm.register(DataPlugin(name, BUILTIN_PLUGINS / f"{name}.yaml"), name=name)
-    installed = _entry_points() if entry_points else []
-    if entry_points:
-        for entry in installed:
-            if pm.is_blocked(entry.name):
-                continue
-            # Loaded one by one first, so that a failure names its plugin (it was "plugin '?'").
-            try:
-                entry.load()
-            except KeyboardInterrupt:
-                raise
-            except BaseException as exc:
-                dist = entry.dist.name if entry.dist is not None else "an unknown distribution"
-                raise PluginError(entry.name, f"failed to load ({entry.value}, installed by "
-                                  f"{dist}): {exc!r}") from exc
-        try:
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        except Exception as exc:
-            raise PluginError("?", f"an installed plugin failed to load: {exc!r}") from exc
+    installed = load_entry_points(pm, ENTRY_POINT_GROUP) if entry_points else []
     names = set(builtin_plugin_names()) | {entry.name for entry in installed}
     for plugin in extra:
         declared = getattr(plugin, "name", None)
@@ -121,11 +106,55 @@ def get_plugin_manager(
     return pm
 
 
-def _entry_points() -> list[importlib.metadata.EntryPoint]:
+def load_entry_points(pm: pluggy.PluginManager, group: str,
+                      broken: list[str] | None = None) -> list[importlib.metadata.EntryPoint]:
+    """Registers every plugin installed under the entry-point ``group`` (by pluggy, in its
+    order) and returns their entry points: the one way kneerules discovers installed
+    plugins. A plugin that fails to load is a :class:`PluginError` naming it, or, when
+    ``broken`` is given, one line there saying why (an integration whose extra is missing
+    must not stop ``kneerules eval``; ``kneerules check`` reports it)."""
     import importlib.metadata
 
-    return sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
-                  key=lambda entry: entry.name)
+    found = sorted(importlib.metadata.entry_points(group=group), key=lambda e: e.name)
+    for entry in found:
+        if pm.is_blocked(entry.name):
+            continue
+        # Loaded one by one first, so that a failure names its plugin (it was "plugin '?'").
+        try:
+            entry.load()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            dist = entry.dist.name if entry.dist is not None else "an unknown distribution"
+            message = f"failed to load ({entry.value}, installed by {dist}): {exc!r}"
+            if broken is None:
+                raise PluginError(entry.name, message) from exc
+            broken.append(f"{entry.name}: {message}")
+            pm.set_blocked(entry.name)
+    try:
+        pm.load_setuptools_entrypoints(group)
+    except Exception as exc:
+        raise PluginError("?", f"an installed plugin failed to load: {exc!r}") from exc
+    return found
+
+
+@attrs.frozen
+class Integrations:
+    """The integration plugins installed (``kneerules.integrations``), and those that
+    could not be loaded, each with the reason."""
+
+    manager: pluggy.PluginManager
+    broken: tuple[str, ...]
+
+
+@cache
+def integrations() -> Integrations:
+    """The installed integration plugins, loaded once per process."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    broken: list[str] = []
+    load_entry_points(pm, INTEGRATIONS_GROUP, broken)
+    return Integrations(pm, tuple(broken))
 
 
 def _known(names: set[str]) -> str:

@@ -1,4 +1,4 @@
-"""``kneerules audit``: registered under the ``kneerules.commands`` entry points.
+"""``kneerules audit``: the ``kneerules.integrations`` entry point ``population``.
 
 Light on purpose: the CLI imports this module on every start, so Dask and pyarrow are
 imported only inside the command, and their absence is reported naming the extra."""

@@ -95,7 +95,7 @@ def audit(
     parts = inputs.plan(paths, partition_size, engine.vocabulary)
     fhir = any(part.kind in ("fhir", "fhir-jsonl") for part in parts)
     if fhir:
-        from kneerules.cases.reading import load_reader
+        from kneerules.knowledge.readers import load_reader
 
         load_reader("fhir")  # no FHIR reader installed: say so before starting anything
         if at is None:
