@@ -273,3 +273,29 @@ def test_without_chromium_the_page_tests_say_why(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(browser, "CHROMIUM", sys.executable)
     monkeypatch.setattr(browser, "CHROMEDRIVER", str(tmp_path / "chromedriver"))
     assert "apt-get install chromium-driver" in str(browser.missing())
+
+
+def test_a_hazard_log_v2_shows_why_measured_by_and_actions(kb: KnowledgeBase, tmp_path: Path
+                                                           ) -> None:
+    """A log that gives the residual risk's reasons, the tests that measure it and the actions
+    left (hazard log v2) has them in the book, the measuring tests among the tests."""
+    log = tmp_path / "log.yaml"
+    log.write_text(
+        "hazards:\n"
+        "  - id: H99\n    title: A hazard\n    cause: c\n    effect: e\n"
+        "    initial: {severity: major, likelihood: low, risk: 3}\n"
+        "    controls: {rules: [dvt.d_dimer_positive], tests: [tests/test_book.py::"
+        "test_the_content_hash_follows_the_content]}\n"
+        "    residual: {severity: major, likelihood: very low, risk: 2, why: Measured so.,\n"
+        "               measured_by: [tests/test_book.py::test_fact_tests_in_plain_words]}\n"
+        "    actions: Review before use.\n")
+    book = make_book(kb, log)
+    hazard = book["hazards"][0]
+    assert hazard["residual"]["why"] == "Measured so."
+    assert hazard["actions"] == "Review before use."
+    assert "tests/test_book.py::test_fact_tests_in_plain_words" in book["tests"]
+    write_book(book, tmp_path / "book")
+    page = (tmp_path / "book" / "index.html").read_text()
+    assert "Measured so." in page
+    assert "Review before use." in page
+    assert 'href="#test-tests-test_book.py--test_fact_tests_in_plain_words"' in page

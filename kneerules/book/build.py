@@ -36,7 +36,7 @@ def make_book(kb: KnowledgeBase, hazard_log: Path | None) -> dict[str, Any]:
     tests: dict[str, str | None] = {}
     if hazard_log is not None:
         hazards = read_hazard_log(hazard_log)
-        names = sorted({t for h in hazards for t in h["tests"]})
+        names = sorted({t for h in hazards for t in (*h["tests"], *h["measured_by"])})
         root = _checkout(hazard_log, names)
         tests = docstrings_of_tests(names, root)
     return book_data(kb, hazards, tests, __version__)

@@ -169,19 +169,27 @@ def read_hazard_log(path: Path) -> list[dict[str, Any]]:
         rules, tests = controls.get("rules") or [], controls.get("tests") or []
         if not (isinstance(rules, list) and isinstance(tests, list)):
             raise BookError(f"{where}.controls: rules and tests must be lists")
+        residual = hazard.get("residual")
+        measured = residual.get("measured_by") if isinstance(residual, dict) else None
+        if measured is not None and not isinstance(measured, list):
+            raise BookError(f"{where}.residual.measured_by: expected a list of tests")
         out.append({
             "id": hazard["id"],
-            **{key: str(hazard.get(key) or "") for key in ("title", "cause", "effect")},
-            "initial": _risk(hazard.get("initial")), "residual": _risk(hazard.get("residual")),
+            **{key: str(hazard.get(key) or "") for key in ("title", "cause", "effect",
+                                                            "actions")},
+            "initial": _risk(hazard.get("initial")), "residual": _risk(residual),
             "rules": [str(r) for r in rules], "tests": [str(t) for t in tests],
+            "measured_by": [str(t) for t in measured or []],
         })
     return out
 
 
 def _risk(value: Any) -> dict[str, str]:
+    """A rating: severity, likelihood, risk, and why (a log may give its reasons)."""
     if not isinstance(value, dict):
         return {}
-    return {key: str(value[key]) for key in ("severity", "likelihood", "risk") if key in value}
+    return {key: str(value[key]) for key in ("severity", "likelihood", "risk", "why")
+            if key in value}
 
 
 def docstrings_of_tests(names: Sequence[str], root: Path) -> dict[str, str | None]:

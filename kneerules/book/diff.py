@@ -18,7 +18,7 @@ SECTIONS = (("conditions", "id", ("name", "description", "source")),
             ("advice", "id", ("kind", "text", "audience", "condition", "level", "always",
                               "timeframes", "treatments", "unsafe_with", "source")),
             ("hazards", "id", ("title", "cause", "effect", "initial", "residual", "rules",
-                               "tests")),
+                               "tests", "measured_by", "actions")),
             ("plugins", "name", ("version",)))
 
 

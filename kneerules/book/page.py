@@ -363,13 +363,19 @@ def _hazards(book: Mapping[str, Any]) -> str:
             for r in h["rules"]) or "&ndash;"
         tests = ", ".join(
             _a("test", t, t.partition("::")[2] or t) for t in h["tests"]) or "&ndash;"
+        measured = ", ".join(_a("test", t, t.partition("::")[2] or t)
+                             for t in h.get("measured_by", []))
+        why = h["residual"].get("why", "")
         cards.append(
             f'<article class="card" id="{anchor("hazard", h["id"])}">'
             f'<h4><span class="id">{escape(h["id"])}</span> {escape(h["title"])}</h4>'
             + _dl([("cause", escape(h["cause"])), ("effect", escape(h["effect"])),
                    ("initial risk", _risk(h["initial"])),
                    ("controlled by rules", controls), ("proved by tests", tests),
-                   ("residual risk", _risk(h["residual"]))])
+                   ("residual risk", _risk(h["residual"])
+                    + (f'<br><span class="note">{escape(why)}</span>' if why else "")),
+                   ("measured by", measured),
+                   ("actions", escape(h.get("actions", "")))])
             + "</article>")
     return ('<p class="note">DCB0129 style: risk 1 (acceptable) to 5 (unacceptable), from '
             "severity and likelihood. The ratings are for the Clinical Safety Officer to "
