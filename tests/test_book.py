@@ -22,6 +22,7 @@ from kneerules import Engine
 from kneerules.book.build import make_book, read_book, write_book
 from kneerules.book.data import book_data, content_hash, fact_test_words, flat_text
 from kneerules.book.diff import diff_books, diff_text, is_empty
+from kneerules.book.page import render_book
 from kneerules.cli.main import main
 from kneerules.knowledge.base import KnowledgeBase
 from kneerules.model.rules import TIMEFRAMES, FactSpec, FactTest, Rule, TriageSpec
@@ -299,3 +300,27 @@ def test_a_hazard_log_v2_shows_why_measured_by_and_actions(kb: KnowledgeBase, tm
     assert "Measured so." in page
     assert "Review before use." in page
     assert 'href="#test-tests-test_book.py--test_fact_tests_in_plain_words"' in page
+
+
+def test_a_field_the_book_does_not_know_is_shown_and_diffed(book: dict[str, Any]) -> None:
+    """A field a later release adds to rules (or advice) is listed under "more" and a change
+    to it is in the diff: the book never hides content it does not know."""
+    from kneerules.book.data import RULE_SHOWN, _more
+
+    @attrs.frozen
+    class LaterRule:
+        id: str
+        note: tuple[str, ...] = ()
+
+    assert _more(LaterRule("r", ("see the leaflet",)), RULE_SHOWN) == {
+        "note": '["see the leaflet"]'}
+    assert _more(LaterRule("r"), RULE_SHOWN) == {}
+    later = json.loads(json.dumps(book))
+    later["rules"][0]["more"] = {"note": '["see the leaflet"]'}
+    later["advice"][0]["more"] = {"when": "pain.calf"}
+    diff = diff_books(book, later)
+    assert diff["rules"]["changed"] == [{"id": book["rules"][0]["id"], "fields": {
+        "note": [None, '["see the leaflet"]']}}]
+    assert [c["id"] for c in diff["advice"]["changed"]] == [book["advice"][0]["id"]]
+    page = render_book(later)
+    assert "see the leaflet" in page

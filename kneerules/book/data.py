@@ -253,6 +253,33 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# What the book shows of each kind by name; any other field a rule, advice or condition
+# has (a field a later release adds) is shown as it is, under "more", and diffed all the
+# same: the book never hides content it does not know.
+RULE_SHOWN = frozenset({"id", "priority", "because", "source", "then", "when", "after",
+                        "plugin"})
+THEN_SHOWN = frozenset({"derive", "evidence", "red_flag", "triage", "advise", "consider"})
+ADVICE_SHOWN = frozenset({"id", "kind", "text", "source", "condition", "triage", "always",
+                          "audience", "timeframes", "treatments", "unsafe_with", "plugin"})
+CONDITION_SHOWN = frozenset({"id", "name", "description", "source", "plugin", "commonness",
+                             "outranks_while_named"})
+
+
+def _more(item: Any, shown: frozenset[str]) -> dict[str, str]:
+    """The fields of ``item`` the book does not show by name, that hold something, as text."""
+    out = {}
+    for field in attrs.fields(type(item)):
+        value = getattr(item, field.name)
+        if field.name in shown or value in (None, (), "", {}, False):
+            continue
+        if field.default is not attrs.NOTHING and value == field.default:
+            continue
+        plain = _plain(value)
+        out[field.name] = plain if isinstance(plain, str) else json.dumps(
+            plain, ensure_ascii=False, sort_keys=True)
+    return out
+
+
 def book_data(kb: KnowledgeBase, hazards: Sequence[Mapping[str, Any]] | None = None,
               tests: Mapping[str, str | None] | None = None,
               version: str = "") -> dict[str, Any]:
@@ -293,6 +320,8 @@ def book_data(kb: KnowledgeBase, hazards: Sequence[Mapping[str, Any]] | None = N
             "because": rule.because, "source": rule.source,
             "citations": citations(rule.source, refs),
             "hazards": controlled.get(rule.id, []),
+            "more": _more(rule, RULE_SHOWN) | _more(then, THEN_SHOWN),
+            "data": _plain(rule),
         })
         for condition in rules[-1]["names"]:
             named_by.setdefault(condition, []).append(rule.id)
@@ -312,6 +341,7 @@ def book_data(kb: KnowledgeBase, hazards: Sequence[Mapping[str, Any]] | None = N
             "treatments": list(done), "unsafe_with": list(spec.unsafe_with),
             "unsafe_while_named": while_named, "unsafe_with_findings": with_finding,
             "source": spec.source, "citations": citations(spec.source, refs),
+            "more": _more(spec, ADVICE_SHOWN), "data": _plain(spec),
         })
     return {
         "format": BOOK_FORMAT,
@@ -326,7 +356,10 @@ def book_data(kb: KnowledgeBase, hazards: Sequence[Mapping[str, Any]] | None = N
         "conditions": [{"id": c.id, "name": c.name, "description": c.description,
                         "plugin": c.plugin, "source": c.source,
                         "citations": citations(c.source, refs),
-                        "named_by": sorted(named_by.get(c.id, []))}
+                        "named_by": sorted(named_by.get(c.id, [])),
+                        "commonness": c.commonness,
+                        "outranks_while_named": list(c.outranks_while_named),
+                        "more": _more(c, CONDITION_SHOWN), "data": _plain(c)}
                        for c in kb.conditions.values()],
         "facts": [{"name": f.name, "kind": f.kind, "meaning": f.meaning, "unit": f.unit,
                    "plugin": f.plugin or "kneerules",
@@ -340,7 +373,7 @@ def book_data(kb: KnowledgeBase, hazards: Sequence[Mapping[str, Any]] | None = N
                     "bands": [{"at_least": b.at_least, "interpretation": b.interpretation,
                                "text": b.text} for b in s.bands],
                     "applies_when": condition_words(s.applies_when, facts),
-                    "notes": list(s.notes)} for s in kb.scores],
+                    "notes": list(s.notes), "data": _plain(s)} for s in kb.scores],
         "advice": advice,
         "considerations": [{"id": c.id, "name": c.name, "description": c.description,
                             "source": c.source, "citations": citations(c.source, refs)}

@@ -12,7 +12,8 @@ RULE_FIELDS = ("plugin", "priority", "when", "after", "timeframe", "message", "r
                "evidence", "derive", "advise", "consider", "because", "source")
 """What a rule change is made of, in the order the diff lists it (the level follows from
 the timeframe, so a moved timeframe is one change)."""
-SECTIONS = (("conditions", "id", ("name", "description", "source")),
+SECTIONS = (("conditions", "id", ("name", "description", "commonness",
+                                  "outranks_while_named", "source")),
             ("scores", "id", ("name", "fact", "items", "bands", "applies_when", "notes",
                               "source")),
             ("advice", "id", ("kind", "text", "audience", "condition", "level", "always",
@@ -26,6 +27,7 @@ def _rule_view(rule: Mapping[str, Any]) -> dict[str, Any]:
     view = {key: rule.get(key) for key in RULE_FIELDS}
     view["when"] = flat_text(rule["when"])
     view["after"] = [a["fact"] for a in rule.get("after", [])]
+    view.update(rule.get("more", {}))  # what a later release adds, diffed all the same
     return view
 
 
@@ -45,7 +47,8 @@ def diff_books(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]
     after = {r["id"]: _rule_view(r) for r in new["rules"]}
     changed = []
     for rid in sorted(before.keys() & after.keys()):
-        differs = _changed(before[rid], after[rid], RULE_FIELDS)
+        extra = sorted((before[rid].keys() | after[rid].keys()) - set(RULE_FIELDS))
+        differs = _changed(before[rid], after[rid], (*RULE_FIELDS, *extra))
         if differs:
             changed.append({"id": rid, "fields": differs})
     out: dict[str, Any] = {
@@ -69,9 +72,15 @@ def diff_books(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]
             "added": sorted(theirs.keys() - mine.keys()),
             "removed": sorted(mine.keys() - theirs.keys()),
             "changed": [{"id": k, "fields": f} for k in sorted(mine.keys() & theirs.keys())
-                        if (f := _changed(mine[k], theirs[k], fields))],
+                        if (f := _changed(mine[k], theirs[k], fields)
+                            or _changed(mine[k].get("more", {}), theirs[k].get("more", {}),
+                                        _keys(mine[k], theirs[k])))],
         }
     return out
+
+
+def _keys(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    return sorted(a.get("more", {}).keys() | b.get("more", {}).keys())
 
 
 def is_empty(diff: Mapping[str, Any]) -> bool:

@@ -122,6 +122,12 @@ def _list(items: Sequence[str], kind: str, names: Mapping[str, str] | None = Non
     return ", ".join(_a(kind, i, (names or {}).get(i, i)) for i in items) or "&ndash;"
 
 
+def _more(item: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Fields the book does not know by name (a later release's), shown as they are."""
+    return [(escape(k.replace("_", " ")), f"<code>{escape(v)}</code>")
+            for k, v in item.get("more", {}).items()]
+
+
 def _dl(rows: Sequence[tuple[str, str]]) -> str:
     return "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows if v) + "</dl>"
 
@@ -171,6 +177,7 @@ def render_book(book: Mapping[str, Any]) -> str:
 
 
 def _conditions(book: Mapping[str, Any]) -> str:
+    names = {c["id"]: c["name"] for c in book["conditions"]}
     cards = []
     for c in sorted(book["conditions"], key=lambda c: c["name"].lower()):
         cards.append(
@@ -179,7 +186,11 @@ def _conditions(book: Mapping[str, Any]) -> str:
             f"<p>{escape(c['description'])}</p>"
             + _dl([("source", _source(c["citations"])),
                    ("named by", _list(c["named_by"], "rule")),
-                   ("plugin", f'{_a("plugin", c["plugin"])}')])
+                   ("commonness", f'{c["commonness"]} <span class="note">(rank by how common '
+                    "the source says it is, 1 most; breaks ties)</span>"),
+                   ("listed above", _list(c["outranks_while_named"], "condition", names)
+                    + " whenever a red flag names it" if c["outranks_while_named"] else ""),
+                   ("plugin", f'{_a("plugin", c["plugin"])}'), *_more(c)])
             + "</article>")
     return "".join(cards)
 
@@ -223,7 +234,8 @@ def _rules(book: Mapping[str, Any], facts: Mapping[str, Mapping[str, Any]],
                    *then,
                    ("source", _source(rule["citations"])),
                    ("priority", str(rule["priority"])),
-                   ("hazards", _list(rule["hazards"], "hazard") if rule["hazards"] else "")])
+                   ("hazards", _list(rule["hazards"], "hazard") if rule["hazards"] else ""),
+                   *_more(rule)])
             + "</article>")
     if plugin is not None:
         out.append("</div>")
@@ -293,7 +305,7 @@ def _advice(book: Mapping[str, Any], conditions: Mapping[str, str],
             + _dl([("given", "; ".join(when)),
                    ("advises", escape(", ".join(a["treatments"]))),
                    ("unsafe with", "never while " + "; ".join(unsafe) if unsafe else ""),
-                   ("source", _source(a["citations"]))])
+                   ("source", _source(a["citations"])), *_more(a)])
             + "</article>")
     return ('<p class="note">Whatever selected it, advice is withheld when it is unsafe: '
             "with what its treatments are unsafe with under the triage policy, and with "
