@@ -4,6 +4,7 @@ audits themselves on a real LocalCluster)."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -192,3 +193,24 @@ def test_error_rows_keep_every_problem() -> None:
     row = rows.error_row(("f", 3), "id", error, info)
     assert row["problems"] == ["$.a: x", "$.b: y"]
     assert row["status"] == "error"
+
+
+@pytest.mark.parametrize(("done", "total", "workers", "now", "line"), [
+    (0, 4000, 2, 1.0, "[------------------------------] 0/4000 cases, 0/s, 2 workers"),
+    (1000, 4000, 2, 2.0,
+     "[#######-----------------------] 1000/4000 cases, 500/s, 6 s left, 2 workers"),
+    (1000, 100_000, 16, 1.0,
+     "[------------------------------] 1000/100000 cases, 1,000/s, 1 min 39 s left, "
+     "16 workers"),
+    (4000, 4000, 1, 4.0, "[##############################] 4000/4000 cases, 1,000/s, 1 worker"),
+    (250, None, None, 0.5, "250 cases, 500/s"),
+])
+def test_the_progress_line(done: int, total: int | None, workers: int | None, now: float,
+                           line: str) -> None:
+    """eval --jsonl's progress line, which the audit shares: bar, cases, rate, time left
+    (while cases remain), workers."""
+    from kneerules.batch.jsonl import Progress
+
+    progress = Progress(io.StringIO(), total)
+    progress.started, progress.done, progress.workers = 0.0, done, workers
+    assert progress.text(now) == line
