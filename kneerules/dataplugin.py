@@ -15,6 +15,7 @@ from kneerules.ruledata import (
     ConsiderationSpec,
     FactSpec,
     PluginData,
+    QuestionSpec,
     Reference,
     Rule,
     ScoreSpec,
@@ -77,6 +78,10 @@ class DataPlugin:
     @hookimpl
     def kneerules_references(self) -> Sequence[Reference]:
         return self.data.references
+
+    @hookimpl
+    def kneerules_questions(self) -> Sequence[QuestionSpec]:
+        return self.data.questions
 
     def __repr__(self) -> str:
         return f"<DataPlugin {self.name} from {self.data_file}>"

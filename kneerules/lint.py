@@ -49,7 +49,7 @@ from kneerules.rulesets import RulesetSpec, find_ruleset
 
 _SKIP_DIRS = {"build", "dist", "node_modules", "__pycache__", "site-packages", "venv"}
 _PLUGIN_SECTIONS = {"conditions", "facts", "rules", "advice", "considerations", "scores",
-                    "references"}
+                    "references", "questions"}
 _MAX_ALTERNATIVES = 512
 """Past this many alternatives a condition is assumed satisfiable, never reported."""
 

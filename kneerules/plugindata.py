@@ -23,6 +23,7 @@ from kneerules.ruledata import (
     ConsiderationSpec,
     FactSpec,
     PluginData,
+    QuestionSpec,
     Reference,
     Rule,
     ScoreSpec,
@@ -39,6 +40,7 @@ _SECTIONS: dict[str, type] = {
     "considerations": ConsiderationSpec,
     "scores": ScoreSpec,
     "references": Reference,
+    "questions": QuestionSpec,
 }
 
 

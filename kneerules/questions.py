@@ -18,10 +18,8 @@ from typing import Any, Literal
 import attrs
 
 from kneerules.model import Assessment, Case, FactValue, Outcome, Patient, Question
-from kneerules.ruledata import TIMEFRAME_RANK, FactSpec, FactTest, Rule, ScoreSpec, walk_tests
+from kneerules.ruledata import ASKED_KINDS, TIMEFRAME_RANK, FactSpec, FactTest, Rule, ScoreSpec, walk_tests
 
-ASKED_KINDS = ("finding", "measurement", "field")
-"""The facts a case records (scores and conclusions are worked out, never asked)."""
 
 Assess = Callable[[Case], Assessment]
 
