@@ -408,6 +408,42 @@ def _bounds(engine: Engine) -> dict[str, set[float]]:
     return _cached(engine)[1]
 
 
+def why(interview: Interview, assessment: Assessment) -> list[str]:
+    """The verdict's reasons in plain words: the red flags (or the rules' reasons) behind
+    the timeframe, the answers they rest on, and the most likely cause."""
+    knowledge = interview.engine.knowledge
+    rules = {rule.id: rule for rule in knowledge.rules}
+    steps = {step.rule: step for step in assessment.trace}
+    labels = {item.fact: item.label for spec in interview._specs for item in spec.items}
+    timeframe = assessment.triage.timeframe
+    lines: list[str] = []
+    for rule_id in assessment.triage.because:
+        flag = rules[rule_id].then.red_flag
+        if flag is not None and flag.message not in lines:
+            lines.append(flag.message)
+    if not lines:
+        lines += [rules[r].because for r in assessment.triage.because
+                  if rules[r].then.triage is not None and timeframe != "routine"]
+    said: dict[str, None] = {}
+    for rule_id in assessment.triage.because:
+        step = steps.get(rule_id)
+        for name, value in (step.matched.items() if step else ()):
+            spec = knowledge.facts.get(name)
+            if spec is None or spec.kind not in ASKED_KINDS or value is False:
+                continue
+            label = labels.get(name) or spec.meaning
+            said[label if value is True else f"{label}: {value}"] = None
+    if said:
+        lines.append("From your answers: " + "; ".join(said) + ".")
+    if timeframe == "routine":
+        lines.append("None of your answers points to something that needs a doctor sooner.")
+    if assessment.differential:
+        first = assessment.differential[0]
+        lines.append(f"The most likely cause from your answers: {first.name} "
+                     f"({first.likelihood}).")
+    return lines
+
+
 def replay(engine: Engine, case: Case, *, clinician: bool = False) -> Interview:
     """The interview answered from ``case``: each question gets the case's value, and a
     fact the case does not record is "don't know"."""
@@ -423,5 +459,5 @@ def replay(engine: Engine, case: Case, *, clinician: bool = False) -> Interview:
 
 __all__ = [
     "DONT_KNOW", "LEADING_BUDGET", "Asked", "Interview", "InterviewError", "InterviewQuestion",
-    "case_dict", "parse_answer", "prompt_hint", "replay", "save_case",
+    "case_dict", "parse_answer", "prompt_hint", "replay", "save_case", "why",
 ]
