@@ -26,6 +26,7 @@ from kneerules.errors import PluginError, Problem, RuleDataError
 from kneerules.knowledge_base import (
     check_advice,
     check_fact,
+    check_question,
     check_rule,
     check_score,
     core_bibliography,
@@ -44,6 +45,7 @@ from kneerules.ruledata import (
     NoneOf,
     PluginData,
     Rule,
+    walk_tests,
 )
 from kneerules.rulesets import RulesetSpec, find_ruleset
 
@@ -225,6 +227,29 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
         report(rule.plugin, [Problem(f'rule "{rule.id}"', message)])
     for condition in conditions.values():
         report(condition.plugin, _condition_problems(condition.id, rules, advice.values()))
+    asked: dict[str, Any] = {}
+    for src in sources:
+        for entry in src.data.questions:
+            question = attrs.evolve(entry, plugin=src.name)
+            report(src.name, check_question(question, facts))
+            for name in question.facts:
+                other = asked.get(name)
+                if other is not None:
+                    problems.append(LintProblem(src.source, f'question "{question.id}"',
+                                                f'"{name}" is already asked by question '
+                                                f'"{other.id}" in {origin[other.plugin]}'))
+                else:
+                    asked[name] = question
+    read = {name for rule in rules for name in rule.facts()}
+    read |= {t.fact for score in tables["score"].values() for item in score.items
+             for t in walk_tests(item.when)}
+    for fact in facts.values():
+        if fact.kind in ASKED_KINDS and fact.name in read and fact.name not in asked:
+            problems.append(LintProblem(
+                origin.get(fact.plugin, "kneerules/vocabulary.yaml"), f'fact "{fact.name}"',
+                "no interview question: give it a `questions` entry with its section (where, "
+                "about, red_flags, history, examination) and audience (patient or clinician) "
+                "so that kneerules ask knows when and whom to ask"))
     for fact in facts.values():
         if fact.kind in ASKED_KINDS and not (fact.question or "").strip():
             problems.append(LintProblem(origin.get(fact.plugin, "kneerules/vocabulary.yaml"),
