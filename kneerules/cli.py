@@ -548,15 +548,20 @@ def _say_verdict(interview: Any) -> None:
     click.echo("")
     click.echo(render(assessment, "text", "patient", RenderOptions(width=terminal_width())),
                nl=False)
-    lines = why(interview, assessment)
-    if lines:
-        import textwrap
+    import textwrap
 
-        click.echo("\nWhy this answer:")
+    def say(title: str, lines: list[str]) -> None:
+        if lines:
+            click.echo(f"\n{title}")
         for line in lines:
-            click.echo(terminal_safe(textwrap.fill(line, terminal_width(),
-                                                   initial_indent="- ",
+            click.echo(terminal_safe(textwrap.fill(line, terminal_width(), initial_indent="- ",
                                                    subsequent_indent="  ")))
+
+    say("Why this answer:", why(interview, assessment))
+    say("An examination could still change how soon you need to be seen; tell the "
+        "clinician who sees you. They would check:",
+        [interview.engine.vocabulary[q.id].meaning for q in interview.still_to_examine()
+         if q.kind != "checklist"])
 
 
 def _ask_replay(engine: Engine, path: str, clinician: bool) -> None:

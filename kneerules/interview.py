@@ -303,6 +303,20 @@ class Interview:
             spec.section, spec.audience,
             choices=tuple(c for c in fact.choices if c != "unknown"), unit=fact.unit)
 
+    def still_to_examine(self) -> list[InterviewQuestion]:
+        """In a patient's interview: the clinician's questions (an examination, a test)
+        whose answers could still change the verdict, to say so with it."""
+        if self.clinician:
+            return []
+        examiner = Interview(self.engine, clinician=True, case=self.case)
+        examiner._done = set(self._done)
+        outlook = examiner.outlook()
+        if outlook.settled:
+            return []
+        relevant = set(outlook.relevant)
+        return [examiner._put(spec) for spec in examiner._askable()
+                if spec.audience == "clinician" and relevant.intersection(spec.facts)]
+
     # --- answers ------------------------------------------------------------------------
 
     def answer(self, question_id: str, value: object) -> None:
