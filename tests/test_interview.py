@@ -1,4 +1,5 @@
-"""The interview's parts without a terminal: reading answers, saving the case built."""
+"""The interview without a terminal: reading answers, saving the case built, the order of
+its questions, who is asked what, gates, when it stops, the library API and --replay."""
 
 from __future__ import annotations
 
@@ -8,9 +9,24 @@ from typing import Any
 
 import pytest
 
+from click.testing import CliRunner
+
 from kneerules import Engine
-from kneerules.interview import DONT_KNOW, case_dict, parse_answer, prompt_hint, save_case
-from kneerules.model import Question
+from kneerules.cli import main
+from kneerules.conditions import holds
+from kneerules.converter import to_dict
+from kneerules.interview import (
+    DONT_KNOW,
+    Interview,
+    InterviewError,
+    case_dict,
+    parse_answer,
+    prompt_hint,
+    replay,
+    save_case,
+)
+from kneerules.model import Case, Question
+from kneerules.settle import Settler
 
 
 def question(engine: Engine, fact: str) -> Question:
@@ -67,3 +83,183 @@ def test_the_case_built_is_a_valid_case_that_round_trips(engine: Engine, tmp_pat
     assert data == case_dict(case)
     assert engine.parse(data) == case
     assert not list(tmp_path.glob(".case.json.*"))  # no temporary file left behind
+
+
+# --- The interview: order, audience, gates, stopping (issue 26) ---------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+VIGNETTES = sorted((ROOT / "tests" / "vignettes").glob("*.json")) + sorted(
+    (ROOT / "examples").glob("*.json"))
+
+
+def vignette_case(engine: Engine, path: Path) -> Case:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return engine.parse(data.get("case", data))
+
+
+@pytest.fixture(scope="module")
+def replays(engine: Engine) -> dict[tuple[str, bool], Interview]:
+    """Every vignette and example replayed, as a patient and as a clinician."""
+    return {(path.name, clinician): replay(engine, vignette_case(engine, path),
+                                           clinician=clinician)
+            for path in VIGNETTES for clinician in (False, True)}
+
+
+@pytest.mark.parametrize("clinician", [False, True])
+def test_where_it_hurts_and_which_leg_come_first_then_age_and_sex(
+        replays: dict[tuple[str, bool], Interview], clinician: bool) -> None:
+    """Every replay: where it hurts, which leg, age, sex are questions 1 to 4."""
+    for (name, mode), interview in replays.items():
+        if mode is clinician:
+            ids = [asked.question.id for asked in interview.asked]
+            assert ids[:4] == ["where.pain", "side", "patient.age", "patient.sex"], name
+
+
+def test_a_patient_is_never_asked_a_clinicians_question(
+        replays: dict[tuple[str, bool], Interview]) -> None:
+    """Patient mode asks only patient questions in lay words; clinician mode adds the exam."""
+    examined = set()
+    for (name, clinician), interview in replays.items():
+        audiences = {asked.question.audience for asked in interview.asked}
+        if clinician:
+            examined |= {a.question.id for a in interview.asked
+                         if a.question.audience == "clinician"}
+            continue
+        assert audiences == {"patient"}, name
+        for asked in interview.asked:
+            assert "(For a clinician)" not in asked.question.text, name
+            assert "(cm)" not in asked.question.text, name
+    assert {"sign.absent_foot_pulses", "calf_swelling_cm"} <= examined
+
+
+def test_no_follow_up_is_asked_before_its_gate_holds(
+        engine: Engine, replays: dict[tuple[str, bool], Interview]) -> None:
+    """A gated question comes only after answers that make its gate hold."""
+    specs = {spec.id: spec for spec in engine.knowledge.questions.values()}
+    checked = 0
+    for name, interview in ((n, i) for (n, _), i in replays.items()):
+        known: dict[str, Any] = {}
+        for asked in interview.asked:
+            spec = specs[asked.question.id]
+            if spec.gated:
+                assert holds(spec.gate, known), (name, spec.id)
+                checked += 1
+            for fact, value in asked.items or ((asked.question.id, asked.answer),):
+                if value is not None:
+                    known[fact] = value
+    assert checked > 10
+
+
+def test_a_patient_who_does_not_know_anything_gets_the_empty_cases_verdict(
+        engine: Engine) -> None:
+    """"Don't know" to everything: nothing recorded (never false), the empty case's verdict."""
+    interview = Interview(engine)
+    while (question := interview.next_question()) is not None:
+        interview.answer(question.id, {i.fact: DONT_KNOW for i in question.items}
+                         if question.kind == "checklist" else DONT_KNOW)
+    assert interview.case.facts() == {}
+    assert interview.assessment().triage == engine.evaluate({}).triage
+    asked = [a.question.id for a in interview.asked]
+    assert len(asked) == len(set(asked))  # none asked twice
+
+
+def test_answers_that_change_the_timeframe_only_together_keep_the_interview_going(
+        engine: Engine) -> None:
+    """Breathlessness alone or calf pain alone leaves it routine; both make it now: asked."""
+    case = engine.parse({"side": "left"})
+    single = {q.fact: q.changes for q in engine.questions(case)}
+    assert single.get("sign.breathlessness") is None
+    assert single.get("pain.calf") != "timeframe"
+    facts, _ = engine.case_facts(case)
+    settler = Settler(engine.knowledge)
+    both = settler.outlook(facts, {"pain.calf", "sign.breathlessness"})
+    assert (both.settled, both.highest) == (False, "now")
+    assert {"pain.calf", "sign.breathlessness"} <= both.relevant
+    alone = settler.outlook(facts, {"sign.breathlessness"})
+    assert alone.settled
+
+
+def test_the_interview_stops_only_when_settled_and_asks_what_could_raise_it(
+        engine: Engine) -> None:
+    """A swollen knee "don't know": redness, warmth and fever are still asked."""
+    interview = Interview(engine, case=engine.parse(
+        {"side": "right", "patient": {"age": 40, "sex": "male"},
+         "findings": {"pain.behind_knee": True, "sign.knee_swelling": True}}))
+    asked: list[str] = []
+    while (question := interview.next_question()) is not None:
+        asked += [i.fact for i in question.items] or [question.id]
+        interview.answer(question.id, {i.fact: DONT_KNOW for i in question.items}
+                         if question.kind == "checklist" else DONT_KNOW)
+    assert {"sign.redness", "sign.warmth", "sign.fever"} <= set(asked)
+    assert interview.outlook().settled
+
+
+def test_the_library_api_takes_only_the_question_asked_and_valid_answers(
+        engine: Engine) -> None:
+    """An EHR drives it: the same question until answered; a wrong id or value is refused."""
+    interview = Interview(engine)
+    first = interview.next_question()
+    assert first is not None and first.kind == "checklist"
+    assert interview.next_question() is first
+    with pytest.raises(InterviewError, match="side"):
+        interview.answer("side", "left")
+    with pytest.raises(InterviewError, match="no item"):
+        interview.answer(first.id, {"sign.fever": True})
+    with pytest.raises(InterviewError, match="yes, no or don't know"):
+        interview.answer(first.id, {"pain.calf": "often"})
+    interview.answer(first.id, {"pain.calf": True})
+    side = interview.next_question()
+    assert side is not None and side.id == "side" and side.choices == ("left", "right", "both")
+    with pytest.raises(InterviewError, match="not an answer"):
+        interview.answer("side", "up")
+    interview.answer("side", "left")
+    age = interview.next_question()
+    assert age is not None and age.to_dict()["kind"] == "field"
+    with pytest.raises(InterviewError, match="not an answer"):
+        interview.answer("patient.age", 130)
+    interview.answer("patient.age", 70)
+    assert interview.case.facts() == {"pain.calf": True, "side": "left", "patient.age": 70}
+    assert interview.transcript()[0] == {
+        "id": "where.pain", "text": first.text,
+        "items": [{"id": i.fact, "answer": True if i.fact == "pain.calf" else None}
+                  for i in first.items]}
+
+
+def test_replay_prints_the_questions_and_the_usual_assessment(engine: Engine) -> None:
+    """ask --replay: one JSON object, ids as facts, checklists by item, the assessment JSON."""
+    path = ROOT / "examples" / "dvt-emergency.json"
+    result = CliRunner().invoke(main, ["ask", "--replay", str(path)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) == {"questions", "assessment"}
+    first = data["questions"][0]
+    assert first["id"] == "where.pain"
+    assert {"id": "pain.calf", "answer": True} in first["items"]
+    assert data["questions"][1] == {"id": "side", "text": "Which leg hurts: left, right or both?",
+                                    "answer": "left"}
+    built = replay(engine, vignette_case(engine, path))
+    assert data["assessment"] == to_dict(engine.evaluate(built.case))
+    assert data["assessment"]["triage"]["timeframe"] == "now"
+
+
+@pytest.mark.parametrize("args", [["x.json", "--replay", "y.json"], ["--replay", "y.json",
+                                                                       "--save", "z.json"]])
+def test_replay_takes_no_other_case(tmp_path: Path, args: list[str]) -> None:
+    """--replay with a CASE or --save is a usage error (exit 2)."""
+    for name in ("x.json", "y.json"):
+        (tmp_path / name).write_text("{}")
+    with_paths = [str(tmp_path / a) if a.endswith(".json") else a for a in args]
+    result = CliRunner().invoke(main, ["ask", *with_paths])
+    assert result.exit_code == 2
+    assert "--replay" in result.output
+
+
+def test_questions_show_in_the_default_text_view() -> None:
+    """eval --questions lists the questions in the default text view too (issue 26.5)."""
+    path = ROOT / "examples" / "ligament-sprain.json"
+    result = CliRunner().invoke(main, ["eval", "--questions", str(path)])
+    assert result.exit_code == 0
+    assert "Questions that would change the result" in result.output
+    assert "[sign.cold_pale_foot: yes" in result.output
+    plain = CliRunner().invoke(main, ["eval", str(path)])
+    assert "Questions that would change" not in plain.output
