@@ -210,6 +210,7 @@ class Interview:
         self._done: set[str] = set()
         """Facts answered or answered "don't know" in this interview."""
         self._pending: InterviewQuestion | None = None
+        self.leading_budget = LEADING_BUDGET
         knowledge = engine.knowledge
         self._vocabulary = knowledge.facts
         self._specs = _question_specs(knowledge.questions, knowledge.facts)
@@ -264,7 +265,7 @@ class Interview:
                 relevant |= self._gate_facts(relevant)
                 chosen = next((spec for spec in askable
                                if relevant.intersection(spec.facts)), None)
-        if chosen is None and len(self.asked) < LEADING_BUDGET:
+        if chosen is None and len(self.asked) < self.leading_budget:
             chosen = self._sharpens_leading(askable)
         if chosen is None:
             return None

@@ -11,7 +11,7 @@ import pytest
 
 from click.testing import CliRunner
 
-from kneerules import Engine
+from kneerules import Engine, hookimpl
 from kneerules.cli import main
 from kneerules.conditions import holds
 from kneerules.converter import to_dict
@@ -26,7 +26,9 @@ from kneerules.interview import (
     save_case,
 )
 from kneerules.model import Case, Question
+from kneerules.ruledata import FactSpec, FactTest, QuestionSpec, Rule
 from kneerules.settle import Settler
+from kneerules.testing import make_test_engine
 
 
 def question(engine: Engine, fact: str) -> Question:
@@ -263,3 +265,104 @@ def test_questions_show_in_the_default_text_view() -> None:
     assert "[sign.cold_pale_foot: yes" in result.output
     plain = CliRunner().invoke(main, ["eval", str(path)])
     assert "Questions that would change" not in plain.output
+
+
+class AsksAboutASign:
+    """A Python plugin: a new finding that makes it within 2 weeks, and its question."""
+
+    name = "demo_sign"
+
+    def __init__(self, audience: str = "patient", gate: Any = None) -> None:
+        self.audience = audience
+        self.gate = gate
+
+    @hookimpl
+    def kneerules_facts(self) -> list[FactSpec]:
+        return [FactSpec("demo_sign.lump", "finding", "a demo lump",
+                         question="Is there a demo lump?")]
+
+    @hookimpl
+    def kneerules_rules(self) -> list[Rule]:
+        return [structure_rule({
+            "id": "demo_sign.lump", "priority": 5000, "when": "demo_sign.lump",
+            "then": {"triage": {"timeframe": "within_2_weeks", "message": "See a doctor."}},
+            "because": "A demo lump needs a look.", "source": "Pain Behind the Knee, Summary"})]
+
+    @hookimpl
+    def kneerules_questions(self) -> list[QuestionSpec]:
+        extra = {} if self.gate is None else {"gate": self.gate}
+        return [QuestionSpec("demo_sign.lump", "red_flags", self.audience,  # type: ignore[arg-type]
+                             order=1, **extra)]
+
+
+def structure_rule(data: dict[str, Any]) -> Rule:
+    from kneerules.converter import structure
+
+    rule, problems = structure(data, Rule, path="rule")
+    assert not problems and rule is not None
+    return rule
+
+
+def first_red_flag_question(engine: Engine, clinician: bool = False) -> list[str]:
+    interview = Interview(engine, clinician=clinician)
+    asked = []
+    while (question := interview.next_question()) is not None:
+        asked.append(question.id)
+        interview.answer(question.id, {i.fact: False for i in question.items}
+                         if question.kind == "checklist" else DONT_KNOW)
+    return asked
+
+
+def test_a_plugins_question_finds_its_place_from_its_data() -> None:
+    """kneerules_questions: section red_flags, order 1 puts it first of the red flags."""
+    engine = make_test_engine([AsksAboutASign()])
+    asked = first_red_flag_question(engine)
+    assert asked.index("demo_sign.lump") == 4  # after where, which leg, age and sex
+    assert engine.knowledge.questions["demo_sign.lump"].plugin == "demo_sign"
+
+
+def test_a_clinicians_question_is_asked_only_in_a_clinicians_interview() -> None:
+    """audience clinician: never in a patient's interview; with clinician=True, asked."""
+    engine = make_test_engine([AsksAboutASign("clinician")])
+    assert "demo_sign.lump" not in first_red_flag_question(engine)
+    assert "demo_sign.lump" in first_red_flag_question(engine, clinician=True)
+
+
+def test_a_gated_question_waits_for_its_gate() -> None:
+    """A gate that never holds (the answers are all no) keeps the question back."""
+    gate = FactTest("sign.fever")
+    engine = make_test_engine([AsksAboutASign(gate=gate)])
+    assert "demo_sign.lump" not in first_red_flag_question(engine)
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("{id: sign.fever, audience: patient}", "section"),
+    ("{id: sign.fever, section: history}", "audience"),
+    ("{id: sign.fever, section: somewhere, audience: patient}", "section"),
+    ("{id: sign.fevr, section: history, audience: patient}", 'did you mean "sign.fever"'),
+    ("{id: dvt.wells_score, section: history, audience: patient}", "worked out, never asked"),
+    ("{id: sign.fever, section: history, audience: patient, gate: sign.nope}", "unknown fact"),
+    ("{id: demo.list, section: history, audience: patient, items: [{fact: temperature_c, "
+     "label: t}]}", "only findings"),
+    ("{id: sign.fever, section: history, audience: patient}", "already asked"),
+])
+def test_check_flags_a_question_it_cannot_place(tmp_path: Path, entry: str,
+                                               message: str) -> None:
+    """kneerules check: no section or audience, an unknown fact, a fact asked twice..."""
+    path = tmp_path / "demo.yaml"
+    path.write_text(f"questions:\n  - {entry}\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", str(path)])
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+def test_check_flags_a_fact_a_rule_reads_with_no_question(tmp_path: Path) -> None:
+    """A plugin's new finding that a rule reads needs a questions entry."""
+    path = tmp_path / "demo.yaml"
+    path.write_text(
+        "facts:\n  - {name: demo.sign, kind: finding, meaning: a sign, question: A sign?}\n"
+        "rules:\n  - {id: demo.r, priority: 500, when: demo.sign, then: {advise: []},\n"
+        "     because: A reason., source: \"Pain Behind the Knee, Summary\"}\n",
+        encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", str(path)])
+    assert 'fact "demo.sign": no interview question' in result.output
