@@ -36,13 +36,13 @@ from kneerules.policy import (
     TIMEFRAMES,
 )
 from kneerules.ruledata import (
+    ASKED_KINDS,
     MAX_PRIORITY,
     SAFETY_PRIORITY_LIMIT,
     AdviceSpec,
     ConditionInfo,
     ConsiderationSpec,
     FactSpec,
-    ASKED_KINDS,
     FactTest,
     QuestionSpec,
     Reference,

@@ -44,6 +44,7 @@ from kneerules.ruledata import (
     FactTest,
     NoneOf,
     PluginData,
+    QuestionSpec,
     Rule,
     walk_tests,
 )
@@ -227,19 +228,19 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
         report(rule.plugin, [Problem(f'rule "{rule.id}"', message)])
     for condition in conditions.values():
         report(condition.plugin, _condition_problems(condition.id, rules, advice.values()))
-    asked: dict[str, Any] = {}
+    asked: dict[str, QuestionSpec] = {}
     for src in sources:
-        for entry in src.data.questions:
-            question = attrs.evolve(entry, plugin=src.name)
-            report(src.name, check_question(question, facts))
-            for name in question.facts:
+        for written in src.data.questions:
+            placed = attrs.evolve(written, plugin=src.name)
+            report(src.name, check_question(placed, facts))
+            for name in placed.facts:
                 other = asked.get(name)
                 if other is not None:
-                    problems.append(LintProblem(src.source, f'question "{question.id}"',
+                    problems.append(LintProblem(src.source, f'question "{placed.id}"',
                                                 f'"{name}" is already asked by question '
                                                 f'"{other.id}" in {origin[other.plugin]}'))
                 else:
-                    asked[name] = question
+                    asked[name] = placed
     read = {name for rule in rules for name in rule.facts()}
     read |= {t.fact for score in tables["score"].values() for item in score.items
              for t in walk_tests(item.when)}

@@ -18,8 +18,15 @@ from typing import Any, Literal
 import attrs
 
 from kneerules.model import Assessment, Case, FactValue, Outcome, Patient, Question
-from kneerules.ruledata import ASKED_KINDS, TIMEFRAME_RANK, FactSpec, FactTest, Rule, ScoreSpec, walk_tests
-
+from kneerules.ruledata import (
+    ASKED_KINDS,
+    TIMEFRAME_RANK,
+    FactSpec,
+    FactTest,
+    Rule,
+    ScoreSpec,
+    walk_tests,
+)
 
 Assess = Callable[[Case], Assessment]
 

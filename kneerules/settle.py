@@ -85,7 +85,8 @@ class Outlook:
         return self.lowest == self.highest and self.must_name == self.may_name
 
 
-def candidate_values(spec: FactSpec | None, bounds: Iterable[float]) -> tuple[FactValue | None, ...]:
+def candidate_values(spec: FactSpec | None,
+                     bounds: Iterable[float]) -> tuple[FactValue | None, ...]:
     """Values an open fact may take, enough to give each test every outcome it can have:
     unknown, yes and no, each choice, and numbers at and either side of every bound a
     rule compares it with (and its limits)."""
@@ -189,13 +190,12 @@ class _State:
         self.known = known
         self.open = open_facts
         self.test_cache: dict[FactTest, Outcomes] = {}
-        self.derived: dict[str, frozenset[bool | None]] = {}
+        self.derived: Mapping[str, frozenset[bool | None]] = {}
         self._derive()
 
     def _derive(self) -> None:
         names = list(self.s.derivers)
-        state = {name: frozenset({None}) for name in names}
-        self.derived = state
+        self.derived = {name: frozenset({None}) for name in names}
         for _ in range(_MAX_ROUNDS):
             self.test_cache = {k: v for k, v in self.test_cache.items()
                                if k.fact not in self.s.derivers and k.fact not in self.s.scores}

@@ -83,7 +83,8 @@ def test_a_dvt_patient_is_sent_now_and_told_why(tmp_path: Path) -> None:
     assert "long journey" in run.tail
     assert run.questions[0].startswith("Where is the pain")
     assert run.questions[1].startswith("Which leg")
-    assert "(For a clinician)" not in run.log and "(cm)" not in run.log
+    assert "(For a clinician)" not in run.log
+    assert "(cm)" not in run.log
     case = json.loads(saved.read_text())
     assert case["side"] == "left"
     assert case["findings"]["sign.calf_swelling"] is True
@@ -101,8 +102,10 @@ def test_a_footballers_sprain_is_asked_in_a_clinicians_order() -> None:
     assert child.exitstatus == 0
     assert run.headline != HEADLINE["now"]
     first = run.questions
-    assert first[0].startswith("Where is the pain") and first[1].startswith("Which leg")
-    assert first[2].startswith("How old") and first[3].startswith("What is your sex")
+    assert first[0].startswith("Where is the pain")
+    assert first[1].startswith("Which leg")
+    assert first[2].startswith("How old")
+    assert first[3].startswith("What is your sex")
     assert len(first) <= 13
     # The follow-up after an injury comes only once the injury is known.
     assert first.index("How did it start? Answer for each.") < first.index(
@@ -120,7 +123,8 @@ def test_dont_know_to_everything_keeps_everything_unknown(tmp_path: Path) -> Non
     assert run.headline == HEADLINE[empty.triage.timeframe]
     case = json.loads(saved.read_text())
     assert case["findings"] == {}
-    assert "patient" not in case and "side" not in case
+    assert "patient" not in case
+    assert "side" not in case
     assert len(set(run.prompts)) == len(run.prompts)  # don't know is not asked again
 
 

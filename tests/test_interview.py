@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from click.testing import CliRunner
 
 from kneerules import Engine, hookimpl
@@ -201,7 +200,8 @@ def test_the_library_api_takes_only_the_question_asked_and_valid_answers(
     """An EHR drives it: the same question until answered; a wrong id or value is refused."""
     interview = Interview(engine)
     first = interview.next_question()
-    assert first is not None and first.kind == "checklist"
+    assert first is not None
+    assert first.kind == "checklist"
     assert interview.next_question() is first
     with pytest.raises(InterviewError, match="side"):
         interview.answer("side", "left")
@@ -211,12 +211,15 @@ def test_the_library_api_takes_only_the_question_asked_and_valid_answers(
         interview.answer(first.id, {"pain.calf": "often"})
     interview.answer(first.id, {"pain.calf": True})
     side = interview.next_question()
-    assert side is not None and side.id == "side" and side.choices == ("left", "right", "both")
+    assert side is not None
+    assert side.id == "side"
+    assert side.choices == ("left", "right", "both")
     with pytest.raises(InterviewError, match="not an answer"):
         interview.answer("side", "up")
     interview.answer("side", "left")
     age = interview.next_question()
-    assert age is not None and age.to_dict()["kind"] == "field"
+    assert age is not None
+    assert age.to_dict()["kind"] == "field"
     with pytest.raises(InterviewError, match="not an answer"):
         interview.answer("patient.age", 130)
     interview.answer("patient.age", 70)
@@ -299,7 +302,8 @@ def structure_rule(data: dict[str, Any]) -> Rule:
     from kneerules.converter import structure
 
     rule, problems = structure(data, Rule, path="rule")
-    assert not problems and rule is not None
+    assert not problems
+    assert rule is not None
     return rule
 
 

@@ -116,7 +116,8 @@ def test_replaying_every_vignette_gives_the_whole_cases_verdict(engine: Engine) 
     assert patient["differ"] == ["p2-ottawa-fibular-head-tackle"]
     for row in rows.values():
         assert row["leading"] >= 0.95 * n
-    assert patient["median"] <= 12 and patient["p90"] <= 20
+    assert patient["median"] <= 12
+    assert patient["p90"] <= 20
     assert shown in DOC.read_text(encoding="utf-8"), "update docs/interview.md with:\n" + shown
 
 
@@ -186,4 +187,4 @@ def test_the_stop_rule_does_not_depend_on_the_leading_budget(engine: Engine) -> 
             interview.answer(question.id, facts.get(question.id))
     assert interview.assessment().triage == engine.evaluate(
         as_a_patient_reports_it(engine, case)).triage
-    assert len(interview.asked) <= LEADING_BUDGET
+    assert interview.outlook().settled
