@@ -19,7 +19,7 @@ import pexpect
 import pytest
 
 from kneerules import Engine
-from kneerules.render_patient import HEADLINE
+from kneerules.output.patient import HEADLINE
 
 ROOT = Path(__file__).resolve().parent.parent
 KNEERULES = str(Path(sys.executable).parent / "kneerules")

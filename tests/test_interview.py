@@ -11,10 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from kneerules import Engine, hookimpl
-from kneerules.cli import main
-from kneerules.conditions import holds
-from kneerules.converter import to_dict
-from kneerules.interview import (
+from kneerules.cli.interview import (
     DONT_KNOW,
     Interview,
     InterviewError,
@@ -24,9 +21,12 @@ from kneerules.interview import (
     replay,
     save_case,
 )
-from kneerules.model import Case, Question
-from kneerules.ruledata import FactSpec, FactTest, QuestionSpec, Rule
-from kneerules.settle import Settler
+from kneerules.cli.main import main
+from kneerules.model.converter import to_dict
+from kneerules.model.records import Case, Question
+from kneerules.model.rules import FactSpec, FactTest, QuestionSpec, Rule
+from kneerules.reasoning.conditions import holds
+from kneerules.reasoning.settle import Settler
 from kneerules.testing import make_test_engine
 
 
@@ -299,7 +299,7 @@ class AsksAboutASign:
 
 
 def structure_rule(data: dict[str, Any]) -> Rule:
-    from kneerules.converter import structure
+    from kneerules.model.converter import structure
 
     rule, problems = structure(data, Rule, path="rule")
     assert not problems

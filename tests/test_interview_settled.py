@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from kneerules import Engine
-from kneerules.conditions import holds
-from kneerules.interview import Interview, replay
-from kneerules.model import Assessment, Case
-from kneerules.questions import leading
+from kneerules.cli.interview import Interview, replay
+from kneerules.model.records import Assessment, Case
+from kneerules.reasoning.conditions import holds
+from kneerules.reasoning.questions import leading
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "interview.md"
