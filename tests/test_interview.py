@@ -247,6 +247,14 @@ def test_replay_prints_the_questions_and_the_usual_assessment(engine: Engine) ->
     assert data["assessment"]["triage"]["timeframe"] == "now"
 
 
+def test_replay_keeps_a_field_recorded_as_unknown(engine: Engine) -> None:
+    """A case's sex "unknown" (a value of the vocabulary) is replayed as it is."""
+    case = engine.parse({"patient": {"sex": "unknown"}, "findings": {"pain.calf": True}})
+    interview = replay(engine, case)
+    assert interview.case.facts()["patient.sex"] == "unknown"
+    assert interview.assessment().triage == engine.evaluate(case).triage
+
+
 @pytest.mark.parametrize("args", [["x.json", "--replay", "y.json"], ["--replay", "y.json",
                                                                        "--save", "z.json"]])
 def test_replay_takes_no_other_case(tmp_path: Path, args: list[str]) -> None:
@@ -370,3 +378,19 @@ def test_check_flags_a_fact_a_rule_reads_with_no_question(tmp_path: Path) -> Non
         encoding="utf-8")
     result = CliRunner().invoke(main, ["check", str(path)])
     assert 'fact "demo.sign": no interview question' in result.output
+
+
+def test_an_ehr_imports_the_interview_from_the_package(engine: Engine) -> None:
+    """kneerules.Interview is the library API; None is "don't know", as DONT_KNOW is."""
+    import kneerules
+
+    interview = kneerules.Interview(engine)
+    assert isinstance(interview, Interview)
+    first = interview.next_question()
+    assert first is not None
+    interview.answer(first.id, {i.fact: None for i in first.items})
+    side = interview.next_question()
+    assert side is not None
+    interview.answer(side.id, None)
+    assert interview.case.facts() == {}
+    assert interview.transcript()[1]["answer"] is None

@@ -139,7 +139,7 @@ def cases(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         patient["age"] = draw(st.sampled_from([8, 24, 25, 40, 54, 55, 80]))
     if draw(st.booleans()):
-        patient["sex"] = draw(st.sampled_from(["female", "male", "other"]))
+        patient["sex"] = draw(st.sampled_from(["female", "male", "other", "unknown"]))
     if patient:
         data["patient"] = patient
     for name, choices in (("side", ["left", "right", "both"]), ("onset", ["sudden", "gradual"])):

@@ -357,7 +357,8 @@ class Interview:
         if question.kind == "finding":
             ok = isinstance(value, bool)
         elif question.choices:
-            ok = value in question.choices
+            # A case may record a field as "unknown" (a value of the vocabulary).
+            ok = value in spec.choices
         else:
             ok = (isinstance(value, int | float) and not isinstance(value, bool)
                   and (spec.minimum is None or value >= spec.minimum)
