@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from click.testing import CliRunner
 
@@ -26,7 +27,7 @@ from kneerules.model.converter import to_dict
 from kneerules.model.records import Case, Question
 from kneerules.model.rules import FactSpec, FactTest, QuestionSpec, Rule
 from kneerules.reasoning.conditions import holds
-from kneerules.reasoning.settle import Settler
+from kneerules.reasoning.settle import Settler, gate_leaks
 from kneerules.testing import make_test_engine
 
 
@@ -394,3 +395,50 @@ def test_an_ehr_imports_the_interview_from_the_package(engine: Engine) -> None:
     interview.answer(side.id, None)
     assert interview.case.facts() == {}
     assert interview.transcript()[1]["answer"] is None
+
+
+GATED_PLUGIN = """
+conditions:
+  - {id: demo, name: Demo, description: A demo condition., source: "Pain Behind the Knee"}
+advice:
+  - {id: demo.advice, condition: demo, kind: seek_care, text: See a doctor., source: "s"}
+facts:
+  - {name: demo.lump, kind: finding, meaning: a demo lump, question: Is there a demo lump?}
+rules:
+  - id: demo.lump
+    priority: 5000
+    when: %s
+    then: {triage: {timeframe: within_2_weeks, message: "See a doctor."}, evidence: {demo: 3}}
+    because: A demo lump needs a look.
+    source: "Pain Behind the Knee, Summary"
+questions:
+  - {id: demo.lump, section: red_flags, audience: patient, gate: sign.fever%s}
+"""
+
+
+@pytest.mark.parametrize(("when", "why", "leaks"), [
+    ("demo.lump", "", True),  # the rule fires without a fever: the gate hides it
+    ("{all: [demo.lump, sign.fever]}", "", False),  # the gate is the rule's own
+    ("demo.lump", ", gate_why: 'Only with a fever, by definition.'", False),
+])
+def test_check_flags_a_gate_that_hides_what_a_rule_needs(tmp_path: Path, when: str, why: str,
+                                                         leaks: bool) -> None:
+    """A gate must be implied by every verdict rule reading the question (or say why not)."""
+    path = tmp_path / "demo.yaml"
+    path.write_text(GATED_PLUGIN % (when, why), encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", str(path)])
+    assert ('its gate can fail while rule "demo.lump" still depends on the answer'
+            in result.output) is leaks
+    assert result.exit_code == (1 if leaks else 0), result.output
+
+
+def test_no_built_in_gate_hides_what_a_rule_needs(engine: Engine) -> None:
+    """Every built-in gate is implied by the rules that read its question (pregnancy: said why)."""
+    assert gate_leaks(engine.knowledge) == []
+    pregnancy = engine.knowledge.questions["risk.pregnancy"]
+    assert pregnancy.gate_why
+    unexplained = attrs.evolve(pregnancy, gate_why=None)
+    knowledge = attrs.evolve(engine.knowledge, questions={
+        **engine.knowledge.questions, "risk.pregnancy": unexplained})
+    assert [(leak.question, leak.rule) for leak in gate_leaks(knowledge)] == [
+        ("risk.pregnancy", "dvt.pregnancy_leg_symptoms")]

@@ -48,6 +48,7 @@ from kneerules.model.rules import (
 from kneerules.reasoning.conditions import describe_test, fact_test_holds
 from kneerules.reasoning.durable import CHECKS
 from kneerules.reasoning.questions import ASKED_KINDS
+from kneerules.reasoning.settle import gate_leaks
 
 _SKIP_DIRS = {"build", "dist", "node_modules", "__pycache__", "site-packages", "venv"}
 _PLUGIN_SECTIONS = {"conditions", "facts", "rules", "advice", "considerations", "scores",
@@ -241,6 +242,16 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
                                                 f'"{other.id}" in {origin[other.plugin]}'))
                 else:
                     asked[name] = placed
+    # A fact no table declares is read as unknown, so the bounds hold on imperfect data too.
+    knowledge = _Tables(facts, tuple(rules), tuple(tables["score"].values()), asked)
+    for leak in gate_leaks(knowledge):
+        question = asked[_facts_of(asked, leak.question)[0]]
+        report(question.plugin, [Problem(
+            f'question "{leak.question}"',
+            f'its gate can fail while rule "{leak.rule}" still depends on the answer '
+            f"({_said(leak.gate_false)}): the interview would not ask it and the whole "
+            "case could say otherwise; widen the gate to everything the rule needs, or "
+            "say in gate_why why the answer is certain when the gate fails")])
     read = {name for rule in rules for name in rule.facts()}
     read |= {t.fact for score in tables["score"].values() for item in score.items
              for t in walk_tests(item.when)}
@@ -263,6 +274,25 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
     problems.sort(key=lambda p: (p.source, p.where))  # stable: an entry's problems together
     return LintReport(tuple(problems), tuple(s.name for s in sources), len(rules),
                       tuple(sorted(checked)))
+
+
+@attrs.frozen
+class _Tables:
+    """The checked tables, as the interview's bounds read a knowledge base."""
+
+    facts: Mapping[str, FactSpec]
+    rules: tuple[Rule, ...]
+    scores: tuple[Any, ...]
+    questions: Mapping[str, QuestionSpec]
+
+
+def _facts_of(asked: Mapping[str, QuestionSpec], question_id: str) -> list[str]:
+    return [fact for fact, spec in asked.items() if spec.id == question_id]
+
+
+def _said(branch: Mapping[str, tuple[Any, ...]]) -> str:
+    return "; ".join(f"{fact} {' or '.join('unknown' if v is None else str(v) for v in values)}"
+                     for fact, values in branch.items())
 
 
 SUMMARY_LIMIT = 140

@@ -371,6 +371,10 @@ class QuestionSpec:
     """The words asked (for the audience); the vocabulary's ``question`` when not given."""
     gate: Condition = ALWAYS
     """Asked only once this holds (unknown facts do not satisfy it); ALWAYS: no gate."""
+    gate_why: str | None = None
+    """Why the answer is certain when the gate does not hold although a rule reads it
+    without the gate ("a man is not pregnant"); ``kneerules check`` flags such a gate
+    otherwise (:func:`kneerules.reasoning.settle.gate_leaks`)."""
     items: tuple[ChecklistItem, ...] = ()
     always: bool = False
     plugin: str = ""

@@ -30,8 +30,8 @@ nothing here can say what they will be.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Set
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping, Sequence, Set
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
@@ -52,7 +52,21 @@ from kneerules.model.rules import (
 from kneerules.reasoning.conditions import fact_test_holds
 
 if TYPE_CHECKING:
-    from kneerules.knowledge.base import KnowledgeBase
+    from kneerules.model.rules import QuestionSpec
+
+
+class Knowledge(Protocol):
+    """What the bounds are worked out from (a knowledge base, or ``kneerules check``'s
+    tables)."""
+
+    @property
+    def facts(self) -> Mapping[str, FactSpec]: ...
+    @property
+    def rules(self) -> Sequence[Rule]: ...
+    @property
+    def scores(self) -> Sequence[ScoreSpec]: ...
+    @property
+    def questions(self) -> Mapping[str, QuestionSpec]: ...
 
 Outcomes = frozenset[bool]
 TRUE: Outcomes = frozenset({True})
@@ -109,9 +123,9 @@ def candidate_values(spec: FactSpec | None,
 class Settler:
     """Works out an :class:`Outlook` for a knowledge base (built once, reused per answer)."""
 
-    def __init__(self, knowledge: KnowledgeBase) -> None:
+    def __init__(self, knowledge: Knowledge) -> None:
         self.facts = knowledge.facts
-        self.rules: tuple[Rule, ...] = knowledge.rules
+        self.rules: tuple[Rule, ...] = tuple(knowledge.rules)
         self.scores: dict[str, ScoreSpec] = {s.fact: s for s in knowledge.scores}
         self.derivers: dict[str, list[Rule]] = {}
         for rule in self.rules:
@@ -134,9 +148,11 @@ class Settler:
                                    or (r.then.red_flag is not None
                                        and r.then.red_flag.condition))
 
-    def state(self, known: Mapping[str, FactValue], open_facts: Set[str]) -> _State:
-        """The possible outcomes of conditions (:meth:`_State.condition`) for these facts."""
-        return _State(self, known, open_facts)
+    def state(self, known: Mapping[str, FactValue], open_facts: Set[str],
+              allowed: Mapping[str, tuple[FactValue | None, ...]] | None = None) -> _State:
+        """The possible outcomes of conditions (:meth:`_State.condition`) for these facts;
+        ``allowed`` narrows the values an open fact may take."""
+        return _State(self, known, open_facts, allowed)
 
     def outlook(self, known: Mapping[str, FactValue], open_facts: Set[str]) -> Outlook:
         """The bounds for a case whose ``known`` facts are fixed (a fact not in ``known``
@@ -185,7 +201,9 @@ class Settler:
 
 class _State:
     def __init__(self, settler: Settler, known: Mapping[str, FactValue],
-                 open_facts: Set[str]) -> None:
+                 open_facts: Set[str],
+                 allowed: Mapping[str, tuple[FactValue | None, ...]] | None = None) -> None:
+        self.allowed = allowed or {}
         self.s = settler
         self.known = known
         self.open = open_facts
@@ -253,6 +271,8 @@ class _State:
         if fact in self.s.computed:
             return (None, True, False, *self.s.candidates.get(fact, ()))
         if fact in self.open:
+            if fact in self.allowed:
+                return self.allowed[fact]
             return self.s.candidates.get(fact, (None, True, False))
         return (self.known.get(fact),)
 
@@ -300,6 +320,78 @@ class _State:
                 into.add(name)
 
 
+Branch = dict[str, tuple[FactValue | None, ...]]
+
+
+def _branches(condition: Condition, wanted: bool,
+              candidates: Mapping[str, tuple[FactValue | None, ...]]) -> list[Branch]:
+    """The ways ``condition`` can come out ``wanted``, each as the values its facts may
+    then take (one fact's values per test; a branch that needs none is dropped)."""
+    if isinstance(condition, FactTest):
+        values = tuple(v for v in candidates.get(condition.fact, (None, True, False))
+                       if fact_test_holds(condition, {condition.fact: v} if v is not None
+                                          else {}) is wanted)
+        return [{condition.fact: values}] if values else []
+    parts = list(condition.items)
+    # all(...) true and any(...) false need every part; the others need one part.
+    every = (isinstance(condition, AllOf) and wanted) or (
+        isinstance(condition, AnyOf | NoneOf) and not wanted)
+    part_wanted = wanted if not isinstance(condition, NoneOf) else not wanted
+    if every:
+        found: list[Branch] = [{}]
+        for part in parts:
+            found = [merged for left in found for right in _branches(part, part_wanted, candidates)
+                     if (merged := _merge_branches(left, right)) is not None]
+        return found
+    return [b for part in parts for b in _branches(part, part_wanted, candidates)]
+
+
+def _merge_branches(left: Branch, right: Branch) -> Branch | None:
+    merged = dict(left)
+    for fact, values in right.items():
+        if fact in merged:
+            values = tuple(v for v in merged[fact] if v in values)
+            if not values:
+                return None
+        merged[fact] = values
+    return merged
+
+
+@attrs.frozen
+class GateLeak:
+    """A follow-up whose gate can be false while its answer still decides a verdict rule:
+    the interview would not ask it, and the whole case could say otherwise."""
+
+    question: str
+    rule: str
+    gate_false: Mapping[str, tuple[FactValue | None, ...]]
+
+
+def gate_leaks(knowledge: Knowledge) -> list[GateLeak]:
+    """Every gated question whose facts can still change whether a verdict rule (one that
+    sets a timeframe or names a condition) fires when its gate does not hold. A gate must
+    be implied by every such rule, or the stop rule's promise rests on the case keeping
+    to the gates."""
+    settler = Settler(knowledge)
+    everything = frozenset(settler.candidates)
+    leaks: list[GateLeak] = []
+    seen: set[int] = set()
+    for spec in knowledge.questions.values():
+        if id(spec) in seen or not spec.gated or spec.gate_why:
+            continue
+        seen.add(id(spec))
+        asked = set(spec.facts)
+        for branch in _branches(spec.gate, False, settler.candidates):
+            loose = settler.state({}, everything, branch)
+            tight = settler.state({}, everything - asked, branch)
+            for rule in settler.verdict_rules:
+                reads: set[str] = set()
+                loose.reads(rule, reads, set())
+                if asked & reads and loose.rule(rule) != tight.rule(rule):
+                    leaks.append(GateLeak(spec.id, rule.id, branch))
+    return leaks
+
+
 def _tests(condition: Condition) -> Iterable[FactTest]:
     if isinstance(condition, FactTest):
         yield condition
@@ -316,4 +408,5 @@ def _or(a: Outcomes, b: Outcomes) -> Outcomes:
     return frozenset(x or y for x in a for y in b)
 
 
-__all__ = ["EITHER", "FALSE", "TRUE", "Outlook", "Settler", "candidate_values"]
+__all__ = ["EITHER", "FALSE", "TRUE", "GateLeak", "Outlook", "Settler", "candidate_values",
+           "gate_leaks"]
