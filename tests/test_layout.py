@@ -479,3 +479,19 @@ def test_building_an_engine_writes_nothing_outside_the_project(tmp_path: Path) -
     assert out.strip() == "{"
     assert sorted(home.rglob("*")) == []
     assert sorted(work.rglob("*")) == []
+
+
+def test_no_merge_conflict_markers_are_left_in_the_repository() -> None:
+    """A file committed half-merged (a Makefile with <<<<<<< in it) breaks the build."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    markers = ("<" * 7 + " ", "=" * 7 + "\n", ">" * 7 + " ")
+    found = []
+    for name in tracked:
+        path = ROOT / name
+        if path.suffix in (".png", ".whl", ".gz") or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        found += [f"{name}:{n}" for n, line in enumerate(text.splitlines(True), 1)
+                  if line.startswith(markers)]
+    assert found == []
