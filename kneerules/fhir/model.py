@@ -43,7 +43,10 @@ class FhirCase:
     case: Case
     provenance: tuple[Provenance, ...]
     problems: tuple[Problem, ...] = ()
-    """Conflicts between resources (two sides, two values): the field is left unknown."""
+    """Findings left unknown, and why: conflicts between resources, a D-dimer whose units
+    cannot be compared..."""
+    other_patients: tuple[Provenance, ...] = ()
+    """Resources ignored because they are not about the expected patient (``patient=``)."""
 
     def to_dict(self) -> dict[str, Any]:
         from kneerules.case_validation import case_data
@@ -52,6 +55,8 @@ class FhirCase:
             "case": case_data(self.case),
             "provenance": [p.to_dict() for p in self.provenance],
             "problems": [{"path": p.path, "message": p.message} for p in self.problems],
+            **({"other_patients": [p.to_dict() for p in self.other_patients]}
+               if self.other_patients else {}),
         }
 
 
