@@ -137,6 +137,8 @@ class Mapper:
         self.patient_label: str | None = None
         self.by_reference: dict[str, Mapping[str, Any]] = {}
         self.problems: list[Problem] = []
+        self.left_out = 0
+        """Refusals only counted, past MAX_PROBLEMS."""
         """Findings left unknown for a reason the reader must see (not refusals)."""
         self.expected: tuple[str, str | None] | None = None
         self.other_patients: list[Provenance] = []
@@ -344,7 +346,14 @@ class Mapper:
                 continue
             handler(self, entry)
         if self.refusals:
-            raise FhirError(_unique(self.refusals))
+            from kneerules.case_validation import MAX_PROBLEMS
+
+            refusals = _unique(self.refusals)
+            left_out = self.left_out + max(0, len(refusals) - MAX_PROBLEMS)
+            refusals = refusals[:MAX_PROBLEMS]
+            if left_out:
+                refusals.append(Problem("$", f"and {left_out} more problems"))
+            raise FhirError(refusals)
         return self._resolve()
 
     def _latest_versions(self, entries: list[Entry]) -> list[Entry]:

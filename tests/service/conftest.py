@@ -35,7 +35,8 @@ SIGNER = HERE / "signer"
 ISSUER = "https://ehr.example.org"
 OOB_ISSUER = "https://tenant-ehr.example.org"
 TENANT = "clinic-a"
-SERVICE_ID = "kneerules-knee-triage"
+SERVICE_ID = "kneerules-knee-triage-patient-view"
+ENCOUNTER_ID = "kneerules-knee-triage-encounter-start"
 
 
 def _pem(key: Any) -> str:
