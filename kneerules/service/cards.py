@@ -151,7 +151,7 @@ def _provenance_line(p: Any) -> str:
 
 def _value_text(value: object) -> str:
     if value is None:
-        return "no value"
+        return "unknown"  # never "no value", which a reader in a hurry takes for "no"
     if value is True:
         return "yes"
     if value is False:
