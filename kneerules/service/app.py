@@ -70,8 +70,8 @@ def _fhir_support(engine: Any) -> tuple[str, list[tuple[str, str]]]:
 async def _read_json(request: Request, max_bytes: int = MAX_BODY_BYTES) -> Any:
     """The body as JSON, read as the CLI reads a case: a size cap, a depth cap, and no
     duplicate keys, NaN or Infinity (which ``json`` would take silently)."""
-    from kneerules.case_validation import parse_json
-    from kneerules.errors import CaseError
+    from kneerules.cases.validation import parse_json
+    from kneerules.model.errors import CaseError
 
     size = 0
     chunks = []

@@ -48,7 +48,7 @@ def serve_command(config_path: str, host: str | None, port: int | None, workers:
     `--log-level info` logs the reason of every refused call (401).
     """
     _require_extra()
-    from kneerules.errors import KneerulesError
+    from kneerules.model.errors import KneerulesError
     from kneerules.service.app import create_app
     from kneerules.service.config import ServiceConfig, memory_store_problem
     from kneerules.service.server import run

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from kneerules.errors import KneerulesError, Problem
+from kneerules.model.errors import KneerulesError, Problem
 
 ALLOWED_ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512",
                       "PS256", "PS384", "PS512")
@@ -351,7 +351,7 @@ def _local_keys(r: _Reader, item: Mapping[str, Any], path: str, base: Path | Non
             return None
         target = Path(file) if Path(file).is_absolute() or base is None else base / file
         try:
-            from kneerules.case_validation import parse_json
+            from kneerules.cases.validation import parse_json
 
             inline = parse_json(target.read_bytes(), str(target), max_bytes=_MAX_CONFIG_BYTES)
         except OSError as error:
@@ -377,7 +377,7 @@ def _local_keys(r: _Reader, item: Mapping[str, Any], path: str, base: Path | Non
 
 def load_config(path: str | Path) -> ServiceConfig:
     """The configuration in the YAML file at ``path``; raises :class:`ServiceConfigError`."""
-    from kneerules.datafiles import read_yaml
+    from kneerules.knowledge.loading import read_yaml
 
     path = Path(path)
     try:

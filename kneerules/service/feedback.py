@@ -6,9 +6,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from kneerules.model.textsafe import one_line
 from kneerules.service.cards import OVERRIDE_REASONS, OVERRIDE_SYSTEM
 from kneerules.service.store import Feedback, FeedbackRow
-from kneerules.textsafe import one_line
 
 OUTCOMES = ("accepted", "overridden")
 MAX_ITEMS = 50
