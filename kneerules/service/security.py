@@ -186,7 +186,12 @@ class Verifier:
         if issuer is None:
             raise Unauthorized(f"unknown iss {iss!r}")
         jku = header.get("jku")
-        if issuer.keys is not None and jku is None:
+        if issuer.keys is not None:
+            # Keys pinned in the configuration: nothing is ever fetched, so a jku is only a
+            # hint (the CDS Hooks sandbox always names its public one); if the issuer also
+            # lists jku URLs, a token naming another is still refused.
+            if jku is not None and issuer.jku and jku not in issuer.jku:
+                raise Unauthorized(f"jku {jku!r} is not on the allow-list of {iss!r}")
             return header, issuer, None
         if jku is not None:
             if jku not in issuer.jku:

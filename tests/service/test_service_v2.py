@@ -594,12 +594,15 @@ def test_serve_prints_where_it_listens_and_logs_401_reasons(
 def test_keys_inline_or_from_a_local_file(
         inline_keys_service: tuple[str, subprocess.Popen[str], Path], service: Service,
         engine: Engine) -> None:
-    """Tokens without jku verify against keys given inline or in a local JWKS file."""
+    """Tokens verify against keys given inline or in a local JWKS file, never fetched, even
+    when they name a jku (as the CDS Hooks sandbox's always does)."""
     base, _, _ = inline_keys_service
     before = len(service.key_sets.hits)
-    for iss in (ISSUER, "https://inline.example.org"):
+    unreachable = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
+    for iss, jku in ((ISSUER, None), ("https://inline.example.org", None),
+                     ("https://inline.example.org", unreachable)):
         now = int(time.time())
-        header = {"alg": "ES384", "typ": "JWT", "kid": "ec-1"}
+        header = {"alg": "ES384", "typ": "JWT", "kid": "ec-1", **({"jku": jku} if jku else {})}
         claims = {"iss": iss, "aud": base + PATH, "iat": now, "exp": now + 120,
                   "jti": str(uuid.uuid4())}
         token = service.signer.sign(header, claims, service.keys.ec_pem)
