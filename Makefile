@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
+BROWSER_STAMP := $(VENV)/.browser-installed
 
 .PHONY: demo test check dist bench fuzz clean signer fhir-examples
 
@@ -82,6 +83,18 @@ bench: $(BENCH_STAMP) fhir-examples
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/fhir_mapping.py
 	$(BIN)/python bench/service.py
+
+$(BROWSER_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,fhir,service,dask,parquet,browser]' $(EDITABLE)
+	touch $(BROWSER_STAMP)
+
+# The official CDS Hooks sandbox showing the kneerules card (tests/sandbox): SANDBOX_SRC is a
+# checkout of github.com/cds-hooks/sandbox, built there with npm (npm ci --ignore-scripts,
+# npm run build); Debian's chromium and chromium-driver drive it headless (no browser is
+# downloaded). Skipped, saying why, when SANDBOX_SRC, npm or the browser is missing.
+SANDBOX_SRC ?=
+sandbox-test: $(BROWSER_STAMP)
+	SANDBOX_SRC="$(SANDBOX_SRC)" $(BIN)/pytest -p no:cacheprovider -rs -s tests/sandbox
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info $(SIGNER)/node_modules .fuzz
