@@ -77,7 +77,7 @@ def _build(source: Path) -> Path:
         # --ignore-scripts: no install script may download anything (a browser, a binary).
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
                        cwd=source, check=True, timeout=1800, capture_output=True)
-    bundle = source / "build" / "main.bundle.js"
+    bundle = source / "build" / "app.bundle.js"
     if not bundle.exists():
         done = subprocess.run(["npm", "run", "build"], cwd=source, timeout=1800,
                               capture_output=True, text=True)
