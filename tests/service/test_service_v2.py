@@ -537,6 +537,7 @@ def inline_keys_service(tmp_path: Path, keys: Keys, key_sets: KeySetServer
     config.write_text(f"""\
 public_url: http://127.0.0.1:{port}
 workers: 2
+hooks: [patient-view]
 store: {tmp_path / 'store.sqlite'}
 security:
   issuers:
@@ -586,8 +587,8 @@ def test_serve_prints_where_it_listens_and_logs_401_reasons(
             break
         time.sleep(0.1)
     text = log.read_text()
-    assert f"services: {base}/cds-services, {base}{PATH}, {base}/cds-services/{ENCOUNTER_ID}" \
-        in text
+    # hooks: [patient-view] in its configuration: only that service is offered.
+    assert f"services: {base}/cds-services, {base}{PATH}\n" in text
     assert "kneerules.service: 401 GET /cds-services: no bearer token" in text
 
 
@@ -595,7 +596,8 @@ def test_keys_inline_or_from_a_local_file(
         inline_keys_service: tuple[str, subprocess.Popen[str], Path], service: Service,
         engine: Engine) -> None:
     """Tokens verify against keys given inline or in a local JWKS file, never fetched, even
-    when they name a jku (as the CDS Hooks sandbox's always does)."""
+    when they name a jku (as the CDS Hooks sandbox's always does); `hooks:` chose the one
+    service discovery offers."""
     base, _, _ = inline_keys_service
     before = len(service.key_sets.hits)
     unreachable = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
@@ -610,4 +612,12 @@ def test_keys_inline_or_from_a_local_file(
                               headers={"Authorization": "Bearer " + token}, timeout=30)
         assert response.status_code == 200, response.text
     assert service.key_sets.hits[before:] == []  # nothing fetched
+    now = int(time.time())
+    token = service.signer.sign({"alg": "ES384", "typ": "JWT", "kid": "ec-1"},
+                                {"iss": ISSUER, "aud": base + "/cds-services", "iat": now,
+                                 "exp": now + 120, "jti": str(uuid.uuid4())},
+                                service.keys.ec_pem)
+    offered = httpx.get(base + "/cds-services", headers={"Authorization": "Bearer " + token},
+                        timeout=30).json()["services"]
+    assert [(s["hook"], s["id"]) for s in offered] == [("patient-view", SERVICE_ID)]
 
