@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from kneerules.fhir import FhirError, map_fhir
 
@@ -91,6 +93,21 @@ def test_d_dimer_compared_after_unit_conversion(resource: dict[str, Any], expect
         [message] = messages
         assert problem in message
         assert message.startswith(f"{DIMER} left unknown")
+
+
+@settings(max_examples=60, deadline=None)
+@given(value=st.floats(0.01, 50, allow_nan=False), limit=st.integers(50, 5000),
+       unit=st.sampled_from([("mg/L", 1000.0), ("ug/mL", 1000.0), ("ug/L", 1.0),
+                             ("ng/mL", 1.0), ("mg/dL", 10000.0)]))
+def test_d_dimer_conversion_agrees_with_arithmetic(value: float, limit: int,
+                                                   unit: tuple[str, float]) -> None:
+    """Any mass concentration against a limit in ng/mL: raised exactly when the value,
+    converted by hand, is above the limit."""
+    code, to_ng_per_ml = unit
+    assume(abs(value * to_ng_per_ml - limit) > 1e-6 * limit)
+    resource = dimer(value, ucum(code), {"value": limit, **ucum("ng/mL")}, code="48066-5")
+    facts = map_fhir([PATIENT, resource], at=AT).case.facts()
+    assert facts[DIMER] is (value * to_ng_per_ml > limit)
 
 
 def test_d_dimer_flag_still_wins_over_units() -> None:
