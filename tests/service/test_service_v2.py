@@ -7,6 +7,7 @@ operator sees."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -546,12 +547,19 @@ security:
     - iss: https://inline.example.org
       jwks: {json.dumps({"keys": [keys.ec_jwk]})}
 """)
-    log = tmp_path / "serve.log"
+    with _serving(config, port, tmp_path / "serve.log") as (base, process):
+        yield base, process, tmp_path / "serve.log"
+
+
+@contextlib.contextmanager
+def _serving(config: Path, port: int, log: Path, env: dict[str, str] | None = None
+             ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`kneerules serve --config CONFIG --log-level info` on ``port``, until it answers."""
     with log.open("w") as out:
         process = subprocess.Popen(
             [KNEERULES, "serve", "--config", str(config), "--port", str(port), "--log-level",
              "info"], stdout=out, stderr=out, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     try:
         base = None
         for _ in range(600):  # bounded: 60 s
@@ -567,13 +575,63 @@ security:
                 raise RuntimeError(log.read_text())
             time.sleep(0.1)
         assert base is not None, log.read_text()
-        yield base, process, log
+        yield base, process
     finally:
         process.terminate()
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+_FAILING_PLUGIN = """\
+from kneerules.hookspecs import hookimpl
+
+
+class FailingAtEvaluation:
+    name = "failing_plugin"
+
+    @hookimpl
+    def kneerules_case_facts(self, case, facts):
+        raise RuntimeError("lookup table missing")
+
+
+plugin = FailingAtEvaluation()
+"""
+
+
+def test_engine_failure_is_the_unavailable_card_with_200(tmp_path: Path, service: Service,
+                                                         engine: Engine) -> None:
+    """A plugin failing inside the running service: 'assess manually' with HTTP 200 (the
+    sandbox shows nothing, "All clear", for any other status), never a routine card."""
+    site = tmp_path / "site"
+    info = site / "failing_plugin-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: failing-plugin\n"
+                                   "Version: 0.1\n")
+    (info / "entry_points.txt").write_text("[kneerules]\nfailing = failing_mod:plugin\n")
+    (site / "failing_mod.py").write_text(_FAILING_PLUGIN)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "keys.json").write_text(json.dumps({"keys": [service.keys.ec_jwk]}))
+    config = tmp_path / "service.yaml"
+    config.write_text(f"public_url: http://127.0.0.1:{port}\nworkers: 2\n"
+                      f"store: {tmp_path / 'store.sqlite'}\nsecurity:\n  issuers:\n"
+                      f"    - iss: {ISSUER}\n      jwks_file: keys.json\n")
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    with _serving(config, port, tmp_path / "serve.log", {"PYTHONPATH": path}) as (base, _):
+        now = int(time.time())
+        token = service.signer.sign({"alg": "ES384", "typ": "JWT", "kid": "ec-1"},
+                                    {"iss": ISSUER, "aud": base + PATH, "iat": now,
+                                     "exp": now + 120, "jti": str(uuid.uuid4())},
+                                    service.keys.ec_pem)
+        response = httpx.post(base + PATH, json=hook_request(engine, ROUTINE_FINDINGS),
+                              headers={"Authorization": "Bearer " + token}, timeout=30)
+    [card] = cards(response)
+    assert card["summary"] == "Knee triage unavailable: assess manually."
+    assert card["indicator"] == "warning"
+    assert "the rules engine failed" in card["detail"]
 
 
 def test_serve_prints_where_it_listens_and_logs_401_reasons(
