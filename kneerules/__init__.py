@@ -46,6 +46,8 @@ _LAZY = {
     "FactValue": "kneerules.model.records",
     "to_dict": "kneerules.model.converter",
     "to_json": "kneerules.model.converter",
+    # interviewing (kneerules ask; an EHR or a web form)
+    "Interview": "kneerules.cli.interview",
     # writing plugins
     "DataPlugin": "kneerules.knowledge.dataplugin",
     "AdviceSpec": "kneerules.model.rules",
@@ -54,6 +56,7 @@ _LAZY = {
     "FactSpec": "kneerules.model.rules",
     "Rule": "kneerules.model.rules",
     "ScoreSpec": "kneerules.model.rules",
+    "QuestionSpec": "kneerules.model.rules",
     "get_plugin_manager": "kneerules.knowledge.plugins",
     # errors
     "KneerulesError": "kneerules.model.errors",
@@ -67,6 +70,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from kneerules.cli.interview import Interview
     from kneerules.engine import Engine
     from kneerules.knowledge.config import EngineConfig
     from kneerules.knowledge.dataplugin import DataPlugin
@@ -88,6 +92,7 @@ if TYPE_CHECKING:
         ConditionInfo,
         ConsiderationSpec,
         FactSpec,
+        QuestionSpec,
         Rule,
         ScoreSpec,
     )
@@ -109,10 +114,12 @@ __all__ = [
     "EngineError",
     "FactSpec",
     "FactValue",
+    "Interview",
     "KneerulesError",
     "Patient",
     "PluginError",
     "Problem",
+    "QuestionSpec",
     "Rule",
     "RuleDataError",
     "RulesetError",

@@ -254,7 +254,8 @@ class Engine:
 
     def read(self, reader: str, data: Any, **options: Any) -> tuple[Case, tuple[Problem, ...]]:
         """A validated case from ``data`` in another format, through the reader installed
-        as ``reader`` (see :mod:`kneerules.knowledge.readers`), and what the reader could not decide."""
+        as ``reader`` (see :mod:`kneerules.knowledge.readers`), and what the reader could not
+        decide."""
         from kneerules.knowledge.readers import load_reader
 
         result = load_reader(reader)(self, data, **options)

@@ -6,7 +6,8 @@
 
 The EHR side is played here: it signs the token (ES384, as the CDS Hooks sandbox does)
 with its private key; kneerules holds only the public key, in a local JWKS file.
-Needs `pip install 'kneerules[service]'` (PyJWT, cryptography, httpx come with it).
+Needs kneerules with its service extra (`pip install '.[service]'` from a clone: PyJWT and
+cryptography come with it); the call itself is plain urllib.
 """
 
 from __future__ import annotations
@@ -103,12 +104,14 @@ def request_body() -> dict[str, object]:
 
 def call(base: str = BASE, folder: Path = FOLDER) -> dict[str, object]:
     """POSTs the request, signed, and prints the cards."""
-    import httpx
+    import urllib.request
 
-    answer = httpx.post(base + SERVICE, json=request_body(), timeout=30,
-                        headers={"Authorization": "Bearer " + token(base + SERVICE, folder)})
-    answer.raise_for_status()
-    cards: dict[str, object] = answer.json()
+    request = urllib.request.Request(
+        base + SERVICE, data=json.dumps(request_body()).encode(), method="POST",
+        headers={"Authorization": "Bearer " + token(base + SERVICE, folder),
+                 "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:  # an HTTP error raises
+        cards: dict[str, object] = json.loads(answer.read())
     print(json.dumps(cards, indent=2))
     return cards
 
