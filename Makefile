@@ -4,13 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
-BROWSER_STAMP := $(VENV)/.browser-installed
 
-<<<<<<< HEAD
-.PHONY: demo test lint typecheck bench fuzz clean signer fhir-examples browser
-=======
-.PHONY: demo test check dist bench fuzz clean signer fhir-examples
->>>>>>> main
+.PHONY: demo test check dist bench fuzz clean signer fhir-examples browser sandbox-test
 
 # `make fuzz` runs the fuzz targets (fuzz/) for FUZZ_SECONDS in all; `make test` a short pass.
 FUZZ_SECONDS ?= 600
@@ -105,16 +100,13 @@ bench: $(BENCH_STAMP) fhir-examples
 	$(BIN)/python bench/fhir_mapping.py
 	$(BIN)/python bench/service.py
 
-$(BROWSER_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,fhir,service,dask,parquet,browser]' $(EDITABLE)
-	touch $(BROWSER_STAMP)
-
 # The official CDS Hooks sandbox showing the kneerules card (tests/sandbox): SANDBOX_SRC is a
 # checkout of github.com/cds-hooks/sandbox, built there with npm (npm ci --ignore-scripts,
 # npm run build); Debian's chromium and chromium-driver drive it headless (no browser is
-# downloaded). Skipped, saying why, when SANDBOX_SRC, npm or the browser is missing.
+# downloaded; `make browser` installs them when it can). Skipped, saying why, when
+# SANDBOX_SRC, npm or the browser is missing.
 SANDBOX_SRC ?=
-sandbox-test: $(BROWSER_STAMP)
+sandbox-test: $(VENV) browser
 	SANDBOX_SRC="$(SANDBOX_SRC)" $(BIN)/pytest -p no:cacheprovider -rs -s tests/sandbox
 
 clean:

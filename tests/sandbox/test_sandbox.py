@@ -67,7 +67,7 @@ def _source() -> Path:
     try:
         import selenium  # noqa: F401
     except ImportError:
-        pytest.skip("selenium is missing: pip install 'kneerules[browser]'")
+        pytest.skip("selenium is missing: pip install '.[test]'")
     return source
 
 
