@@ -100,6 +100,15 @@ bench: $(BENCH_STAMP) fhir-examples
 	$(BIN)/python bench/fhir_mapping.py
 	$(BIN)/python bench/service.py
 
+# The official CDS Hooks sandbox showing the kneerules card (tests/sandbox): SANDBOX_SRC is a
+# checkout of github.com/cds-hooks/sandbox, built there with npm (npm ci --ignore-scripts,
+# npm run build); Debian's chromium and chromium-driver drive it headless (no browser is
+# downloaded; `make browser` installs them when it can). Skipped, saying why, when
+# SANDBOX_SRC, npm or the browser is missing.
+SANDBOX_SRC ?=
+sandbox-test: $(VENV) browser
+	SANDBOX_SRC="$(SANDBOX_SRC)" $(BIN)/pytest -p no:cacheprovider -rs -s tests/sandbox
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info $(SIGNER)/node_modules .fuzz
 # (the FHIR example cache, .cache/fhir, is kept: `rm -rf .cache` to fetch it again)

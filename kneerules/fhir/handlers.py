@@ -18,6 +18,7 @@ from kneerules.fhir.elements import (
 )
 from kneerules.fhir.mappings import CONVERTERS, NO_UNIT, FhirMapping
 from kneerules.fhir.timing import birth_age, parse_span, window_verdict
+from kneerules.fhir.units import Incomparable, basis, convert, finite_number, unit_code
 from kneerules.model.errors import Problem
 from kneerules.model.records import FactValue
 
@@ -170,6 +171,12 @@ def _coded(mapper: MappingRun, entry: Entry, mapping: FhirMapping
     return None, f"no answer the mapping knows (codes: {shown}): left unknown"
 
 
+# The basis a D-dimer code is reported in, by its LOINC long name (48065-7 "Fibrin
+# D-dimer FEU [Mass/volume] in Platelet poor plasma", 48066-5 "Fibrin D-dimer DDU
+# [Mass/volume] in Platelet poor plasma"); a unit annotation ({FEU}, {DDU}) says it too.
+_CODE_BASIS = {"48065-7": "FEU", "48066-5": "DDU"}
+
+
 def _positive(mapper: MappingRun, entry: Entry, mapping: FhirMapping
               ) -> tuple[FactValue | None, str | None]:
     resource = entry.resource
@@ -184,23 +191,42 @@ def _positive(mapper: MappingRun, entry: Entry, mapping: FhirMapping
                 return False, None
     quantity = resource.get("valueQuantity")
     ranges = resource.get("referenceRange")
-    if isinstance(quantity, Mapping) and isinstance(ranges, list):
-        value = quantity.get("value")
-        for item in ranges:
-            high = item.get("high") if isinstance(item, Mapping) else None
-            if not isinstance(high, Mapping) or not isinstance(value, int | float):
-                continue
-            limit = high.get("value")
-            if not isinstance(limit, int | float) or isinstance(limit, bool):
-                continue
-            if high.get("code", quantity.get("code")) != quantity.get("code"):
-                return None, (f"the reference range is in {high.get('code')!r}, the value in "
-                              f"{quantity.get('code')!r}: cannot compare")
-            if "comparator" in quantity:
-                return None, f"the value is a bound ({quantity['comparator']})"
-            return value > limit, None
-    return None, ("no interpretation flag and no reference range high: cannot tell if raised "
-                  "(no fixed threshold)")
+    highs = [item["high"] for item in (ranges if isinstance(ranges, list) else [])
+             if isinstance(item, Mapping) and isinstance(item.get("high"), Mapping)]
+    if not isinstance(quantity, Mapping) or not highs:
+        return None, ("no interpretation flag and no reference range high: cannot tell if "
+                      "raised (no fixed threshold)")
+    if "comparator" in quantity:
+        return None, f"the value is a bound ({str(quantity['comparator'])[:10]})"
+    try:
+        return _above(entry, quantity, highs[0]), None
+    except Incomparable as why:
+        # Never read as negative: the finding stays unknown, and the reader is told why.
+        message = f"{mapping.sets} left unknown: {why}"
+        mapper.problems.append(Problem(f"{entry.path}.valueQuantity", message))
+        return None, str(why)
+
+
+def _above(entry: Entry, quantity: Mapping[str, Any], high: Mapping[str, Any]) -> bool:
+    """Whether the value is above the range's high, both in one unit; :class:`Incomparable`."""
+    value = finite_number(quantity.get("value"))
+    if value is None:
+        raise Incomparable(f"the value is not a finite number ({quantity.get('value')!r:.40})")
+    limit = finite_number(high.get("value"))
+    if limit is None:
+        raise Incomparable(f"the reference range high is not a finite number "
+                           f"({high.get('value')!r:.40})")
+    unit = unit_code(quantity, "the value")
+    limit_unit = unit_code(high, "the reference range high")
+    codes = {code for system, code in codings(entry.resource.get("code"))
+             if system == "http://loinc.org" and code}
+    from_code = {_CODE_BASIS[c] for c in codes if c in _CODE_BASIS}
+    value_basis = basis(unit) or (from_code.pop() if len(from_code) == 1 else None)
+    limit_basis = basis(limit_unit) or value_basis
+    if value_basis and limit_basis and value_basis != limit_basis:
+        raise Incomparable(f"the value is in {value_basis} and the reference range in "
+                           f"{limit_basis}: the ratio between them depends on the assay")
+    return convert(value, unit, limit_unit) > limit
 
 
 _READERS: dict[str, Any] = {"quantity": _quantity, "coded": _coded, "positive": _positive}

@@ -13,6 +13,7 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
@@ -26,6 +27,7 @@ from kneerules.fhir.elements import (
 from kneerules.fhir.handlers import HANDLERS
 from kneerules.fhir.mappings import FhirMapping, load_mappings
 from kneerules.fhir.model import Entry, FhirCase, FhirError, Provenance
+from kneerules.fhir.timing import parse_span
 from kneerules.model.errors import CaseError, Problem
 from kneerules.model.messages import key_path
 from kneerules.model.records import CASE_FORMAT, FactValue
@@ -56,6 +58,8 @@ def map_fhir(
     mappings: Iterable[Any] | None = None,
     *,
     strict: bool = False,
+    patient: str | None = None,
+    fhir_server: str | None = None,
 ) -> FhirCase:
     """A case, with the provenance of each field, from a FHIR R4 Bundle (or a list of
     resources, or one resource) about one patient, as it stood at the index time ``at``
@@ -65,20 +69,30 @@ def map_fhir(
     vocabulary); ``mappings`` adds mapping entries (dicts in the shape of
     ``mappings.yaml``) to the built-in ones. ``strict`` first checks every resource
     against the FHIR R4 structure (fhir.resources, slower). Raises :class:`FhirError`
-    listing every refusal, each with its JSON path."""
+    listing every refusal, each with its JSON path.
+
+    ``patient`` (a patient id, as a CDS Hooks ``context.patientId``) says whose record
+    this must be: every resource about anyone else, or about no one, is then ignored
+    (listed in ``FhirCase.other_patients``) instead of refused; an absolute reference is
+    that patient only on ``fhir_server`` (the call's ``fhirServer``)."""
     vocab = _core_vocabulary() if vocabulary is None else vocabulary
     extra = [("caller", entry) for entry in (mappings or ())]
     rules = load_mappings(vocab, extra) if extra else _builtin_for(vocab)
-    return map_with(resources, rules, vocab, at, strict=strict)
+    return map_with(resources, rules, vocab, at, strict=strict, patient=patient,
+                    fhir_server=fhir_server)
 
 
 def map_with(resources: Any, rules: Sequence[FhirMapping], vocabulary: Mapping[str, FactSpec],
-             at: datetime | None = None, *, strict: bool = False) -> FhirCase:
+             at: datetime | None = None, *, strict: bool = False, patient: str | None = None,
+             fhir_server: str | None = None) -> FhirCase:
     """:func:`map_fhir` with mappings already loaded and checked (an engine keeps its own)."""
     when = datetime.now(UTC) if at is None else at
     if when.tzinfo is None:
         raise ValueError("map_fhir: the index time must be an aware datetime (with a zone)")
-    return Mapper(rules, vocabulary, when, strict).run(resources)
+    mapper = Mapper(rules, vocabulary, when, strict)
+    if patient is not None:
+        mapper.expect_patient(patient, fhir_server)
+    return mapper.run(resources)
 
 
 _CACHE: dict[int, tuple[Mapping[str, FactSpec], tuple[FhirMapping, ...]]] = {}
@@ -113,6 +127,41 @@ class Mapper:
         self.patient: Identity | None = None
         self.patient_label: str | None = None
         self.by_reference: dict[str, Mapping[str, Any]] = {}
+        self.problems: list[Problem] = []
+        self.left_out = 0
+        """Refusals only counted, past MAX_PROBLEMS."""
+        """Findings left unknown for a reason the reader must see (not refusals)."""
+        self.expected: tuple[str, str | None] | None = None
+        self.other_patients: list[Provenance] = []
+
+    def expect_patient(self, patient_id: str, fhir_server: str | None) -> None:
+        """Only this patient's resources are read; the rest are ignored and listed."""
+        server = normalise_base(fhir_server) if fhir_server else None
+        self.expected = (f"Patient/{patient_id}", server)
+        self.patient = (f"{server}/Patient/{patient_id}" if server else None,
+                        f"Patient/{patient_id}")
+        self.patient_label = f"Patient/{patient_id}"
+
+    def _is_expected(self, identity: Identity) -> bool:
+        """Whether a resolved reference names the expected patient: the same ``Patient/id``
+        and, for an absolute URL, on the call's FHIR server (a urn must name a Patient
+        entry of the input with that id)."""
+        assert self.expected is not None
+        relative, server = self.expected
+        absolute = identity[0]
+        if absolute is not None and absolute.startswith("urn:"):
+            target = self.by_reference.get(absolute)
+            return (target is not None and target.get("resourceType") == "Patient"
+                    and f"Patient/{target.get('id')}" == relative)
+        if identity[1] != relative:
+            return False
+        if absolute is None:
+            return True
+        return server is not None and normalise_base(absolute) == f"{server}/{relative}"
+
+    def _foreign(self, entry: Entry, why: str) -> None:
+        self.other_patients.append(self._prov(entry, "(record)", None, "fhir.patient",
+                                              f"not this patient's record: {why}"))
 
     # --- input ---
     def _entries(self, data: Any, path: str, out: list[Entry], full_url: str | None = None
@@ -176,7 +225,10 @@ class Mapper:
         return self.patient is not None and same_resource(self._identity(entry), self.patient)
 
     def _not_theirs(self, entry: Entry) -> str | None:
-        """Why a resource is not about this patient (None if it is); refuses another's."""
+        """Why a resource is not about this patient (None if it is); refuses another's
+        (ignores it, when the patient was given)."""
+        if self.expected is not None:
+            return self._not_expected(entry)
         subject = entry.resource.get("subject")
         if subject is None:
             return "no subject: cannot tell whose record it is" if self.patient else None
@@ -200,6 +252,30 @@ class Mapper:
                                      f"{reference!r}{resolved} is another patient than "
                                      f"{ours}: refused"))
         return "another patient"
+
+    def _not_expected(self, entry: Entry) -> str | None:
+        if entry.resource.get("resourceType") == "Patient":
+            identity = self._identity(entry)
+            if identity[1] is not None and self._is_expected(identity):
+                return None
+            why = f"Patient/{entry.resource.get('id')}"
+            if identity[0]:
+                why += f" ({identity[0]})"
+            self._foreign(entry, why)
+            return why
+        subject = entry.resource.get("subject")
+        reference = subject.get("reference") if isinstance(subject, Mapping) else None
+        if not isinstance(reference, str):
+            why = "no subject reference: cannot tell whose record it is"
+            self._foreign(entry, why)
+            return why
+        identity = resolve_reference(reference, entry.full_url)
+        if self._is_expected(identity):
+            return None
+        resolved = f" (that is, {identity[0]})" if identity[0] not in (None, reference) else ""
+        why = f"the subject is {reference!r}{resolved}"
+        self._foreign(entry, why)
+        return why
 
     def lookup(self, identity: Identity) -> Mapping[str, Any] | None:
         """The resource of the input a resolved reference names, if it is there."""
@@ -239,7 +315,9 @@ class Mapper:
             for entry in entries:
                 if entry.resource["resourceType"] in HANDLERS:
                     self.refusals += check_resource(entry.resource, entry.path)
-        self._find_patient(entries)
+        if self.expected is None:
+            self._find_patient(entries)
+        entries = self._latest_versions(entries)
         for entry in entries:
             rid = entry.resource.get("id")
             kind = entry.resource["resourceType"]
@@ -255,12 +333,46 @@ class Mapper:
             handler = HANDLERS.get(kind)
             if handler is None:
                 continue
-            if kind != "Patient" and self._not_theirs(entry):
+            if (kind != "Patient" or self.expected is not None) and self._not_theirs(entry):
                 continue
             handler(self, entry)
         if self.refusals:
-            raise FhirError(_unique(self.refusals))
+            from kneerules.cases.validation import MAX_PROBLEMS
+
+            refusals = _unique(self.refusals)
+            left_out = self.left_out + max(0, len(refusals) - MAX_PROBLEMS)
+            refusals = refusals[:MAX_PROBLEMS]
+            if left_out:
+                refusals.append(Problem("$", f"and {left_out} more problems"))
+            raise FhirError(refusals)
         return self._resolve()
+
+    def _latest_versions(self, entries: list[Entry]) -> list[Entry]:
+        """One entry per resource: of several versions of one resource (same type and id),
+        the latest (``meta.versionId``, then ``meta.lastUpdated``, then a ``corrected`` or
+        ``amended`` status over any other) is read; the others are ignored, saying which
+        version superseded them."""
+        groups: dict[tuple[str, str], list[Entry]] = {}
+        for entry in entries:
+            rid = entry.resource.get("id")
+            if isinstance(rid, str):
+                groups.setdefault((str(entry.resource["resourceType"]), rid), []).append(entry)
+        dropped: set[int] = set()
+        for (kind, rid), group in groups.items():
+            if len(group) < 2 or kind == "Patient":
+                continue
+            ranked = sorted(group, key=_version_rank)
+            latest = ranked[-1]
+            if _version_rank(ranked[-2]) == _version_rank(latest):
+                continue  # no way to tell which is later: both are read (a conflict if they differ)
+            label = version_of(latest.resource) or "?"
+            status = latest.resource.get("status")
+            for entry in ranked[:-1]:
+                dropped.add(id(entry))
+                self.ignore(entry, "(record)", "fhir.version",
+                            f"superseded by version {label} ({status}) of {kind}/{rid} "
+                            f"({latest.path})")
+        return [entry for entry in entries if id(entry) not in dropped]
 
     def _resolve(self) -> FhirCase:
         chosen: dict[str, FactValue] = {}
@@ -292,7 +404,8 @@ class Mapper:
                                         reason="conflicts with another resource") for c in found]
         provenance += self.ignored
         case = self._case(chosen)
-        return FhirCase(case, tuple(provenance), tuple(problems))
+        return FhirCase(case, tuple(provenance), tuple(self.problems + problems),
+                        tuple(self.other_patients))
 
     def _case(self, chosen: Mapping[str, FactValue]) -> Any:
         from kneerules.cases.validation import parse_case
@@ -323,6 +436,29 @@ class Mapper:
             return parse_case(data, self.vocabulary)
         except CaseError as error:  # a mapping set a value its fact does not take
             raise FhirError(error.problems) from None
+
+
+_REVISED = {"corrected": 1, "amended": 1}
+
+
+def _version_rank(entry: Entry) -> tuple[int, str, int]:
+    """Orders versions of one resource: versionId (a number), lastUpdated, revised status."""
+    meta = entry.resource.get("meta")
+    meta = meta if isinstance(meta, Mapping) else {}
+    vid = meta.get("versionId")
+    number = int(vid) if isinstance(vid, str) and vid.isdigit() and len(vid) < 18 else -1
+    updated = meta.get("lastUpdated")
+    span = parse_span(updated) if isinstance(updated, str) else None
+    when = span.start.astimezone(UTC).isoformat() if span is not None else ""
+    return number, when, _REVISED.get(str(entry.resource.get("status")), 0)
+
+
+def normalise_base(url: str) -> str:
+    """A URL with its scheme and host in lower case and no trailing '/' (how two FHIR
+    server bases are compared)."""
+    parts = urlsplit(url.strip())
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"),
+                       parts.query, "")).rstrip("/")
 
 
 def _key(value: FactValue) -> tuple[str, FactValue]:

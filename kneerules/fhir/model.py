@@ -51,7 +51,10 @@ class FhirCase:
     case: Case
     provenance: tuple[Provenance, ...]
     problems: tuple[Problem, ...] = ()
-    """Conflicts between resources (two sides, two values): the field is left unknown."""
+    """Findings left unknown, and why: conflicts between resources, a D-dimer whose units
+    cannot be compared..."""
+    other_patients: tuple[Provenance, ...] = ()
+    """Resources ignored because they are not about the expected patient (``patient=``)."""
 
     def to_dict(self) -> dict[str, Any]:
         from kneerules.cases.validation import case_data
@@ -60,6 +63,8 @@ class FhirCase:
             "case": case_data(self.case),
             "provenance": [p.to_dict() for p in self.provenance],
             "problems": [{"path": p.path, "message": p.message} for p in self.problems],
+            **({"other_patients": [p.to_dict() for p in self.other_patients]}
+               if self.other_patients else {}),
         }
 
 
@@ -87,6 +92,10 @@ class MappingRun(Protocol):
     at: datetime
     index: dict[tuple[str, str], list[FhirMapping]]
     refusals: list[Problem]
+    problems: list[Problem]
+    """Findings left unknown for a reason the reader must see (a D-dimer's units...)."""
+    left_out: int
+    """Refusals past MAX_PROBLEMS, only counted."""
 
     def is_the_patient(self, entry: Entry) -> bool: ...
 

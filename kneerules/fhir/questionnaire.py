@@ -129,6 +129,7 @@ def _value(spec: FactSpec, answer: Mapping[str, Any]) -> FactValue | str | None:
 
 def map_response(mapper: MappingRun, entry: Entry) -> None:
     """Offer every answer of a kneerules QuestionnaireResponse to ``mapper``."""
+    from kneerules.cases.validation import MAX_PROBLEMS
     from kneerules.fhir.elements import clinical_time
     from kneerules.fhir.timing import window_verdict
     from kneerules.model.messages import did_you_mean
@@ -144,6 +145,11 @@ def map_response(mapper: MappingRun, entry: Entry) -> None:
     names = [s.name for s in askable(mapper.vocabulary)]
     for link, answers, where in _answers(resource.get("item"), entry.path):
         spec = mapper.vocabulary.get(link)
+        if len(mapper.refusals) >= MAX_PROBLEMS:
+            # Enough is wrong to refuse the response; the rest (each a fuzzy name search)
+            # is only counted, so a flood of bad items costs no more than a few.
+            mapper.left_out += 1
+            continue
         if spec is None or spec.kind not in ("field", "finding", "measurement"):
             mapper.refusals.append(Problem(f"{where}.linkId", f"{link!r} is not a question of "
                                            f"the installed vocabulary{did_you_mean(link, names)}"))

@@ -22,7 +22,9 @@ def engine_mappings(engine: Any) -> tuple[FhirMapping, ...]:
     return mappings
 
 
-def read_fhir(engine: Any, data: Any, *, at: datetime | None = None) -> FhirCase:
+def read_fhir(engine: Any, data: Any, *, at: datetime | None = None,
+              patient: str | None = None, fhir_server: str | None = None) -> FhirCase:
     """``data`` (a Bundle, a resource or a list of them) mapped with ``engine``'s vocabulary
-    and plugin mappings."""
-    return map_with(data, engine_mappings(engine), engine.vocabulary, at)
+    and plugin mappings (``patient``: only that patient's resources are read)."""
+    return map_with(data, engine_mappings(engine), engine.vocabulary, at, patient=patient,
+                    fhir_server=fhir_server)

@@ -8,7 +8,6 @@ app (engine, key-set cache, store connection) from the configuration file named 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sqlite3
@@ -41,6 +40,7 @@ from kneerules.service.security import Caller, Unauthorized, Verifier
 from kneerules.service.store import Store
 
 CONFIG_ENV = "KNEERULES_SERVICE_CONFIG"
+LOG_LEVEL_ENV = "KNEERULES_SERVICE_LOG_LEVEL"
 log = logging.getLogger("kneerules.service")
 
 _FHIR_JSON = "application/fhir+json"
@@ -67,18 +67,37 @@ def _fhir_support(engine: Any) -> tuple[str, list[tuple[str, str]]]:
     return QUESTIONNAIRE_URL, codes
 
 
-async def _read_json(request: Request) -> Any:
+async def _read_json(request: Request, max_bytes: int = MAX_BODY_BYTES) -> Any:
+    """The body as JSON, read as the CLI reads a case: a size cap, a depth cap, and no
+    duplicate keys, NaN or Infinity (which ``json`` would take silently)."""
+    from kneerules.cases.validation import parse_json
+    from kneerules.model.errors import CaseError
+
     size = 0
     chunks = []
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BadRequest(f"$: the body is larger than {MAX_BODY_BYTES} bytes")
+        if size > max_bytes:
+            raise BadRequest(f"$: the body is larger than {max_bytes} bytes")
         chunks.append(chunk)
+    body = b"".join(chunks)
     try:
-        return json.loads(b"".join(chunks))
-    except ValueError as error:
-        raise BadRequest(f"$: not JSON ({error})") from None
+        # Parsing 4 MB is CPU work: off the event loop, which serves every other call.
+        return await run_in_threadpool(parse_json, body, None, max_bytes + 1)
+    except CaseError as error:
+        shown = "; ".join(str(p) for p in error.problems[:5])
+        raise BadRequest(f"not JSON as CDS Hooks takes it: {shown}") from None
+
+
+def setup_logging(level: str) -> None:
+    """The ``kneerules.service`` log (each 401's reason at info) to stderr at ``level``."""
+    logger = logging.getLogger("kneerules.service")
+    logger.setLevel(level.upper())
+    if not any(getattr(h, "kneerules", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.kneerules = True  # type: ignore[attr-defined]
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        logger.addHandler(handler)
 
 
 def create_app(config: ServiceConfig, engine: Any = None) -> Starlette:
@@ -88,10 +107,13 @@ def create_app(config: ServiceConfig, engine: Any = None) -> Starlette:
     engine = engine or Engine(config.engine.ruleset, disable=config.engine.disable)
     questionnaire_url, codes = _fhir_support(engine)
     templates = prefetch_templates(questionnaire_url, codes)
-    discovery = discovery_document(config.service_id, engine.info, templates)
-    store = Store(config.store)
+    ids = {hook: config.hook_id(hook) for hook in config.hooks}
+    hook_of = {service_id: hook for hook, service_id in ids.items()}
+    discovery = discovery_document(ids, engine.info, templates)
+    store = Store(config.store, config.security.jti_retention_seconds)
     verifier = Verifier(config.security, store)
-    triager = Triager(engine, config.service_id, list(templates))
+    triager = Triager(engine, config.service_id, list(templates), ids)
+    max_body = config.limits.max_body_bytes
 
     async def caller(request: Request) -> Caller | None:
         audience = config.audience(request.url.path)
@@ -126,7 +148,7 @@ def create_app(config: ServiceConfig, engine: Any = None) -> Starlette:
         who = await caller(request)
         if who is None:
             return _unauthorized()
-        if request.path_params["service_id"] != config.service_id:
+        if request.path_params["service_id"] not in hook_of:
             return _outcome(404, "not-found", "no such CDS service")
         return who
 
@@ -135,9 +157,13 @@ def create_app(config: ServiceConfig, engine: Any = None) -> Starlette:
         if isinstance(who, Response):
             return who
         try:
-            hook = parse_request(await _read_json(request))
+            hook = parse_request(await _read_json(request, max_body))
+            if hook.hook != hook_of[request.path_params["service_id"]]:
+                raise BadRequest(f"$.hook: this service answers "
+                                 f"{hook_of[request.path_params['service_id']]}, not {hook.hook}")
             hook = await complete_prefetch(hook, who)
-            outcome = triager.answer(hook)
+            # Mapping and the rules are CPU work: on a thread, never on the event loop.
+            outcome = await run_in_threadpool(triager.answer, hook)
         except BadRequest as error:
             return _outcome(400, "invalid", str(error))
         except MissingPrefetch as missing:
@@ -158,11 +184,19 @@ def create_app(config: ServiceConfig, engine: Any = None) -> Starlette:
         if isinstance(who, Response):
             return who
         try:
-            items = parse_feedback(await _read_json(request))
+            items = parse_feedback(await _read_json(request, max_body))
         except (BadRequest, BadFeedback) as error:
             return _outcome(400, "invalid", str(error))
-        await run_in_threadpool(store.record_feedback, config.service_id, items, who.iss,
-                                who.tenant)
+        for i, item in enumerate(items):
+            owner = await run_in_threadpool(store.card_owner, item.card)
+            if owner != (who.iss, who.tenant):
+                # Unknown, or issued to another EHR: feedback cannot be planted on its cards.
+                log.info("feedback refused: card %r was not issued to %s (tenant %s)",
+                         item.card[:64], who.iss, who.tenant)
+                return _outcome(400, "invalid", f"$.feedback[{i}].card: no card with this "
+                                                "uuid was issued to this caller")
+        await run_in_threadpool(store.record_feedback,
+                                request.path_params["service_id"], items, who.iss, who.tenant)
         return Response(status_code=200)
 
     routes = [
@@ -181,6 +215,11 @@ def create_app(config: ServiceConfig, engine: Any = None) -> Starlette:
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {404: not_found}
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Every allowed key set fetched now, in the background: a first call then rarely
+        # waits on a key-set server, and a stranger's token never does.
+        for issuer in config.security.issuers:
+            for url in (*issuer.jku, *([issuer.jwks_url] if issuer.jwks_url else [])):
+                verifier.key_sets.refresh(url)
         yield
         store.close()
 
@@ -192,4 +231,5 @@ def create_app(config: ServiceConfig, engine: Any = None) -> Starlette:
 
 def app_from_env() -> Starlette:
     """The app factory uvicorn workers call (``KNEERULES_SERVICE_CONFIG`` names the file)."""
+    setup_logging(os.environ.get(LOG_LEVEL_ENV, "warning"))
     return create_app(load_config(os.environ[CONFIG_ENV]))

@@ -1,9 +1,11 @@
 """From an assessment to CDS Hooks 2.0 cards.
 
-The summary is the triage message of the rule that set the level, written for that rule and
-reviewed with it (``kneerules check`` refuses one of 140 characters or more), never cut. The
-detail is Markdown in which every piece of text is escaped: EHRs render it, some with raw
-HTML, and part of it comes from the record.
+Cards are read by clinicians. The rules' triage messages speak to the patient ("seek
+immediate medical attention, even if the self-test is negative"), so the summary is built
+for the clinician instead: the level, the likely causes and how many red flags, never a
+rule id, under 140 characters without cutting a word. The detail is Markdown in which
+every piece of text is escaped: EHRs render it, some with raw HTML, and part of it comes
+from the record.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (
 )
 
 UNAVAILABLE_SUMMARY = "Knee triage unavailable: assess manually."
+OTHER_PATIENT_SUMMARY = "The record held another patient's data: it was ignored."
+TIMEFRAMES = {"now": "assess now", "today": "assess today",
+              "within_48_hours": "assess within 48 hours",
+              "within_2_weeks": "assess within 2 weeks", "routine": "routine review"}
+_SUMMARY_LIMIT = 140
 _MAX_IGNORED = 10
 _CARD_NAMESPACE = uuid.UUID("6f1d6c1e-5b8e-4d0a-9a57-2a8f0d4c9e11")
 
@@ -68,11 +75,37 @@ def _override_reasons() -> list[dict[str, str]]:
             for code, display in OVERRIDE_REASONS]
 
 
+def clinician_summary(assessment: Assessment) -> str:
+    """The level, the likely causes and the number of red flags, for a clinician."""
+    level = LEVEL_WORDS[assessment.triage.level]
+    likely = [f"{d.name} {d.likelihood}" for d in assessment.differential
+              if d.likelihood != "unlikely"][:2]
+    flags = len(assessment.red_flags)
+    tail = (f"; {flags} red flag{'s' if flags != 1 else ''}" if flags else "; no red flag")
+    for names in (likely, likely[:1], []):
+        shown = ", ".join(names) if names else "no likely cause identified"
+        summary = f"{level} knee triage: {shown}{tail}."
+        if len(summary) < _SUMMARY_LIMIT:
+            return summary
+    return f"{level} knee triage{tail}."
+
+
+def sentences(texts: Sequence[str]) -> str:
+    """Sentences joined as prose: each ends with one full stop, separated by a space."""
+    out = []
+    for text in texts:
+        text = " ".join(str(text).split()).rstrip(" ;,")
+        if text:
+            out.append(text if text.endswith((".", "!", "?")) else text + ".")
+    return " ".join(out)
+
+
 def _detail(assessment: Assessment, provenance: Sequence[Any],
-            rule_because: Mapping[str, str]) -> str:
+            rule_because: Mapping[str, str], problems: Sequence[Any] = ()) -> str:
     e = escape_markdown
     triage = assessment.triage
-    lines = [f"**{LEVEL_WORDS[triage.level]}**: {e(triage.message)}"]
+    when = TIMEFRAMES.get(triage.timeframe)
+    lines = [f"**{LEVEL_WORDS[triage.level]}**" + (f": {when}" if when else "")]
     if assessment.red_flags:
         lines += ["", "**Red flags**", ""]
         lines += [f"- {e(flag.message)} (rule {e(flag.rule)})" for flag in assessment.red_flags]
@@ -84,8 +117,13 @@ def _detail(assessment: Assessment, provenance: Sequence[Any],
     if likely:
         lines += ["", "**Evidence**", ""]
         for entry in likely:
-            reasons = "; ".join(e(ev.because) for ev in entry.evidence[:4])
+            reasons = e(sentences([ev.because for ev in entry.evidence[:4]]))
             lines.append(f"- {e(entry.name)} ({e(entry.likelihood)}): {reasons}")
+    if problems:
+        lines += ["", "**Left unknown**", ""]
+        lines += [f"- {e(p.message)}" for p in problems[:_MAX_IGNORED]]
+        if len(problems) > _MAX_IGNORED:
+            lines.append(f"- and {len(problems) - _MAX_IGNORED} more")
     used = [p for p in provenance if p.status == "used"]
     # A question left unanswered is simply unknown; what matters for review is a record
     # that said something and was set aside (entered in error, resolved, too old).
@@ -113,7 +151,7 @@ def _provenance_line(p: Any) -> str:
 
 def _value_text(value: object) -> str:
     if value is None:
-        return "no value"
+        return "unknown"  # never "no value", which a reader in a hurry takes for "no"
     if value is True:
         return "yes"
     if value is False:
@@ -123,15 +161,16 @@ def _value_text(value: object) -> str:
 
 def triage_card(assessment: Assessment, *, service: str, hook_instance: str,
                 provenance: Sequence[Any] = (),
-                rule_because: Mapping[str, str] | None = None) -> dict[str, Any]:
+                rule_because: Mapping[str, str] | None = None,
+                problems: Sequence[Any] = ()) -> dict[str, Any]:
     """The card for one assessment (every attribute filled, none empty)."""
     label = source_label(assessment)
     triage = assessment.triage
     return {
         "uuid": card_uuid(service, hook_instance, triage.level, triage.because, label),
-        "summary": triage.message,
+        "summary": clinician_summary(assessment),
         "indicator": INDICATORS[triage.level],
-        "detail": _detail(assessment, provenance, rule_because or {}),
+        "detail": _detail(assessment, provenance, rule_because or {}, problems),
         "source": {"label": label},
         "overrideReasons": _override_reasons(),
     }
@@ -146,6 +185,29 @@ def unavailable_card(*, service: str, hook_instance: str, label: str, reason: st
         "indicator": "warning",
         "detail": "kneerules could not triage this patient's knee: "
                   f"{escape_markdown(reason)}. Assess the patient manually.",
+        "source": {"label": label},
+        "overrideReasons": _override_reasons(),
+    }
+
+
+def other_patient_card(*, service: str, hook_instance: str, label: str,
+                       ignored: Sequence[Any]) -> dict[str, Any]:
+    """The warning that resources about someone else were in this patient's record."""
+    e = escape_markdown
+    lines = [f"{len(ignored)} resource{'s' if len(ignored) != 1 else ''} in the data sent "
+             "for this patient did not belong to them and were left out of the triage. "
+             "Check the record.", ""]
+    for p in ignored[:_MAX_IGNORED]:
+        where = f"{e(p.resource_type)}/{e(p.resource_id)}" if p.resource_id \
+            else e(p.resource_type)
+        lines.append(f"- {where}: {e(p.reason or '')}")
+    if len(ignored) > _MAX_IGNORED:
+        lines.append(f"- and {len(ignored) - _MAX_IGNORED} more")
+    return {
+        "uuid": card_uuid(service, hook_instance, "other-patient", (), label),
+        "summary": OTHER_PATIENT_SUMMARY,
+        "indicator": "warning",
+        "detail": "\n".join(lines),
         "source": {"label": label},
         "overrideReasons": _override_reasons(),
     }

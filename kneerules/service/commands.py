@@ -44,24 +44,30 @@ def serve_command(config_path: str, host: str | None, port: int | None, workers:
                   fd: int | None, log_level: str) -> None:
     """Serve kneerules as a CDS Hooks 2.0 service (patient-view and encounter-start).
 
-    Every call must carry a JWT signed by a configured issuer; see the README.
+    Every call must carry a JWT signed by a configured issuer; see docs/service.md.
+    `--log-level info` logs the reason of every refused call (401).
     """
     _require_extra()
     from kneerules.model.errors import KneerulesError
     from kneerules.service.app import create_app
-    from kneerules.service.config import ServiceConfig
+    from kneerules.service.config import ServiceConfig, memory_store_problem
     from kneerules.service.server import run
 
     config = _config(config_path)
     assert isinstance(config, ServiceConfig)
+    workers = workers or config.workers
+    if config.store == ":memory:" and workers > 1:
+        raise click.ClickException(f"store: {memory_store_problem(workers)}")
     # Built once here so that a broken rule set or plugin fails now, with a clear message,
     # and not inside each worker.
     try:
         app = create_app(config)
     except KneerulesError as error:
         raise click.ClickException(str(error)) from None
-    run(app, config_path, workers=workers or config.workers, host=host or config.host,
-        port=config.port if port is None else port, fd=fd, log_level=log_level)
+    run(app, config_path, workers=workers, host=host or config.host,
+        port=config.port if port is None else port, fd=fd, log_level=log_level,
+        limits=config.limits,
+        paths=("/cds-services", *(f"/cds-services/{config.hook_id(h)}" for h in config.hooks)))
 
 
 @click.command("feedback")

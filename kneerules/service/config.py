@@ -42,6 +42,9 @@ class Issuer:
     tenants: tuple[str, ...] = ()
     fhir_servers: tuple[str, ...] = ()
     """FHIR servers the service may read missing prefetch from, with the EHR's token."""
+    keys: Mapping[str, Mapping[str, Any]] | None = None
+    """Public keys by kid, configured inline (``jwks``) or in a local file (``jwks_file``):
+    used as they are, never fetched."""
 
 
 @attrs.frozen
@@ -56,6 +59,7 @@ class Security:
     jwks_refetch_seconds: int = 60
     fhir_timeout_seconds: float = 5.0
     fhir_max_bytes: int = 4 * 1024 * 1024
+    jti_retention_seconds: int = 3600
 
     def issuer(self, iss: str) -> Issuer | None:
         return next((i for i in self.issuers if i.iss == iss), None)
@@ -65,6 +69,17 @@ class Security:
 class EngineSettings:
     ruleset: str = "posterior-knee"
     disable: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Limits:
+    """What one worker takes from a client before it answers (see docs/service.md)."""
+
+    max_header_bytes: int = 16384
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 20.0
+    max_connections: int = 200
+    max_body_bytes: int = 4 * 1024 * 1024
 
 
 @attrs.frozen
@@ -80,18 +95,46 @@ class ServiceConfig:
     service_id: str = "kneerules-knee-triage"
     cors_origins: tuple[str, ...] = ()
     engine: EngineSettings = EngineSettings()
+    hooks: tuple[str, ...] = ("patient-view", "encounter-start")
+    limits: Limits = Limits()
     source: str = "<config>"
+
+    def hook_id(self, hook: str) -> str:
+        """The service id of ``hook``: one id per hook, as clients key services by id."""
+        return f"{self.service_id}-{hook}"
 
     def audience(self, path: str) -> str:
         return self.public_url + path
 
 
 _TOP = {"public_url", "host", "port", "workers", "store", "service_id", "cors_origins",
-        "engine", "security"}
+        "engine", "security", "hooks", "limits"}
 _SECURITY = {"algorithms", "issuers", "leeway_seconds", "max_lifetime_seconds",
              "jwks_timeout_seconds", "jwks_max_bytes", "jwks_cache_seconds",
-             "jwks_refetch_seconds", "fhir_timeout_seconds", "fhir_max_bytes"}
-_ISSUER = {"iss", "jku", "jwks_url", "tenants", "fhir_servers"}
+             "jwks_refetch_seconds", "fhir_timeout_seconds", "fhir_max_bytes",
+             "jti_retention_seconds"}
+_ISSUER = {"iss", "jku", "jwks_url", "jwks", "jwks_file", "tenants", "fhir_servers"}
+_LIMITS = {"max_header_bytes", "header_timeout_seconds", "body_timeout_seconds",
+           "max_connections", "max_body_bytes"}
+HOOKS = ("patient-view", "encounter-start")
+MAX_LIFETIME = 3600
+"""Longer-lived tokens are refused in the configuration: a stolen one would be good too long."""
+_LOOPBACK_HOSTS = {"localhost", "::1"}
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` (a name or an address) is this machine's loopback."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host in _LOOPBACK_HOSTS:
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 _ENGINE = {"ruleset", "disable"}
 
 
@@ -189,14 +232,23 @@ def parse_config(data: Any, source: str = "<config>", base: Path | None = None) 
             r.url(url, f"{path}.jku[{j}]")
         jwks_url = r.string(item, "jwks_url", path)
         r.url(jwks_url, f"{path}.jwks_url")
-        if not jku and jwks_url is None:
-            r.fail(path, "give jku (the key-set URLs its tokens may name) or jwks_url")
+        sources = [(f"{path}.jku[{j}]", url) for j, url in enumerate(jku)]
+        sources.append((f"{path}.jwks_url", jwks_url or ""))
+        for where, url in sources:
+            parts = urlsplit(url)
+            if parts.scheme == "http" and not is_loopback(parts.hostname):
+                r.fail(where, f"{url!r}: a key set over plain http can be swapped on the way; "
+                              "use https (http only on a loopback host)")
+        keys = _local_keys(r, item, path, base)
+        if not jku and jwks_url is None and keys is None:
+            r.fail(path, "give jku (the key-set URLs its tokens may name), jwks_url, or the "
+                         "keys themselves (jwks inline or jwks_file)")
         servers = r.strings(item, "fhir_servers", path)
         for j, url in enumerate(servers):
             r.url(url, f"{path}.fhir_servers[{j}]", base=True)
         if iss is not None:
             issuers.append(Issuer(iss, jku, jwks_url, r.strings(item, "tenants", path),
-                                  servers))
+                                  servers, keys))
     if len({i.iss for i in issuers}) != len(issuers):
         r.fail("$.security.issuers", "an iss is listed twice")
     security = Security(
@@ -213,7 +265,40 @@ def parse_config(data: Any, source: str = "<config>", base: Path | None = None) 
         fhir_timeout_seconds=r.number(sec, "fhir_timeout_seconds", "$.security", 5.0,
                                       integer=False, minimum=0.01),
         fhir_max_bytes=r.number(sec, "fhir_max_bytes", "$.security", 4 * 1024 * 1024),
+        jti_retention_seconds=r.number(sec, "jti_retention_seconds", "$.security", 3600),
     )
+    if security.max_lifetime_seconds > MAX_LIFETIME:
+        r.fail("$.security.max_lifetime_seconds",
+               f"{security.max_lifetime_seconds} is over an hour ({MAX_LIFETIME}): a stolen "
+               "token would be good for too long")
+    if security.leeway_seconds > security.jti_retention_seconds:
+        r.fail("$.security.leeway_seconds",
+               f"{security.leeway_seconds}s is longer than the jti retention "
+               f"({security.jti_retention_seconds}s, security.jti_retention_seconds): an "
+               "expired token would be accepted after its jti was forgotten, and replayed")
+    lim = r.mapping(top.get("limits"), "$.limits", _LIMITS)
+    limits = Limits(
+        max_header_bytes=r.number(lim, "max_header_bytes", "$.limits", 16384, minimum=1024),
+        header_timeout_seconds=r.number(lim, "header_timeout_seconds", "$.limits", 10.0,
+                                        integer=False, minimum=0.1),
+        body_timeout_seconds=r.number(lim, "body_timeout_seconds", "$.limits", 20.0,
+                                      integer=False, minimum=0.1),
+        max_connections=r.number(lim, "max_connections", "$.limits", 200),
+        max_body_bytes=r.number(lim, "max_body_bytes", "$.limits", 4 * 1024 * 1024,
+                                minimum=1024),
+    )
+    hooks = r.strings(top, "hooks", "$") if "hooks" in top else HOOKS
+    for i, hook in enumerate(hooks):
+        if hook not in HOOKS:
+            r.fail(f"$.hooks[{i}]", f"{hook!r} is not a hook kneerules answers (one of "
+                                    f"{', '.join(HOOKS)})")
+    if not hooks:
+        r.fail("$.hooks", f"expected at least one of {', '.join(HOOKS)}")
+    cors = r.strings(top, "cors_origins", "$")
+    for i, origin in enumerate(cors):
+        if "*" in origin:
+            r.fail(f"$.cors_origins[{i}]", f"{origin!r}: list the EHR origins one by one; a "
+                                           "wildcard lets any web page call the service")
     eng = r.mapping(top.get("engine"), "$.engine", _ENGINE)
     store = r.string(top, "store", "$", "kneerules-service.sqlite") or "kneerules-service.sqlite"
     if base is not None and store != ":memory:" and not Path(store).is_absolute():
@@ -227,31 +312,88 @@ def parse_config(data: Any, source: str = "<config>", base: Path | None = None) 
         store=store,
         service_id=r.string(top, "service_id", "$", "kneerules-knee-triage")
         or "kneerules-knee-triage",
-        cors_origins=r.strings(top, "cors_origins", "$"),
+        cors_origins=cors,
         engine=EngineSettings(r.string(eng, "ruleset", "$.engine", "posterior-knee")
                               or "posterior-knee", r.strings(eng, "disable", "$.engine")),
+        hooks=tuple(dict.fromkeys(hooks)),
+        limits=limits,
         source=source,
     )
+    if config.store == ":memory:" and config.workers > 1:
+        r.fail("$.store", memory_store_problem(config.workers))
     if r.problems:
         raise ServiceConfigError(r.problems, source)
     return config
 
 
+def memory_store_problem(workers: int) -> str:
+    return (f'":memory:" with {workers} workers: each worker would keep its own store, so a '
+            "token used on one could be replayed on another; give a file")
+
+
+_MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def _local_keys(r: _Reader, item: Mapping[str, Any], path: str, base: Path | None
+                ) -> dict[str, Mapping[str, Any]] | None:
+    """The issuer's public keys by kid, from ``jwks`` (inline) or ``jwks_file``."""
+    inline, file = item.get("jwks"), item.get("jwks_file")
+    if inline is None and file is None:
+        return None
+    if inline is not None and file is not None:
+        r.fail(path, "give jwks or jwks_file, not both")
+        return None
+    where = f"{path}.jwks"
+    if file is not None:
+        where = f"{path}.jwks_file"
+        if not isinstance(file, str) or not file:
+            r.fail(where, f"expected the path of a JSON Web Key Set file, got {file!r}")
+            return None
+        target = Path(file) if Path(file).is_absolute() or base is None else base / file
+        try:
+            from kneerules.cases.validation import parse_json
+
+            inline = parse_json(target.read_bytes(), str(target), max_bytes=_MAX_CONFIG_BYTES)
+        except OSError as error:
+            r.fail(where, f"cannot read {str(target)!r}: {error.strerror}")
+            return None
+        except KneerulesError as error:
+            r.fail(where, f"{str(target)!r} is not a JSON Web Key Set: {error}")
+            return None
+    keys = inline.get("keys") if isinstance(inline, Mapping) else None
+    if not isinstance(keys, list) or not keys:
+        r.fail(where, "expected a JSON Web Key Set: {keys: [{kid, kty, ...}, ...]}")
+        return None
+    found: dict[str, Mapping[str, Any]] = {}
+    for j, key in enumerate(keys):
+        if not isinstance(key, Mapping) or not isinstance(key.get("kid"), str):
+            r.fail(f"{where}.keys[{j}]", "expected a public JWK with a kid")
+        elif "d" in key:
+            r.fail(f"{where}.keys[{j}]", "a private key: give only the public part")
+        else:
+            found[key["kid"]] = dict(key)
+    return found
+
+
 def load_config(path: str | Path) -> ServiceConfig:
     """The configuration in the YAML file at ``path``; raises :class:`ServiceConfigError`."""
-    import yaml
+    from kneerules.knowledge.loading import read_yaml
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as error:
         raise ServiceConfigError([Problem("$", f"cannot read: {error.strerror}")],
                                  str(path)) from None
+    if len(raw) > _MAX_CONFIG_BYTES:
+        raise ServiceConfigError([Problem("$", f"larger than {_MAX_CONFIG_BYTES} bytes")],
+                                 str(path))
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "$"
-        raise ServiceConfigError([Problem(where, f"not valid YAML: {error}")],
-                                 str(path)) from None
+        # The guarded loader of the rule files: an alias bomb is refused before expanding.
+        data = read_yaml(raw.decode("utf-8"), str(path))
+    except UnicodeDecodeError:
+        raise ServiceConfigError([Problem("$", "not UTF-8 text")], str(path)) from None
+    except KneerulesError as error:
+        problems = getattr(error, "problems", None) or [Problem("$", str(error))]
+        raise ServiceConfigError(problems, str(path)) from None
     return parse_config(data, str(path), base=path.resolve().parent)

@@ -49,9 +49,11 @@ def versions_extension(info: EngineInfo) -> dict[str, Any]:
     }
 
 
-def discovery_document(service_id: str, info: EngineInfo,
+def discovery_document(ids: dict[str, str], info: EngineInfo,
                        prefetch: dict[str, str]) -> dict[str, Any]:
-    """One service per hook, all under the same id: the request's ``hook`` tells them apart."""
+    """One service per hook, each under its own id (``ids``: hook -> id): the specification
+    allows one id for several hooks, but clients (the CDS Hooks sandbox) key services by id
+    and would call only one of them."""
     return {"services": [
         {
             "hook": hook,
@@ -63,5 +65,5 @@ def discovery_document(service_id: str, info: EngineInfo,
                                  "(ES384 or RS384 JWT).",
             "extension": {VERSIONS_EXTENSION: versions_extension(info)},
         }
-        for hook in HOOKS
+        for hook, service_id in ids.items()
     ]}

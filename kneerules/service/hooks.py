@@ -15,7 +15,7 @@ import attrs
 
 from kneerules.engine import Engine
 from kneerules.model.errors import CaseError
-from kneerules.service.cards import triage_card, unavailable_card
+from kneerules.service.cards import other_patient_card, triage_card, unavailable_card
 from kneerules.service.discovery import HOOKS
 from kneerules.service.store import IssuedCard
 
@@ -23,6 +23,9 @@ log = logging.getLogger("kneerules.service")
 
 KNEE_PAIN = "pain.behind_knee"
 MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_ID_CHARS = 256
+"""hookInstance (a UUID), patientId and the like: longer is not a CDS Hooks request."""
+MAX_URL_CHARS = 2048
 
 
 class BadRequest(Exception):
@@ -64,14 +67,17 @@ def parse_request(body: Any) -> HookRequest:
     if hook not in HOOKS:
         raise BadRequest(f"$.hook: expected one of {', '.join(HOOKS)}, got {hook!r}")
     instance = body.get("hookInstance")
-    if not isinstance(instance, str) or not instance:
-        raise BadRequest("$.hookInstance: expected a non-empty string")
+    if not isinstance(instance, str) or not instance or len(instance) > MAX_ID_CHARS:
+        raise BadRequest(f"$.hookInstance: expected a string of 1 to {MAX_ID_CHARS} "
+                         "characters (a UUID)")
     context = body.get("context")
     if not isinstance(context, dict):
         raise BadRequest("$.context: expected an object")
     patient = context.get("patientId")
-    if not isinstance(patient, str) or not patient:
-        raise BadRequest("$.context.patientId: expected a non-empty string")
+    if not isinstance(patient, str) or not patient or len(patient) > MAX_ID_CHARS \
+            or "/" in patient:
+        raise BadRequest(f"$.context.patientId: expected a FHIR id (1 to {MAX_ID_CHARS} "
+                         "characters, no '/')")
     prefetch = body.get("prefetch", {})
     if prefetch is None:
         prefetch = {}
@@ -82,8 +88,9 @@ def parse_request(body: Any) -> HookRequest:
                                       and isinstance(value.get("resourceType"), str)):
             raise BadRequest(f"$.prefetch.{key}: expected a FHIR resource or null")
     server = body.get("fhirServer")
-    if server is not None and not isinstance(server, str):
-        raise BadRequest("$.fhirServer: expected a URL string")
+    if server is not None and not (isinstance(server, str) and len(server) <= MAX_URL_CHARS
+                                   and server.startswith(("http://", "https://"))):
+        raise BadRequest("$.fhirServer: expected an http(s) URL")
     auth = body.get("fhirAuthorization")
     token = None
     if auth is not None:
@@ -134,9 +141,12 @@ def prefetch_resources(request: HookRequest, templates: Sequence[str]) -> list[d
 class Triager:
     """Answers calls for one engine (one per worker process)."""
 
-    def __init__(self, engine: Engine, service_id: str, templates: Sequence[str]) -> None:
+    def __init__(self, engine: Engine, service_id: str, templates: Sequence[str],
+                 ids: Mapping[str, str] | None = None) -> None:
         self.engine = engine
         self.service_id = service_id
+        self.ids = dict(ids) if ids is not None else {hook: service_id for hook in HOOKS}
+        """The service id of each hook answered."""
         self.templates = tuple(templates)
         self.rule_because = {rule.id: rule.because for rule in engine.knowledge.rules}
         self.label = (f"kneerules {engine.info.version}, rule set {engine.info.ruleset} "
@@ -146,55 +156,72 @@ class Triager:
                          "plugins": {p.name: p.version for p in engine.info.plugins}}
 
     def answer(self, request: HookRequest, at: datetime | None = None) -> Outcome:
-        """Never raises for a bad record or a failing engine: both give the warning card."""
+        """Never raises for a bad record or a failing engine: both give the warning card
+        (HTTP 200: clients drop the body of any other status and show nothing)."""
         resources = prefetch_resources(request, self.templates)
         at = at or datetime.now(UTC)
+        service = self.ids.get(request.hook, self.service_id)
         try:
             from kneerules.fhir.reader import read_fhir
 
-            # map_fhir with the engine's vocabulary and its plugins' mappings, loaded once.
-            mapped = read_fhir(self.engine, resources, at=at)
+            # map_fhir with the engine's vocabulary and its plugins' mappings, loaded once;
+            # only the context's patient is read, anyone else's data is set aside.
+            mapped = read_fhir(self.engine, resources, at=at, patient=request.patient_id,
+                               fhir_server=request.fhir_server)
         except CaseError as error:
             log.warning("hook %s: the record could not be mapped: %s",
                         request.hook_instance, error)
             reason = "the record holds data it cannot read (" + "; ".join(
                 str(p) for p in error.problems[:5]) + ")"
-            return self._unavailable(200, request, reason)
+            return self._unavailable(request, reason)
         except Exception:
             log.exception("hook %s: the FHIR mapping failed", request.hook_instance)
-            return self._unavailable(500, request, "the FHIR mapping failed")
+            return self._unavailable(request, "the FHIR mapping failed")
+        extra: list[dict[str, Any]] = []
+        if mapped.other_patients:
+            log.warning("hook %s: %d resources about another patient than %s ignored",
+                        request.hook_instance, len(mapped.other_patients), request.patient_id)
+            extra.append(other_patient_card(service=service,
+                                            hook_instance=request.hook_instance,
+                                            label=self.label, ignored=mapped.other_patients))
+        issued_extra = tuple((card["uuid"], "other-patient", ()) for card in extra)
         case = mapped.case
         try:
             assessment = self.engine.evaluate(case)
         except CaseError as error:
             log.warning("hook %s: the mapped case was refused: %s", request.hook_instance, error)
-            return self._unavailable(200, request, "the mapped case was refused")
+            return self._unavailable(request, "the mapped case was refused", extra)
         except Exception:
             log.exception("hook %s: the engine failed", request.hook_instance)
-            return self._unavailable(500, request, "the rules engine failed")
+            return self._unavailable(request, "the rules engine failed", extra)
         knee_pain = case.findings.get(KNEE_PAIN) is True
         # patient-view fires on every chart opening: no knee pain in the record, no card,
         # unless a red flag was raised (a clot in the lung is never left unsaid).
         if not knee_pain and not assessment.red_flags:
-            return Outcome(200, ())
+            return Outcome(200, tuple(extra), issued_extra)
         try:
-            card = triage_card(assessment, service=self.service_id,
+            card = triage_card(assessment, service=service,
                                hook_instance=request.hook_instance,
-                               provenance=mapped.provenance, rule_because=self.rule_because)
+                               provenance=mapped.provenance, rule_because=self.rule_because,
+                               problems=mapped.problems)
         except Exception:
             log.exception("hook %s: the card could not be built", request.hook_instance)
-            return self._unavailable(500, request, "the card could not be built")
-        return Outcome(200, (card,), ((card["uuid"], assessment.triage.level,
-                                       assessment.triage.because),))
+            return self._unavailable(request, "the card could not be built", extra)
+        return Outcome(200, (card, *extra), ((card["uuid"], assessment.triage.level,
+                                             assessment.triage.because), *issued_extra))
 
-    def _unavailable(self, status: int, request: HookRequest, reason: str) -> Outcome:
-        card = unavailable_card(service=self.service_id, hook_instance=request.hook_instance,
+    def _unavailable(self, request: HookRequest, reason: str,
+                     extra: Sequence[dict[str, Any]] = ()) -> Outcome:
+        card = unavailable_card(service=self.ids.get(request.hook, self.service_id),
+                                hook_instance=request.hook_instance,
                                 label=self.label, reason=reason)
-        return Outcome(status, (card,), ((card["uuid"], "unavailable", ()),))
+        return Outcome(200, (card, *extra), ((card["uuid"], "unavailable", ()),
+                                             *((c["uuid"], "other-patient", ()) for c in extra)))
 
     def issued(self, outcome: Outcome, request: HookRequest, iss: str, tenant: str | None
                ) -> list[IssuedCard]:
-        return [IssuedCard(uuid, self.service_id, request.hook, request.hook_instance, iss,
+        service = self.ids.get(request.hook, self.service_id)
+        return [IssuedCard(uuid, service, request.hook, request.hook_instance, iss,
                            tenant, level, rules, self.versions)
                 for uuid, level, rules in outcome.issued]
 

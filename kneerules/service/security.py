@@ -15,6 +15,7 @@ only logged, never sent.
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import threading
 import time
@@ -30,6 +31,10 @@ from kneerules.service.fetching import FetchError, get_json
 from kneerules.service.store import Store
 
 log = logging.getLogger("kneerules.service.security")
+
+MAX_TOKEN_CHARS = 8192
+"""A CDS Hooks JWT is well under 2 KB; a longer one is refused before it is decoded."""
+MAX_JTI_CHARS = 256
 
 
 class Unauthorized(Exception):
@@ -63,48 +68,76 @@ class _CachedSet:
 
 
 class KeySets:
-    """Key sets by URL, cached; an unknown kid triggers one refetch per interval per URL."""
+    """Key sets by URL, cached, refreshed in the background.
+
+    A stranger's token must never make a caller wait on someone else's key-set server:
+    a set past ``jwks_cache_seconds``, or an unknown kid, starts at most one background
+    fetch per URL per ``jwks_refetch_seconds`` while the keys in hand keep being used
+    (an unknown kid is refused meanwhile). Only a URL never fetched yet is waited for,
+    and then for at most ``jwks_timeout_seconds``, by callers sharing the one fetch.
+    """
 
     def __init__(self, security: Security,
                  fetch: Callable[[str, float, int], dict[str, Any]] = fetch_jwks) -> None:
         self.security = security
         self._fetch = fetch
         self._sets: dict[str, _CachedSet] = {}
-        self._last_fetch: dict[str, float] = {}
+        self._started: dict[str, float] = {}
+        self._inflight: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
-        # One lock per key-set URL: a slow issuer holds up only the calls that need its keys.
-        self._url_locks: dict[str, threading.Lock] = {}
 
-    def _load(self, url: str) -> _CachedSet:
-        self._last_fetch[url] = time.monotonic()
-        data = self._fetch(url, self.security.jwks_timeout_seconds,
-                           self.security.jwks_max_bytes)
-        keys = {k["kid"]: k for k in data["keys"]
-                if isinstance(k, dict) and isinstance(k.get("kid"), str)}
-        cached = _CachedSet(keys, time.monotonic())
-        self._sets[url] = cached
-        return cached
+    def refresh(self, url: str) -> threading.Event | None:
+        """Starts a background fetch of ``url`` unless one is running (its event is
+        returned) or one started less than ``jwks_refetch_seconds`` ago (None)."""
+        with self._lock:
+            running = self._inflight.get(url)
+            if running is not None:
+                return running
+            last = self._started.get(url)
+            now = time.monotonic()
+            if last is not None and now - last < self.security.jwks_refetch_seconds:
+                return None
+            self._started[url] = now
+            done = self._inflight[url] = threading.Event()
+        threading.Thread(target=self._load, args=(url, done), daemon=True,
+                         name="kneerules-jwks").start()
+        return done
+
+    def _load(self, url: str, done: threading.Event) -> None:
+        try:
+            data = self._fetch(url, self.security.jwks_timeout_seconds,
+                               self.security.jwks_max_bytes)
+            keys = {k["kid"]: k for k in data["keys"]
+                    if isinstance(k, dict) and isinstance(k.get("kid"), str)}
+            with self._lock:
+                self._sets[url] = _CachedSet(keys, time.monotonic())
+        except Unauthorized as error:
+            log.warning("%s", error)
+        except Exception:  # a background thread has no caller to tell
+            log.exception("key set %s: the fetch failed", url)
+        finally:
+            with self._lock:
+                self._inflight.pop(url, None)
+            done.set()
 
     def key(self, url: str, kid: str) -> dict[str, Any]:
-        with self._lock:
-            url_lock = self._url_locks.setdefault(url, threading.Lock())
-        with url_lock:
-            now = time.monotonic()
+        cached = self._sets.get(url)
+        if cached is None:
+            started = self.refresh(url)
+            if started is None:
+                raise Unauthorized(f"key set {url}: failed recently, not refetched yet")
+            # Bounded whatever the server does (a slow trickle defeats socket timeouts).
+            started.wait(self.security.jwks_timeout_seconds + 0.5)
             cached = self._sets.get(url)
-            if cached is None or now - cached.fetched > self.security.jwks_cache_seconds:
-                last = self._last_fetch.get(url)
-                if cached is None and last is not None and \
-                        now - last < self.security.jwks_refetch_seconds:
-                    raise Unauthorized(f"key set {url}: failed recently, not refetched yet")
-                cached = self._load(url)
-            if kid in cached.keys:
-                return cached.keys[kid]
-            if now - self._last_fetch.get(url, 0.0) < self.security.jwks_refetch_seconds:
-                raise Unauthorized(f"unknown kid {kid!r} (key set refetched recently)")
-            cached = self._load(url)
-            if kid not in cached.keys:
-                raise Unauthorized(f"unknown kid {kid!r} in {url}")
+            if cached is None:
+                raise Unauthorized(f"key set {url}: not available")
+        elif time.monotonic() - cached.fetched > self.security.jwks_cache_seconds:
+            self.refresh(url)  # served stale meanwhile
+        if kid in cached.keys:
             return cached.keys[kid]
+        if self.refresh(url) is None:
+            raise Unauthorized(f"unknown kid {kid!r} (key set refetched recently)")
+        raise Unauthorized(f"unknown kid {kid!r} in {url} (its key set is being refetched)")
 
 
 _KEY_TYPES: dict[str, tuple[str, Any]] = {
@@ -130,13 +163,19 @@ class Verifier:
         self.store = store
         self.key_sets = key_sets or KeySets(security)
 
-    def header_checks(self, token: str) -> tuple[dict[str, Any], Issuer, str]:
-        """The header, issuer and key-set URL, before anything is fetched."""
+    def header_checks(self, token: str) -> tuple[dict[str, Any], Issuer, str | None]:
+        """The header, issuer and key-set URL (None: the issuer's configured keys), before
+        anything is fetched."""
+        if len(token) > MAX_TOKEN_CHARS:
+            raise Unauthorized(f"token of {len(token)} characters (at most {MAX_TOKEN_CHARS})")
         try:
             header = jwt.get_unverified_header(token)
             claims = jwt.decode(token, options={"verify_signature": False})
-        except jwt.PyJWTError as error:
-            raise Unauthorized(f"malformed token: {error}") from None
+        except (jwt.PyJWTError, RecursionError, ValueError, TypeError) as error:
+            raise Unauthorized(f"malformed token: {type(error).__name__}: "
+                               f"{str(error)[:200]}") from None
+        if not isinstance(claims, dict):
+            raise Unauthorized("malformed token: the payload is not a JSON object")
         alg = header.get("alg")
         if alg not in self.security.algorithms:
             raise Unauthorized(f"alg {alg!r} is not accepted")
@@ -147,6 +186,13 @@ class Verifier:
         if issuer is None:
             raise Unauthorized(f"unknown iss {iss!r}")
         jku = header.get("jku")
+        if issuer.keys is not None:
+            # Keys pinned in the configuration: nothing is ever fetched, so a jku is only a
+            # hint (the CDS Hooks sandbox always names its public one); if the issuer also
+            # lists jku URLs, a token naming another is still refused.
+            if jku is not None and issuer.jku and jku not in issuer.jku:
+                raise Unauthorized(f"jku {jku!r} is not on the allow-list of {iss!r}")
+            return header, issuer, None
         if jku is not None:
             if jku not in issuer.jku:
                 raise Unauthorized(f"jku {jku!r} is not on the allow-list of {iss!r}")
@@ -163,18 +209,32 @@ class Verifier:
         token = token.strip()
         header, issuer, url = self.header_checks(token)
         alg = header["alg"]
-        key = _public_key(self.key_sets.key(url, header["kid"]), alg)
+        if url is None:
+            assert issuer.keys is not None
+            jwk = issuer.keys.get(header["kid"])
+            if jwk is None:
+                raise Unauthorized(f"unknown kid {header['kid']!r} among the configured keys "
+                                   f"of {issuer.iss!r}")
+            key = _public_key(dict(jwk), alg)
+        else:
+            key = _public_key(self.key_sets.key(url, header["kid"]), alg)
         sec = self.security
         try:
             claims = jwt.decode(
                 token, key, algorithms=[alg], audience=audience, issuer=issuer.iss,
                 leeway=sec.leeway_seconds,
                 options={"require": ["iss", "aud", "exp", "iat", "jti"]})
-        except jwt.PyJWTError as error:
-            raise Unauthorized(f"token refused: {error!r}") from None
+        except (jwt.PyJWTError, RecursionError, ValueError, TypeError) as error:
+            raise Unauthorized(f"token refused: {error!r}"[:300]) from None
         now = time.time()
         iat, exp = claims["iat"], claims["exp"]
-        if not isinstance(iat, int | float) or iat > now + sec.leeway_seconds:
+        for name in ("iat", "exp", "nbf"):
+            value = claims.get(name)
+            # PyJWT takes "exp": "1700000000" (it calls int()); RFC 7519 wants a number.
+            if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)
+                                   or not math.isfinite(value)):
+                raise Unauthorized(f"{name} is not a number: {str(value)[:40]!r}")
+        if iat > now + sec.leeway_seconds:
             raise Unauthorized("iat is in the future")
         if exp - iat > sec.max_lifetime_seconds:
             raise Unauthorized(f"lifetime {exp - iat}s is over {sec.max_lifetime_seconds}s")
@@ -182,8 +242,8 @@ class Verifier:
         if issuer.tenants and tenant not in issuer.tenants:
             raise Unauthorized(f"tenant {tenant!r} is not allowed for {issuer.iss!r}")
         jti = claims["jti"]
-        if not isinstance(jti, str) or not jti:
-            raise Unauthorized("jti is not a non-empty string")
+        if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_CHARS:
+            raise Unauthorized(f"jti is not a string of 1 to {MAX_JTI_CHARS} characters")
         try:
             first = self.store.claim_jti(issuer.iss, jti, int(exp))
         except sqlite3.Error as error:  # a replay cannot be ruled out: fail closed

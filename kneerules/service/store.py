@@ -8,6 +8,7 @@ so two workers racing with the same token cannot both win. Tokens are never stor
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -56,6 +57,25 @@ _PURGE_EVERY = 512
 """Expired jtis are deleted every this many claims (cheap, and keeps the table small)."""
 
 
+def _private(path: str) -> None:
+    """Creates the store file readable by its owner only (mode 0600), or makes an existing
+    one so: it holds who called and what clinicians wrote. SQLite gives its -wal and -shm
+    files the database file's mode; existing ones are tightened too."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:  # as sqlite3 would have failed: callers handle sqlite3.Error
+        raise sqlite3.OperationalError(f"cannot open the store {path}: {error}") from None
+    os.close(fd)
+    for name in (path, path + "-wal", path + "-shm"):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except FileNotFoundError:
+            continue
+
+
 def _now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -102,8 +122,9 @@ class FeedbackRow:
 class Store:
     """A connection per process (opened lazily, so a forked worker opens its own)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, jti_retention_seconds: int = 3600) -> None:
         self.path = path
+        self.jti_retention_seconds = jti_retention_seconds
         self._conn: sqlite3.Connection | None = None
         self._claims = 0
         # Requests are checked on a thread pool: one connection, used by one thread at a time.
@@ -112,6 +133,7 @@ class Store:
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
+            _private(self.path)
             conn = sqlite3.connect(self.path, timeout=10, isolation_level=None,
                                    check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 10000")
@@ -135,7 +157,7 @@ class Store:
             conn = self.conn
             if self._claims % _PURGE_EVERY == 0:
                 conn.execute("DELETE FROM seen_jti WHERE expires < ?",
-                             (int(time.time()) - 3600,))
+                             (int(time.time()) - self.jti_retention_seconds,))
             try:
                 conn.execute("INSERT INTO seen_jti (issuer, jti, expires) VALUES (?, ?, ?)",
                              (issuer, jti, expires))
@@ -153,6 +175,13 @@ class Store:
             (card.uuid, _now_iso(), card.service, card.hook, card.hook_instance, card.issuer,
              card.tenant, card.level, json.dumps(card.rules),
              json.dumps(card.versions, sort_keys=True)))
+
+    def card_owner(self, uuid: str) -> tuple[str, str | None] | None:
+        """The issuer and tenant a card was issued to, or None if this service never issued it."""
+        with self.lock:
+            row = self.conn.execute("SELECT issuer, tenant FROM card WHERE uuid = ?",
+                                    (uuid,)).fetchone()
+        return None if row is None else (row[0], row[1])
 
     def record_feedback(self, service: str, items: Sequence[Feedback], issuer: str,
                         tenant: str | None) -> None:

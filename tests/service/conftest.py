@@ -34,8 +34,11 @@ HERE = Path(__file__).resolve().parent
 SIGNER = HERE / "signer"
 ISSUER = "https://ehr.example.org"
 OOB_ISSUER = "https://tenant-ehr.example.org"
+HANG_ISSUER = "https://hanging-ehr.example.org"
+"""An issuer whose key-set server stops answering once ``KeySetServer.hang`` is set."""
 TENANT = "clinic-a"
-SERVICE_ID = "kneerules-knee-triage"
+SERVICE_ID = "kneerules-knee-triage-patient-view"
+ENCOUNTER_ID = "kneerules-knee-triage-encounter-start"
 
 
 def _pem(key: Any) -> str:
@@ -76,12 +79,15 @@ class KeySetServer:
 
     def __init__(self, keys: Keys) -> None:
         self.hits: list[str] = []
+        self.hang = threading.Event()
+        self.released = threading.Event()
         self.fhir: dict[str, Any] = {}
         self.fhir_auth: list[str | None] = []
         sets = {"/ec.json": {"keys": [keys.ec_jwk]}, "/rsa.json": {"keys": [keys.rsa_jwk]},
                 "/oob.json": {"keys": [keys.ec_jwk]},
                 "/attacker.json": {"keys": [keys.ec_jwk]},
                 "/slow.json": {"keys": [keys.ec_jwk]},
+                "/hang.json": {"keys": [keys.ec_jwk]},
                 "/big.json": {"keys": [keys.ec_jwk] * 400}}
         owner = self
 
@@ -101,6 +107,8 @@ class KeySetServer:
                     return
                 if self.path == "/slow.json":
                     time.sleep(1.5)
+                if self.path == "/hang.json" and owner.hang.is_set():
+                    owner.released.wait(30)  # bounded: the test releases it at its end
                 body = sets.get(self.path)
                 if body is None:
                     self.send_response(404)
@@ -215,6 +223,14 @@ security:
     - iss: {OOB_ISSUER}
       jwks_url: "{key_sets.url('/oob.json')}"
       tenants: [{TENANT}]
+    - iss: {HANG_ISSUER}
+      jwks_url: "{key_sets.url('/hang.json')}"
+  jwks_cache_seconds: 3
+limits:
+  max_header_bytes: 8192
+  header_timeout_seconds: 2
+  body_timeout_seconds: 5
+  max_connections: 40
 """
 
 
@@ -242,6 +258,7 @@ def keys() -> Keys:
 def key_sets(keys: Keys) -> Iterator[KeySetServer]:
     server = KeySetServer(keys)
     yield server
+    server.released.set()
     server.server.shutdown()
     server.server.server_close()
 
@@ -304,4 +321,5 @@ def tamper() -> Callable[[str], str]:
     return change
 
 
-__all__ = ["ISSUER", "OOB_ISSUER", "SERVICE_ID", "TENANT", "Keys", "Service", "jwt"]
+__all__ = ["ENCOUNTER_ID", "HANG_ISSUER", "ISSUER", "OOB_ISSUER", "SERVICE_ID", "TENANT", "Keys",
+           "Service", "jwt"]

@@ -16,7 +16,8 @@ from kneerules import Engine
 from kneerules.fhir.questionnaire import case_to_response
 
 PATIENT_ID = "pat-1"
-SERVICE_ID = "kneerules-knee-triage"
+SERVICE_ID = "kneerules-knee-triage-patient-view"
+"""The patient-view service: each hook has its own id."""
 
 
 def _iso(moment: datetime) -> str:

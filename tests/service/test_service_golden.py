@@ -42,8 +42,8 @@ def _matches(name: str, got: Any) -> None:
 def test_discovery_matches_its_golden(builtin_engine: Engine) -> None:
     """The discovery document is exactly the reviewed one."""
     templates = prefetch_templates(QUESTIONNAIRE, CODES)
-    _matches("discovery.json", discovery_document("kneerules-knee-triage",
-                                                  builtin_engine.info, templates))
+    ids = {hook: f"kneerules-knee-triage-{hook}" for hook in ("patient-view", "encounter-start")}
+    _matches("discovery.json", discovery_document(ids, builtin_engine.info, templates))
 
 
 @pytest.mark.parametrize(("name", "case"), [

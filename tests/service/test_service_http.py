@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FHIR_TOKEN, SERVICE_ID, Service
+from conftest import ENCOUNTER_ID, FHIR_TOKEN, SERVICE_ID, Service
 from hook_requests import DVT_FINDINGS, NO_KNEE_FINDINGS, ROUTINE_FINDINGS, hook_request
 
 from kneerules import Engine
@@ -28,13 +28,15 @@ def cards_of(service: Service, body: Any) -> list[dict[str, Any]]:
     return list(data["cards"])
 
 
-def test_discovery_lists_both_hooks_under_one_id(service: Service, engine: Engine) -> None:
-    """GET /cds-services offers patient-view and encounter-start, one id, prefetch, versions."""
+def test_discovery_lists_each_hook_under_its_own_id(service: Service, engine: Engine) -> None:
+    """GET /cds-services offers patient-view and encounter-start, an id each (clients such as
+    the CDS Hooks sandbox key services by id), prefetch, versions."""
     response = service.client.get("/cds-services", headers=service.auth("/cds-services"))
     assert response.status_code == 200
     services = response.json()["services"]
     assert sorted(s["hook"] for s in services) == ["encounter-start", "patient-view"]
-    assert {s["id"] for s in services} == {SERVICE_ID}
+    assert {s["hook"]: s["id"] for s in services} == {"patient-view": SERVICE_ID,
+                                                      "encounter-start": ENCOUNTER_ID}
     for entry in services:
         assert set(entry["prefetch"]) == PREFETCH_KEYS
         assert entry["prefetch"]["patient"] == "Patient/{{context.patientId}}"
@@ -51,9 +53,13 @@ def test_discovery_lists_both_hooks_under_one_id(service: Service, engine: Engin
 @pytest.mark.parametrize("hook", ["patient-view", "encounter-start"])
 def test_dvt_emergency_is_a_critical_card(service: Service, engine: Engine, hook: str) -> None:
     """A suspected DVT in the record gives one critical card with its red flags."""
-    [card] = cards_of(service, hook_request(engine, DVT_FINDINGS, hook=hook))
+    body = hook_request(engine, DVT_FINDINGS, hook=hook)
+    response = service.call(body, service_id=SERVICE_ID if hook == "patient-view"
+                            else ENCOUNTER_ID)
+    assert response.status_code == 200, response.text
+    [card] = response.json()["cards"]
     assert card["indicator"] == "critical"
-    assert card["summary"].startswith("Possible deep vein thrombosis")
+    assert card["summary"].startswith("Emergency knee triage: Deep vein thrombosis likely")
     assert "**Red flags**" in card["detail"]
     assert "QuestionnaireResponse/qr\\-1 version 1" in card["detail"]
     assert card["source"]["label"] == (f"kneerules {engine.info.version}, rule set "

@@ -174,9 +174,13 @@ def test_unknown_kid_refetches_once_per_interval() -> None:
     assert fetched == ["https://k"]  # fetched within the interval: no refetch
     stale = KeySets(Security(jwks_refetch_seconds=0), fetch)
     assert stale.key("https://k", "k1")["kid"] == "k1"
-    with pytest.raises(Unauthorized, match="unknown kid"):
+    with pytest.raises(Unauthorized, match="being refetched"):
         stale.key("https://k", "k2")
-    assert fetched == ["https://k", "https://k", "https://k"]  # one load, one refetch
+    # The refetch runs in the background: the refused caller does not wait for it.
+    event = stale.refresh("https://k")
+    assert event is not None
+    assert event.wait(10)
+    assert len(fetched) >= 3  # the first load, then refetches (one per unknown kid here)
 
 
 # --- When no triage can be given ------------------------------------------------------------
@@ -194,12 +198,13 @@ def _triager(engine: Engine) -> Triager:
 
 
 @pytest.mark.parametrize("case", [DVT_FINDINGS, ROUTINE_FINDINGS], ids=["dvt", "routine"])
-def test_engine_failure_is_an_error_and_a_warning(case: dict[str, Any]) -> None:
-    """A failing engine gives an error status and 'assess manually', never a routine card."""
+def test_engine_failure_is_a_warning_sent_with_200(case: dict[str, Any]) -> None:
+    """A failing engine gives 'assess manually' with HTTP 200 (clients drop the body of any
+    other status and show nothing, which the sandbox calls "All clear"), never a routine card."""
     engine = Engine(plugin_manager=get_plugin_manager(entry_points=True,
                                                       extra=[FailingAtEvaluation()]))
     outcome = _triager(engine).answer(parse_request(hook_request(engine, case)))
-    assert outcome.status == 500
+    assert outcome.status == 200
     [card] = outcome.cards
     assert card["indicator"] == "warning"
     assert "assess manually" in card["summary"]
@@ -207,10 +212,9 @@ def test_engine_failure_is_an_error_and_a_warning(case: dict[str, Any]) -> None:
 
 
 def test_unreadable_record_is_a_warning(engine: Engine) -> None:
-    """A record the FHIR mapping refuses (another patient's data) gives the warning card."""
+    """A record the FHIR mapping refuses (a unit no mapping reads) gives the warning card."""
     body = hook_request(engine, DVT_FINDINGS)
-    body["prefetch"]["conditions"]["entry"][0]["resource"]["subject"] = {
-        "reference": "Patient/someone-else"}
+    body["prefetch"]["observations"]["entry"][0]["resource"]["valueQuantity"]["code"] = "mm[Hg]"
     outcome = _triager(engine).answer(parse_request(body))
     assert outcome.status == 200
     [card] = outcome.cards

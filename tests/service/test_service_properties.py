@@ -37,7 +37,8 @@ def records(draw: st.DrawFn) -> dict[str, Any]:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records())
 def test_card_follows_the_assessment(case: dict[str, Any]) -> None:
-    """One card at the assessment's level iff knee pain or a red flag, never otherwise."""
+    """One card at the assessment's level iff knee pain or a red flag, never otherwise; its
+    summary names the level and holds no rule id."""
     body = hook_request(ENGINE, case, now=NOW)
     outcome = TRIAGER.answer(parse_request(body), at=NOW)
     # The same case as the prefetch says it: the Patient and the two vital signs included.
@@ -50,4 +51,8 @@ def test_card_follows_the_assessment(case: dict[str, Any]) -> None:
     assert len(outcome.cards) == (1 if shown else 0)
     if shown:
         assert outcome.cards[0]["indicator"] == INDICATORS[assessment.triage.level]
-        assert outcome.cards[0]["summary"] == assessment.triage.message
+        summary = outcome.cards[0]["summary"]
+        assert summary.startswith(f"{assessment.triage.level.capitalize()} knee triage")
+        # For the clinician: never a rule id, never the patient's self-test advice.
+        assert not any(rule.id in summary for rule in ENGINE.knowledge.rules)
+        assert "self-test" not in summary

@@ -7,7 +7,6 @@ import http.client
 import json
 import os
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -140,11 +139,12 @@ def test_jku_off_the_allow_list_is_never_fetched(service: Service, engine: Engin
     assert "/attacker.json" not in service.key_sets.hits[before:]
 
 
-def test_discovery_and_feedback_need_a_token(service: Service) -> None:
+def test_discovery_and_feedback_need_a_token(service: Service, engine: Engine) -> None:
     """Discovery and feedback are refused without a token, or with one for another endpoint."""
     assert service.client.get("/cds-services").status_code == 401
     feedback = PATH + "/feedback"
-    body = {"feedback": [{"card": str(uuid.uuid4()), "outcome": "accepted"}]}
+    [card] = post(service, engine, service.token(PATH)).json()["cards"]
+    body = {"feedback": [{"card": card["uuid"], "outcome": "accepted"}]}
     assert service.client.post(feedback, json=body).status_code == 401
     # A token for the call endpoint is not one for the feedback endpoint.
     assert service.client.post(feedback, json=body,
