@@ -197,6 +197,37 @@ def parse_json(raw: bytes | str, source: str | None = None,
     return data
 
 
+def read_limited(path: str, max_bytes: int = DEFAULT_MAX_BYTES, *,
+                 regular_only: bool = True) -> bytes:
+    """The bytes of the file ``path``, at most ``max_bytes + 1`` of them (one past the
+    limit is enough for :func:`parse_json` to refuse it); a :class:`CaseError` for a file
+    that cannot be read. ``regular_only`` refuses, before reading, anything but a regular
+    file: a ``*.json`` link to ``/dev/zero`` or a FIFO found in a folder is not a file
+    someone meant (it reached 17 GB of memory, or hung)."""
+    import os
+    import stat
+
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+    if regular_only:
+        flags |= getattr(os, "O_NONBLOCK", 0)  # opening a FIFO must not wait for a writer
+    try:
+        fd = os.open(path, flags)
+    except OSError as error:
+        raise CaseError([Problem("$", f"cannot read: {error.strerror or error}")],
+                        path) from None
+    try:
+        if regular_only and not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CaseError([Problem("$", "not a regular file (a device, a FIFO or a "
+                                     "folder): only JSON files are read")], path)
+        with open(fd, "rb", closefd=False) as handle:
+            return handle.read(max_bytes + 1)
+    except OSError as error:
+        raise CaseError([Problem("$", f"cannot read: {error.strerror or error}")],
+                        path) from None
+    finally:
+        os.close(fd)
+
+
 def _value_problem(kind: str, value: Any, spec: FactSpec | None) -> str | None:
     """What is wrong with a finding's or measurement's value, or None."""
     if kind == "finding":

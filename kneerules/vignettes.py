@@ -13,7 +13,6 @@ which findings the leading condition hinges on.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -21,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from kneerules.errors import KneerulesError
-from kneerules.ruledata import LEVEL_RANK
+from kneerules.case_validation import DEFAULT_MAX_BYTES, parse_json, read_limited
+from kneerules.errors import CaseError, KneerulesError
+from kneerules.ruledata import LEVEL_RANK, TIMEFRAME_RANK
 
 if TYPE_CHECKING:
     from kneerules.engine import Engine
@@ -63,9 +63,12 @@ class CaseResult:
         return self.ranked[0] if self.ranked else NOTHING
 
 
-def load_vignettes(folders: Iterable[str | Path]) -> tuple[list[Vignette], list[CaseResult]]:
+def load_vignettes(folders: Iterable[str | Path], max_bytes: int = DEFAULT_MAX_BYTES
+                   ) -> tuple[list[Vignette], list[CaseResult]]:
     """Every ``*.json`` in the folders, in name order; a file that cannot be used becomes a
-    result with its error, so that the others are still scored."""
+    result with its error, so that the others are still scored. Each is read as a case is
+    (:func:`~kneerules.case_validation.read_limited`, then ``parse_json``): regular files
+    only, at most ``max_bytes``, nesting bounded, a key given twice refused."""
     found: list[Vignette] = []
     broken: list[CaseResult] = []
     for folder in folders:
@@ -74,9 +77,10 @@ def load_vignettes(folders: Iterable[str | Path]) -> tuple[list[Vignette], list[
             raise VignetteError(f"{root}: not a folder of vignettes")
         for path in sorted(root.glob("*.json")):
             try:
-                body = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-                broken.append(CaseResult(path.stem, str(path), error=f"cannot read: {error}"))
+                body = parse_json(read_limited(str(path), max_bytes), str(path), max_bytes)
+            except CaseError as error:
+                broken.append(CaseResult(path.stem, str(path), error="; ".join(
+                    str(p) for p in error.problems)))
                 continue
             problem = _shape_problem(body)
             if problem:
@@ -93,8 +97,10 @@ def _shape_problem(body: Any) -> str | None:
         if not isinstance(body.get(key), dict):
             return f"$.{key}: expected an object"
     expect = body["expect"]
-    if "triage" in expect and expect["triage"] not in LEVEL_RANK:
-        return f"$.expect.triage: expected one of {', '.join(LEVEL_RANK)}"
+    # isinstance first: a list is not hashable, and `in` a dict raised a TypeError.
+    for key, allowed in (("triage", LEVEL_RANK), ("timeframe", TIMEFRAME_RANK)):
+        if key in expect and (not isinstance(expect[key], str) or expect[key] not in allowed):
+            return f"$.expect.{key}: expected one of {', '.join(allowed)}"
     for key in ("top", "top3", "not_top", "must_not_miss"):
         value = expect.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -139,7 +145,7 @@ def _evaluate(engine: Engine, case: Mapping[str, Any]) -> Assessment:
 
 def validate(engine: Engine, folders: Sequence[str | Path]) -> dict[str, Any]:
     """The validation report of the vignettes in ``folders`` (a JSON-ready dict)."""
-    vignettes, results = load_vignettes(folders)
+    vignettes, results = load_vignettes(folders, engine.max_bytes)
     for vignette in vignettes:
         try:
             results.append(score_case(vignette, _evaluate(engine, vignette.case)))
@@ -236,7 +242,7 @@ def _perturbations(case: Mapping[str, Any]) -> Iterable[tuple[str, str, dict[str
 def robustness(engine: Engine, folders: Sequence[str | Path]) -> dict[str, Any]:
     """For each vignette, how often dropping or flipping one finding changes the leading
     condition, and which findings it hinges on."""
-    vignettes, _ = load_vignettes(folders)
+    vignettes, _ = load_vignettes(folders, engine.max_bytes)
     cases: list[dict[str, Any]] = []
     hinges: Counter[str] = Counter()
     total = changed = single = 0
