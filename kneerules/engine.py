@@ -201,7 +201,10 @@ class Engine:
         The results are the same whatever ``jobs``: if ``cases`` raises, every case before
         it is yielded first; a case that cannot be pickled is evaluated in this process.
         ``deadline`` bounds the seconds one case may take (where a SIGALRM timer can run:
-        in worker processes, or in the main thread); past it the batch raises."""
+        in worker processes, or in the main thread); past it, that case yields a
+        :class:`CaseError` saying so and the batch goes on. A worker process that dies
+        (``kill -9``, a crash) costs only time: its chunk is run again; a case that kills
+        workers twice yields a :class:`CaseError` in its place."""
         from kneerules.batch import evaluate_many
 
         return evaluate_many(self, cases, jobs=jobs, chunksize=chunksize, deadline=deadline)

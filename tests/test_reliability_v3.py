@@ -4,15 +4,23 @@ smaller items."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from kneerules import CaseError, Engine, hookimpl
+from kneerules.jsonl import write_lines
+from kneerules.pluginmanager import get_plugin_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 KNEERULES = Path(sys.executable).parent / "kneerules"
@@ -83,3 +91,128 @@ def test_validate_reads_each_vignette_with_limits(vignettes: Path, name: str, ma
     assert report["summary"]["cases"] == 2
     assert report["summary"]["triage_exact"]["ok"] == 1  # bakers still scored
     assert expected in _errors(report)[name]
+
+
+# --- 3. a dead worker does not end the batch ----------------------------------------------
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
+def _case_lines(count: int) -> bytes:
+    return b"".join((json.dumps({**DVT, "case_id": str(i)}) + "\n").encode()
+                    for i in range(count))
+
+
+def test_kill_9_of_a_worker_loses_no_case(tmp_path: Path) -> None:
+    """kill -9 of one worker of `eval --jsonl --jobs 2`: exit 0, every case exactly once,
+    in input order (34,048 of 300,000 were written, exit 1)."""
+    count = 12_000
+    feed = tmp_path / "cases.jsonl"
+    feed.write_bytes(_case_lines(count))
+    out = tmp_path / "out.jsonl"
+    with out.open("wb") as sink:
+        process = subprocess.Popen([str(KNEERULES), "eval", "--jsonl", str(feed), "--jobs",
+                                    "2"], stdout=sink, stderr=subprocess.PIPE)
+        workers: set[int] = set()
+        while len(workers) < 2 and process.poll() is None:
+            workers = _children(process.pid)
+        assert len(workers) >= 2, "the batch ended before its workers could be seen"
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    ids = [json.loads(line)["case_id"] for line in out.read_bytes().splitlines()]
+    assert ids == [str(i) for i in range(count)]
+
+
+class Poison:
+    """A plugin that kills the process evaluating one case (as a crash in C would)."""
+
+    name = "poison"
+
+    @hookimpl
+    def kneerules_case_facts(self, case: Any, facts: Any) -> Mapping[str, Any]:
+        if case.case_id == "poison":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return {}
+
+
+def _poisoned() -> Engine:
+    return Engine(plugin_manager=get_plugin_manager(entry_points=False, extra=[Poison()]))
+
+
+def test_a_case_that_kills_its_worker_twice_is_an_error_record() -> None:
+    """A line that kills every worker it reaches becomes one error record; every other
+    line is assessed, in order, once."""
+    lines = [json.dumps({**DVT, "case_id": str(i)}).encode() for i in range(40)]
+    lines[17] = json.dumps({**DVT, "case_id": "poison"}).encode()
+    out = io.BytesIO()
+    oks = list(write_lines(_poisoned(), lines, out, jobs=2, chunksize=4))
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(records) == 40
+    assert oks == [i != 17 for i in range(40)]
+    assert records[17]["line"] == 18
+    assert records[17]["case_id"] == "poison"
+    assert "worker process" in records[17]["error"]["problems"][0]["message"]
+    assert [r["case_id"] for r in records] == [str(i) if i != 17 else "poison"
+                                               for i in range(40)]
+
+
+def test_evaluate_many_gives_a_killing_case_its_case_error() -> None:
+    """evaluate_many(jobs=2): the case that kills workers twice is a CaseError in its place."""
+    cases = [{**DVT, "case_id": str(i)} for i in range(30)]
+    cases[5] = {**DVT, "case_id": "poison"}
+    results = list(_poisoned().evaluate_many(cases, jobs=2, chunksize=4))
+    assert len(results) == 30
+    assert isinstance(results[5], CaseError)
+    assert [r.case_id for i, r in enumerate(results) if i != 5] == [
+        str(i) for i in range(30) if i != 5]
+
+
+# --- 4. a hook that never returns costs one case ------------------------------------------
+
+class Stuck:
+    """A plugin whose per-case hook never returns for one case."""
+
+    name = "stuck"
+
+    @hookimpl
+    def kneerules_case_facts(self, case: Any, facts: Any) -> Mapping[str, Any]:
+        if case.case_id == "stuck":
+            time.sleep(3600)
+        return {}
+
+
+def _stuck() -> Engine:
+    return Engine(plugin_manager=get_plugin_manager(entry_points=False, extra=[Stuck()]))
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_hook_that_never_returns_costs_that_case_an_error(jobs: int) -> None:
+    """The stuck case is a CaseError naming the plugin and the deadline; the 5 others are
+    assessed (the batch stopped with a PluginError, 3 of 6 never assessed)."""
+    cases = [{**DVT, "case_id": str(i)} for i in range(6)]
+    cases[2] = {**DVT, "case_id": "stuck"}
+    results = list(_stuck().evaluate_many(cases, jobs=jobs, chunksize=2, deadline=1))
+    assert len(results) == 6
+    assert isinstance(results[2], CaseError)
+    assert "'stuck'" in str(results[2])
+    assert "deadline of 1 s" in str(results[2])
+    assert [r.case_id for i, r in enumerate(results) if i != 2] == ["0", "1", "3", "4", "5"]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_hook_that_never_returns_is_one_error_record_in_jsonl(jobs: int) -> None:
+    """--jsonl: the stuck line is an error record, the others are assessed in order."""
+    lines = [json.dumps({**DVT, "case_id": str(i)}).encode() for i in range(6)]
+    lines[4] = json.dumps({**DVT, "case_id": "stuck"}).encode()
+    out = io.BytesIO()
+    oks = list(write_lines(_stuck(), lines, out, jobs=jobs, chunksize=2, deadline=1))
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert oks == [True, True, True, True, False, True]
+    assert "deadline" in records[4]["error"]["problems"][0]["message"]
+    assert [r["case_id"] for r in records] == ["0", "1", "2", "3", "stuck", "5"]
