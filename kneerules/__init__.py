@@ -44,6 +44,7 @@ _LAZY = {
     "RuleDataError": "kneerules.errors",
     "RulesetError": "kneerules.errors",
     "EngineError": "kneerules.errors",
+    "NotTriaged": "kneerules.errors",
     "Problem": "kneerules.errors",
 }
 
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
         CaseError,
         EngineError,
         KneerulesError,
+        NotTriaged,
         PluginError,
         Problem,
         RuleDataError,
@@ -91,6 +93,7 @@ __all__ = [
     "FactSpec",
     "FactValue",
     "KneerulesError",
+    "NotTriaged",
     "Patient",
     "PluginError",
     "Problem",

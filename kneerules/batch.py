@@ -10,6 +10,7 @@ so a year of encounters streams through in constant memory.
 
 from __future__ import annotations
 
+import contextlib
 import copyreg
 import io
 import itertools
@@ -448,7 +449,10 @@ def _pooled(engine: Engine, task: Task[T, R], items: Iterable[T], *, workers: in
         def submit(slot: _Slot) -> _Slot:
             payload, slot.kept = _pack(slot.items)
             slot.mark = os.path.join(marks, str(next(counter)))
-            slot.future = pool.submit(_run_chunk, task, payload, slot.mark, spool)
+            try:
+                slot.future = pool.submit(_run_chunk, task, payload, slot.mark, spool)
+            except BrokenProcessPool:
+                slot.future = None  # the pool broke meanwhile: recovered in its turn
             return slot
 
         def results(slot: _Slot) -> Iterator[Any]:
@@ -456,9 +460,13 @@ def _pooled(engine: Engine, task: Task[T, R], items: Iterable[T], *, workers: in
             while True:
                 if slot.ready is not None:
                     return iter(slot.ready)
-                assert slot.future is not None
                 try:
-                    return _unpack(engine, task, slot.future.result(), slot.kept)
+                    if slot.future is None:
+                        raise BrokenProcessPool("the pool broke before the chunk was sent")
+                    payload = slot.future.result()
+                    with contextlib.suppress(OSError):
+                        os.unlink(slot.mark)
+                    return _unpack(engine, task, payload, slot.kept)
                 except BrokenProcessPool:
                     pool.shutdown(wait=True, cancel_futures=True)
                     pool = _pool(engine, workers, method, deadline)
@@ -505,11 +513,14 @@ def _recover(engine: Engine, task: Task[T, R], pending: deque[_Slot],
             continue
         at = _position(slot.mark)
         if at is None or not 0 <= at < len(slot.items):
-            # Not started (queued when the pool broke): nothing of it is suspect. Lost
-            # twice with no item to blame, it goes item by item.
-            if at is None and slot.lost == 0:
-                recovered.append(submit(_Slot(slot.items)))
+            if not os.path.exists(slot.mark):
+                # Never started (queued when the pool broke): nothing of it is suspect.
+                recovered.append(submit(_Slot(slot.items, slot.lost)))
+            elif slot.lost == 0:
+                # Started, but on no item yet (unpickling it): once more, whole.
+                recovered.append(submit(_Slot(slot.items, 1)))
             else:
+                # Lost twice with no item to blame: item by item, each alone.
                 for item in slot.items:
                     done = _Slot([])
                     done.ready = [_alone(engine, task, item, method, deadline, lost)]

@@ -316,6 +316,9 @@ def _capped(problems: list[Problem]) -> list[Problem]:
     return shown
 
 
+cap_problems = _capped
+
+
 def _check_patient(patient: Any, vocabulary: Mapping[str, FactSpec]) -> list[Problem]:
     if not isinstance(patient, Mapping) or "age" not in patient:
         return []  # a wrong shape is reported by structuring

@@ -25,6 +25,11 @@ MAX_BYTES_LIMIT = 1024 * 1024 * 1024
 refused anyway); 2**63 - 1 overflowed the read."""
 
 
+NOT_TRIAGED_EXIT = 3
+"""``eval --fhir`` of a record with no current posterior-knee complaint: nothing was
+triaged, on purpose (neither a bad input, 1, nor a usage error, 2)."""
+
+
 def _fail(error: Exception) -> NoReturn:
     from kneerules.textsafe import terminal_safe
 
@@ -176,7 +181,8 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
     several, one assessment per line (JSON Lines). A bad case is reported on
     standard error and the others are still assessed; the exit code is 1 if
     any case failed. With --jsonl FILE instead of CASE..., assesses a whole
-    batch on --jobs processes.
+    batch on --jobs processes. With --fhir, a record that holds no current
+    posterior-knee complaint is not triaged: it says so, and the exit code is 3.
     """
 
     from datetime import UTC, datetime
@@ -184,7 +190,8 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
     import attrs
 
     from kneerules.cliparams import parse_index_time
-    from kneerules.errors import CaseError, KneerulesError
+    from kneerules.errors import CaseError, KneerulesError, NotTriaged
+    from kneerules.readers import record_limit
     from kneerules.rendering import RenderOptions, render
 
     when = (parse_index_time(at) or datetime.now(UTC)) if fhir else None
@@ -209,26 +216,34 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
     engine = build_engine(ruleset, disable, max_bytes)
     why_rules = _why_not_rules(engine, why_not)
     width = terminal_width()
-    failed = False
+    failed = not_triaged = False
+    # A FHIR record is a whole patient's resources: one limit for it, shared with fhir-case.
+    limit = record_limit(engine.max_bytes) if fhir else engine.max_bytes
     for path in cases:
-        source, raw = _read_input(path, engine.max_bytes)
+        source, raw = _read_input(path, limit)
         try:
-            notes: tuple[object, ...] = ()
             if fhir:
                 from kneerules.case_validation import parse_json
 
-                case, notes = engine.read("fhir", parse_json(raw, source, engine.max_bytes),
-                                          at=when)
+                record = parse_json(raw, source, limit)
+                assessment = engine.evaluate_fhir(record, at=when)
+                for note in assessment.notes:
+                    if note.startswith("FHIR: "):
+                        _say(f"{source}: warning: {note.removeprefix('FHIR: ')}", err=True)
+                if with_questions or why_rules:
+                    case = engine.read("fhir", record, at=when)[0]
             else:
                 case = engine.parse(raw, source)
-            assessment = engine.evaluate(case)
+                assessment = engine.evaluate(case)
             if with_questions:
                 assessment = attrs.evolve(assessment, questions=engine.questions(case))
-            if notes:
-                for note in notes:
-                    _say(f"{source}: warning: {note}", err=True)
-                assessment = attrs.evolve(
-                    assessment, notes=assessment.notes + tuple(f"FHIR: {n}" for n in notes))
+        except NotTriaged as error:
+            # Not a failure: nothing to triage. Its own exit status (3, docs/fhir.md).
+            not_triaged = True
+            _say(f"{source}: {error.reason}", err=True)
+            if output_format == "json" and len(cases) > 1:
+                _write_json_line({"source": source, "not_triaged": error.reason})
+            continue
         except CaseError as error:
             failed = True
             for problem in error.problems:
@@ -251,6 +266,8 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
                        nl=False)
     if failed:
         sys.exit(1)
+    if not_triaged:
+        sys.exit(NOT_TRIAGED_EXIT)
 
 
 def _file_error_record(source: str, error: Any) -> dict[str, Any]:

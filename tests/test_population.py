@@ -229,9 +229,11 @@ def test_fhir_bundles_give_the_assessments_of_evaluate_fhir(fhir_audit: tuple[li
         if isinstance(bundle, str) or bundle is OTHER_PATIENT or isinstance(bundle, list):
             assert row["status"] == "error"
             continue
-        expected = expected_row(engine, engine.read("fhir", bundle, at=AT)[0])
+        case = engine.read("fhir", bundle, at=AT)[0]
+        expected = expected_row(engine, case)
         assert row_view(row) == expected
-        assert expected["case_id"] == engine.evaluate_fhir(bundle, at=AT).case_id
+        if case.findings.get("pain.behind_knee") is True:  # else evaluate_fhir: NotTriaged
+            assert expected["case_id"] == engine.evaluate_fhir(bundle, at=AT).case_id
         levels.add(row["level"])
     assert levels == {"emergency", "urgent", "routine"}
     refused = next(r for r in got if r["case_id"] == "Bundle/mixed")

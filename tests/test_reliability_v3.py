@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +217,122 @@ def test_a_hook_that_never_returns_is_one_error_record_in_jsonl(jobs: int) -> No
     assert oks == [True, True, True, True, False, True]
     assert "deadline" in records[4]["error"]["problems"][0]["message"]
     assert [r["case_id"] for r in records] == ["0", "1", "2", "3", "stuck", "5"]
+
+
+# --- 6. FHIR input ------------------------------------------------------------------------
+
+R4_PATIENT = ROOT / ".cache" / "fhir" / "hl7.fhir.r4.examples-4.0.1" / "package" / \
+    "Patient-example.json"
+AT = "2026-01-10T10:00:00Z"
+
+
+def _response(items: list[dict[str, Any]], authored: str = "2026-01-09T10:00:00Z",
+              **more: Any) -> dict[str, Any]:
+    from kneerules.fhir.questionnaire import QUESTIONNAIRE_URL
+
+    return {"resourceType": "QuestionnaireResponse", "questionnaire": QUESTIONNAIRE_URL,
+            "status": "completed", "subject": {"reference": "Patient/p1"},
+            "authored": authored, "item": items, **more}
+
+
+def _answer(name: str, value: bool) -> dict[str, Any]:
+    return {"linkId": name, "answer": [{"valueBoolean": value}]}
+
+
+KNEE = [_answer("pain.behind_knee", True), _answer("sign.swelling_behind_knee", True),
+        _answer("worse.bending_knee", True), _answer("sign.calf_swelling", False),
+        _answer("sign.redness", False)]
+
+
+def _bundle(*resources: dict[str, Any], pad: int = 0) -> dict[str, Any]:
+    patient: dict[str, Any] = {"resourceType": "Patient", "id": "p1", "gender": "female",
+                               "birthDate": "1970-01-01"}
+    if pad:
+        patient["text"] = {"status": "generated", "div": "<div>" + "x" * pad + "</div>"}
+    return {"resourceType": "Bundle", "type": "collection",
+            "entry": [{"resource": r} for r in (patient, *resources)]}
+
+
+def test_fhir_case_caps_the_problems_of_40000_misspelt_link_ids(tmp_path: Path) -> None:
+    """40,000 misspelt linkIds: at most 100 problems and one line saying how many more
+    (it printed 40,002 lines, after 122 s of looking for the closest names)."""
+    items = [_answer(f"pain.behind_kne{i}", True) for i in range(40_000)]
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps(_bundle(_response(items))))
+    done = kneerules("fhir-case", str(record), "--at", AT)
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert len(lines) == 101
+    assert "39900 more problems" in lines[-1]
+
+
+def test_conflict_warnings_are_capped(tmp_path: Path) -> None:
+    """300 responses at one time that disagree: the one conflict names a few and counts
+    the rest (one bundle gave a single warning line of 8.5 MB)."""
+    responses = [_response([_answer("sign.redness", i % 2 == 0)], id=f"r{i}")
+                 for i in range(300)]
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps(_bundle(*responses)))
+    done = kneerules("fhir-case", str(record), "--at", AT)
+    assert done.returncode == 0, done.stderr
+    [problem] = json.loads(done.stdout)["problems"]
+    assert len(problem["message"]) < 1000
+    assert "and 295 more" in problem["message"]
+
+
+@pytest.mark.parametrize("command", ["eval", "fhir-case"])
+@pytest.mark.parametrize(("pad", "refused"), [(2 << 20, False), (17 << 20, True)])
+def test_eval_fhir_and_fhir_case_share_one_size_limit(tmp_path: Path, command: str,
+                                                      pad: int, refused: bool) -> None:
+    """A 2 MiB record is read by both commands, a 17 MiB one refused by both, alike."""
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps(_bundle(_response(KNEE), pad=pad)))
+    args = ["eval", "--fhir"] if command == "eval" else ["fhir-case"]
+    done = kneerules(*args, str(record), "--at", AT)
+    if refused:
+        assert done.returncode == 1
+        assert "larger than the limit of 16777216 bytes (16 MiB)" in done.stderr
+    else:
+        assert done.returncode == 0, done.stderr
+
+
+def test_answers_left_out_for_their_age_are_said_so(tmp_path: Path) -> None:
+    """Five answers older than the 7-day window: the notes say five inputs were left out
+    and why, in the JSON and in every text view (it said "No findings were given")."""
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps(_bundle(_response(KNEE, authored="2025-12-01T10:00:00Z"))))
+    note = "5 inputs of the record were left out: 5 outside the time window"
+    done = kneerules("eval", "--fhir", str(record), "--at", AT, "--format", "json")
+    # No current knee complaint is left once they are out: not triaged, and said why.
+    assert done.returncode == 3, done.stderr
+    assert note in done.stderr
+    bundle = _bundle(_response(KNEE, authored="2025-12-01T10:00:00Z"),
+                     _response(KNEE[:1]))  # the knee pain, answered yesterday
+    record.write_text(json.dumps(bundle))
+    done = kneerules("eval", "--fhir", str(record), "--at", AT, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    notes = json.loads(done.stdout)["notes"]
+    assert any("5 inputs of the record were left out" in n for n in notes), notes
+    for audience in ("any", "patient", "clinician"):
+        text = kneerules("eval", "--fhir", str(record), "--at", AT, "--audience", audience,
+                         env={**os.environ, "COLUMNS": "300"})
+        assert text.returncode == 0, text.stderr
+        assert "left out: 5 outside the time window" in text.stdout, audience
+
+
+def test_no_current_knee_complaint_is_not_triaged(tmp_path: Path) -> None:
+    """The R4 Patient-example holds no knee complaint: no triage, exit 3, a plain message
+    (it printed a ROUTINE triage "about this new knee pain"); the library raises
+    NotTriaged; a record with the complaint is still triaged."""
+    from kneerules.errors import NotTriaged
+
+    done = kneerules("eval", "--fhir", str(R4_PATIENT), "--at", AT)
+    assert done.returncode == 3, done.stderr
+    assert "no current posterior-knee complaint to triage" in done.stderr
+    assert "ROUTINE" not in done.stdout
+    assert done.stdout == ""
+    engine = Engine()
+    with pytest.raises(NotTriaged, match="no current posterior-knee complaint"):
+        engine.evaluate_fhir(json.loads(R4_PATIENT.read_text()), at=datetime.fromisoformat(AT))
+    assessment = engine.evaluate_fhir(_bundle(_response(KNEE)), at=datetime.fromisoformat(AT))
+    assert assessment.triage.level == "routine"

@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from kneerules.case_validation import cap_problems
 from kneerules.errors import CaseError, Problem
 from kneerules.fhir.handlers import HANDLERS
 from kneerules.fhir.mappings import FhirMapping, load_mappings
@@ -32,6 +33,8 @@ from kneerules.model import CASE_FORMAT, FactValue
 from kneerules.ruledata import FactSpec
 
 _PATIENT_FIELDS = ("patient.age", "patient.sex", "onset", "side")
+CONFLICTS_NAMED = 5
+"""Records named in one conflict; the others are counted."""
 
 
 @attrs.frozen
@@ -117,6 +120,7 @@ class Mapper:
             for kind in mapping.resource:
                 self.index.setdefault((kind, mapping.system), []).append(mapping)
         self.refusals: list[Problem] = []
+        self.suggested = 0  # unknown names for which the closest were looked for
         self.ignored: list[Provenance] = []
         self.candidates: dict[str, list[_Candidate]] = {}
         self.patient: Identity | None = None
@@ -268,7 +272,8 @@ class Mapper:
                 continue
             handler(self, entry)
         if self.refusals:
-            raise FhirError(_unique(self.refusals))
+            # As a case's: 40,000 misspelt linkIds were 40,002 lines.
+            raise FhirError(cap_problems(_unique(self.refusals)))
         return self._resolve()
 
     def _resolve(self) -> FhirCase:
@@ -293,15 +298,20 @@ class Mapper:
                             c.provenance, status="ignored", reason=f"superseded by the newer "
                             f"{winner.resource_type}/{winner.resource_id} ({winner.path})"))
                     continue
+            # A few of the records are named, the rest counted: one bundle of 43 MB gave a
+            # single warning line of 8.5 MB.
             listed = "; ".join(f"{_show(c.value)} from {c.provenance.resource_type}/"
-                               f"{c.provenance.resource_id} ({c.provenance.path})" for c in found)
+                               f"{c.provenance.resource_id} ({c.provenance.path})"[:200]
+                               for c in found[:CONFLICTS_NAMED])
+            if len(found) > CONFLICTS_NAMED:
+                listed += f"; and {len(found) - CONFLICTS_NAMED} more"
             problems.append(Problem(found[0].provenance.path,
                                     f"conflicting values for {field}: {listed}; left unknown"))
             provenance += [attrs.evolve(c.provenance, status="ignored",
                                         reason="conflicts with another resource") for c in found]
         provenance += self.ignored
         case = self._case(chosen)
-        return FhirCase(case, tuple(provenance), tuple(problems))
+        return FhirCase(case, tuple(provenance), tuple(cap_problems(problems)))
 
     def _case(self, chosen: Mapping[str, FactValue]) -> Any:
         from kneerules.case_validation import parse_case

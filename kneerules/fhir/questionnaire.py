@@ -129,6 +129,7 @@ def _value(spec: FactSpec, answer: Mapping[str, Any]) -> FactValue | str | None:
 
 def map_response(mapper: Mapper, entry: Entry) -> None:
     """Offer every answer of a kneerules QuestionnaireResponse to ``mapper``."""
+    from kneerules.case_validation import MAX_SUGGESTIONS
     from kneerules.fhir.resources import clinical_time
     from kneerules.fhir.timing import window_verdict
     from kneerules.messages import did_you_mean
@@ -145,8 +146,11 @@ def map_response(mapper: Mapper, entry: Entry) -> None:
     for link, answers, where in _answers(resource.get("item"), entry.path):
         spec = mapper.vocabulary.get(link)
         if spec is None or spec.kind not in ("field", "finding", "measurement"):
+            # The closest names are looked for as a case's are: for the first few only.
+            mapper.suggested += 1
+            hint = did_you_mean(link, names) if mapper.suggested <= MAX_SUGGESTIONS else ""
             mapper.refusals.append(Problem(f"{where}.linkId", f"{link!r} is not a question of "
-                                           f"the installed vocabulary{did_you_mean(link, names)}"))
+                                           f"the installed vocabulary{hint}"))
             continue
         if skip is not None:
             mapper.ignore(entry, link, RULE, skip)
