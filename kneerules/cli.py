@@ -450,11 +450,14 @@ def new_plugin_command(name: str, directory: pathlib.Path, title: str | None) ->
 @click.argument("case_file", required=False, metavar="[CASE]",
                 type=click.Path(exists=True, dir_okay=False, allow_dash=False))
 @click.option("--save", type=click.Path(dir_okay=False, writable=True, path_type=pathlib.Path),
-              help="Write the case built (case JSON) to this file, after every answer.")
+              help="Write the case built (case JSON) to this file, after every answer "
+              "(atomically: a new file renamed into place). An existing file is refused "
+              "unless --force is given.")
+@click.option("--force", is_flag=True, help="With --save: replace the file if it exists.")
 @click.option("--ruleset", default="posterior-knee", show_default=True,
               help="A shipped rule set's name, or the path of a rule-set file.")
 @click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
-def ask_command(case_file: str | None, save: pathlib.Path | None, ruleset: str,
+def ask_command(case_file: str | None, save: pathlib.Path | None, force: bool, ruleset: str,
                 disable: tuple[str, ...]) -> None:
     """Interview: ask, one at a time, the questions that would change how soon to be seen.
 
@@ -469,6 +472,12 @@ def ask_command(case_file: str | None, save: pathlib.Path | None, ruleset: str,
     from kneerules.rendering import RenderOptions, render
     from kneerules.ruledata import FactSpec
 
+    if save is not None and not force and (save.exists() or save.is_symlink()):
+        # The first answer would replace it: someone's file, or another interview.
+        raise click.BadParameter(f"{str(save)!r} exists: give --force to replace it, or "
+                                 "another file", param_hint="--save")
+    if force and save is None:
+        raise click.UsageError("--force replaces the --save file: use it with --save")
     engine = build_engine(ruleset, disable)
     case: Case = engine.parse({})
     if case_file is not None:

@@ -336,3 +336,26 @@ def test_no_current_knee_complaint_is_not_triaged(tmp_path: Path) -> None:
         engine.evaluate_fhir(json.loads(R4_PATIENT.read_text()), at=datetime.fromisoformat(AT))
     assessment = engine.evaluate_fhir(_bundle(_response(KNEE)), at=datetime.fromisoformat(AT))
     assert assessment.triage.level == "routine"
+
+
+# --- 5. ask --save does not overwrite -------------------------------------------------------
+
+def test_ask_save_refuses_an_existing_file_without_force(tmp_path: Path) -> None:
+    """`ask --save FILE` with FILE there: refused (exit 2), the file untouched; with --force
+    the file is replaced whole, by a rename (never rewritten in place, no temporary left)."""
+    from click.testing import CliRunner
+
+    from kneerules.cli import main
+
+    saved = tmp_path / "case.json"
+    saved.write_text("my notes, not a case\n")
+    inode = saved.stat().st_ino
+    refused = CliRunner().invoke(main, ["ask", "--save", str(saved)], input="")
+    assert refused.exit_code == 2, refused.output
+    assert "--force" in refused.output
+    assert saved.read_text() == "my notes, not a case\n"
+    forced = CliRunner().invoke(main, ["ask", "--save", str(saved), "--force"], input="")
+    assert forced.exit_code == 130, forced.output  # the input ended: stopped, answers kept
+    assert json.loads(saved.read_text())["findings"] == {}
+    assert saved.stat().st_ino != inode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["case.json"]
