@@ -359,3 +359,26 @@ def test_ask_save_refuses_an_existing_file_without_force(tmp_path: Path) -> None
     assert json.loads(saved.read_text())["findings"] == {}
     assert saved.stat().st_ino != inode
     assert sorted(p.name for p in tmp_path.iterdir()) == ["case.json"]
+
+
+# --- 7. smaller items -----------------------------------------------------------------------
+
+INVISIBLE = ["\u200b", "\u200f", "\u202e", "\u2066", "\ufeff"]
+
+
+@pytest.mark.parametrize("char", INVISIBLE)
+def test_invisible_characters_in_names_are_escaped_in_errors(tmp_path: Path, char: str) -> None:
+    """A zero-width or bidi control character in a finding name is shown as its escape in
+    the error (on the terminal and in the JSON error record), never as itself."""
+    case = tmp_path / "case.json"
+    case.write_text(json.dumps({"findings": {f"pain.behind{char}knee": True}},
+                               ensure_ascii=False), encoding="utf-8")
+    escape = f"\\u{ord(char):04x}"
+    done = kneerules("eval", str(case))
+    assert done.returncode == 1
+    assert char not in done.stderr
+    assert f"pain.behind{escape}knee" in done.stderr
+    record = kneerules("eval", "--jsonl", str(case))
+    [problem] = json.loads(record.stdout)["error"]["problems"]
+    assert char not in problem["path"]
+    assert escape in problem["path"]
