@@ -69,9 +69,27 @@ class _Refused(Exception):
     """A JSON construct the case format does not allow, met while decoding."""
 
 
+class _Constant(_Refused):
+    """NaN, Infinity or -Infinity, which Python's decoder takes and JSON does not."""
+
+
 def _reject_constant(name: str) -> Any:
-    raise _Refused(f"invalid JSON: {name} is not a JSON number; give a finite number or "
-                   "leave the field out")
+    raise _Constant(f"{name} is not a JSON number; give a finite number or leave the field out")
+
+
+# A JSON string (skipped whole), or a bare constant outside strings.
+_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
+
+
+def _where_constant(text: str) -> str:
+    """Where the first NaN or Infinity outside a string is, as the decoder's errors say
+    it (the decoder's hook for them is not told the position)."""
+    for match in _CONSTANT.finditer(text):
+        if match.group(1):
+            pos = match.start(1)
+            return (f" at line {text.count(chr(10), 0, pos) + 1}, column "
+                    f"{pos - text.rfind(chr(10), 0, pos)}")
+    return ""
 
 
 def _parse_float(text: str) -> float:
@@ -178,6 +196,9 @@ def parse_json(raw: bytes | str, source: str | None = None,
                           object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
         raise CaseError([_syntax_problem(exc)], source) from None
+    except _Constant as exc:
+        raise CaseError([Problem("$", f"invalid JSON{_where_constant(text)}: {exc}")],
+                        source) from None
     except _Refused as exc:
         raise CaseError([Problem("$", str(exc))], source) from None
     except RecursionError:

@@ -382,3 +382,19 @@ def test_invisible_characters_in_names_are_escaped_in_errors(tmp_path: Path, cha
     [problem] = json.loads(record.stdout)["error"]["problems"]
     assert char not in problem["path"]
     assert escape in problem["path"]
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ('{"measurements": {"temperature_c": NaN}}', "line 1, column 36"),
+    ('{\n  "findings": {},\n  "measurements": {"bmi": -Infinity}\n}', "line 3, column 27"),
+    ('{"case_id": "NaN", "measurements": {"temperature_c": Infinity}}', "line 1, column 54"),
+])
+def test_nan_in_case_json_is_reported_with_its_line_and_column(text: str, where: str) -> None:
+    """NaN or Infinity in case JSON: the error says where it is, as other syntax errors do."""
+    from kneerules.case_validation import parse_json
+
+    with pytest.raises(CaseError) as caught:
+        parse_json(text)
+    [problem] = caught.value.problems
+    assert f"invalid JSON at {where}: " in problem.message
+    assert "is not a JSON number" in problem.message
