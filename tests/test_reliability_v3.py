@@ -398,3 +398,16 @@ def test_nan_in_case_json_is_reported_with_its_line_and_column(text: str, where:
     [problem] = caught.value.problems
     assert f"invalid JSON at {where}: " in problem.message
     assert "is not a JSON number" in problem.message
+
+
+def test_new_plugin_with_a_300_character_name_is_a_clear_error(tmp_path: Path) -> None:
+    """A 300-character name is refused up front, saying the limit (it failed with "cannot
+    write the output: File name too long"); nothing is created."""
+    from click.testing import CliRunner
+
+    from kneerules.cli import main
+
+    result = CliRunner().invoke(main, ["new-plugin", "a" * 300, "--directory", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "300 characters long; a plugin name has at most 64" in result.output
+    assert list(tmp_path.iterdir()) == []
