@@ -411,3 +411,22 @@ def test_new_plugin_with_a_300_character_name_is_a_clear_error(tmp_path: Path) -
     assert result.exit_code == 2, result.output
     assert "300 characters long; a plugin name has at most 64" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_check_refuses_the_scaffolds_placeholder_source(tmp_path: Path) -> None:
+    """A scaffold with every "EXAMPLE: ..." text written but its placeholder sources
+    ("kneerules local rule: EXAMPLE, ...") left is refused by check, naming each source."""
+    from click.testing import CliRunner
+
+    from kneerules.cli import main
+
+    made = CliRunner().invoke(main, ["new-plugin", "my_condition", "--directory", str(tmp_path)])
+    assert made.exit_code == 0, made.output
+    for data in tmp_path.rglob("*.yaml"):
+        data.write_text(data.read_text().replace("EXAMPLE: ", "Filled in: "))
+    result = CliRunner().invoke(main, ["check", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    flagged = [line for line in result.output.splitlines()
+               if "source is still the new-plugin placeholder" in line]
+    assert len(flagged) == 3, result.output
+    assert any('rule "my_condition.example_sign"' in line for line in flagged)
