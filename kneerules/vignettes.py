@@ -299,6 +299,16 @@ def _percent(rate: Mapping[str, Any]) -> str:
     return f"{100 * rate['ok'] / rate['n']:.0f}% ({rate['ok']}/{rate['n']})"
 
 
+def _not_top(rate: Mapping[str, Any]) -> str:
+    """The ``not_top`` expectations in words a clinician reads at once: how many times a
+    condition came first where the vignette says it must not."""
+    if not rate["n"]:
+        return "no vignette names a condition that must not be ranked first"
+    wrong = rate["n"] - rate["ok"]
+    return (f"a condition ranked first where the vignette says it must not be: {wrong} of "
+            f"{rate['n']} vignettes")
+
+
 def render_report(report: Mapping[str, Any]) -> str:
     """The report for a person: misses first, then the summary and the confusion table."""
     lines = [f"Validation of {', '.join(report['folders'])}", ""]
@@ -314,8 +324,8 @@ def render_report(report: Mapping[str, Any]) -> str:
         "",
         "Summary:",
         f"  cases {s['cases']}, passed {s['passed']}, errors {s['errors']}",
-        f"  top-1 {_percent(s['top1'])}; top-3 {_percent(s['top3'])}; "
-        f"not first when it must not be {_percent(s['not_top'])}",
+        f"  top-1 {_percent(s['top1'])}; top-3 {_percent(s['top3'])}",
+        f"  {_not_top(s['not_top'])}",
         f"  triage exact {_percent(s['triage_exact'])}; under-triage {s['under_triage']}; "
         f"over-triage {s['over_triage']}; emergency sensitivity "
         f"{_percent(s['emergency_sensitivity'])}",

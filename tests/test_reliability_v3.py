@@ -430,3 +430,25 @@ def test_check_refuses_the_scaffolds_placeholder_source(tmp_path: Path) -> None:
                if "source is still the new-plugin placeholder" in line]
     assert len(flagged) == 3, result.output
     assert any('rule "my_condition.example_sign"' in line for line in flagged)
+
+
+@pytest.mark.parametrize(("expect", "said"), [
+    ({"triage": "routine"}, "no vignette names a condition that must not be ranked first"),
+    ({"triage": "routine", "not_top": ["dvt"]},
+     "a condition ranked first where the vignette says it must not be: 0 of 1 vignettes"),
+    ({"triage": "routine", "not_top": ["bakers_cyst"]},
+     "a condition ranked first where the vignette says it must not be: 1 of 1 vignettes"),
+])
+def test_validate_says_plainly_how_often_a_must_not_lead_condition_led(
+        tmp_path: Path, expect: dict[str, Any], said: str) -> None:
+    """validate's summary line about `not_top` is a sentence a clinician can read (it said
+    "not first when it must not be n/a")."""
+    from click.testing import CliRunner
+
+    from kneerules.cli import main
+
+    folder = tmp_path / "vignettes"
+    vignette(folder, "bakers", {"case": BAKERS, "expect": expect})
+    result = CliRunner().invoke(main, ["validate", str(folder)])
+    assert said in result.output
+    assert "not first when it must not be" not in result.output
