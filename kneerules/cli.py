@@ -158,7 +158,8 @@ def main() -> None:
 @click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
 @click.option("--max-bytes", "max_bytes", type=click.IntRange(min=1, max=MAX_BYTES_LIMIT),
               default=None,
-              metavar="N", help="Refuse a case larger than N bytes.  [default: 1048576 (1 MiB)]")
+              metavar="N", help="Refuse a case larger than N bytes (a --fhir record: 16 N, "
+              "as fhir-case).  [default: 1048576 (1 MiB)]")
 @click.option("--jsonl", metavar="FILE|-", help="Read cases as JSON Lines (one case per line; "
               "- for standard input) and write one JSON assessment per line, in order; a bad "
               "line gives an error record {\"line\": N, \"error\": {\"problems\": [...]}}.")
