@@ -12,18 +12,18 @@ from hypothesis import strategies as st
 from test_policy_v2 import POLICY_FINDINGS, random_case
 
 from kneerules import Engine
-from kneerules.advice_safety import treatments, unsafe_reason
-from kneerules.dataplugin import DataPlugin
-from kneerules.model import Assessment
-from kneerules.pluginmanager import get_plugin_manager
-from kneerules.policy import (
+from kneerules.knowledge.advice_safety import treatments, unsafe_reason
+from kneerules.knowledge.dataplugin import DataPlugin
+from kneerules.knowledge.plugins import get_plugin_manager
+from kneerules.knowledge.policy import (
     CAUTIONS,
     EMERGENCY_KINDS,
     SAFETY_NET_KIND,
     SERIOUS_CONDITIONS,
     UNSAFE_WHILE_NAMED,
 )
-from kneerules.ruledata import AdviceSpec
+from kneerules.model.records import Assessment
+from kneerules.model.rules import AdviceSpec
 from kneerules.testing import case
 
 SETTINGS = settings(max_examples=400, deadline=None,

@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 from policy_v2 import RANK, expected
 
 from kneerules import Engine
-from kneerules.model import Assessment
+from kneerules.model.records import Assessment
 
-VOCABULARY = yaml.safe_load((files("kneerules") / "vocabulary.yaml").read_text("utf-8"))["facts"]
+VOCABULARY = yaml.safe_load((files("kneerules.knowledge") / "data" / "vocabulary.yaml")
+                            .read_text("utf-8"))["facts"]
 FINDINGS = sorted(f["name"] for f in VOCABULARY if f["kind"] == "finding")
 # What the policy reads: drawn more often, so that rules and their boundaries are hit.
 POLICY_FINDINGS = sorted({

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from kneerules import CaseError, Engine, hookimpl
-from kneerules.jsonl import write_lines
-from kneerules.pluginmanager import get_plugin_manager
+from kneerules.batch.jsonl import write_lines
+from kneerules.knowledge.plugins import get_plugin_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 KNEERULES = Path(sys.executable).parent / "kneerules"
@@ -324,7 +324,7 @@ def test_no_current_knee_complaint_is_not_triaged(tmp_path: Path) -> None:
     """The R4 Patient-example holds no knee complaint: no triage, exit 3, a plain message
     (it printed a ROUTINE triage "about this new knee pain"); the library raises
     NotTriaged; a record with the complaint is still triaged."""
-    from kneerules.errors import NotTriaged
+    from kneerules.model.errors import NotTriaged
 
     done = kneerules("eval", "--fhir", str(R4_PATIENT), "--at", AT)
     assert done.returncode == 3, done.stderr
@@ -345,7 +345,7 @@ def test_ask_save_refuses_an_existing_file_without_force(tmp_path: Path) -> None
     the file is replaced whole, by a rename (never rewritten in place, no temporary left)."""
     from click.testing import CliRunner
 
-    from kneerules.cli import main
+    from kneerules.cli.main import main
 
     saved = tmp_path / "case.json"
     saved.write_text("my notes, not a case\n")
@@ -391,7 +391,7 @@ def test_invisible_characters_in_names_are_escaped_in_errors(tmp_path: Path, cha
 ])
 def test_nan_in_case_json_is_reported_with_its_line_and_column(text: str, where: str) -> None:
     """NaN or Infinity in case JSON: the error says where it is, as other syntax errors do."""
-    from kneerules.case_validation import parse_json
+    from kneerules.cases.validation import parse_json
 
     with pytest.raises(CaseError) as caught:
         parse_json(text)
@@ -405,7 +405,7 @@ def test_new_plugin_with_a_300_character_name_is_a_clear_error(tmp_path: Path) -
     write the output: File name too long"); nothing is created."""
     from click.testing import CliRunner
 
-    from kneerules.cli import main
+    from kneerules.cli.main import main
 
     result = CliRunner().invoke(main, ["new-plugin", "a" * 300, "--directory", str(tmp_path)])
     assert result.exit_code == 2, result.output
@@ -418,7 +418,7 @@ def test_check_refuses_the_scaffolds_placeholder_source(tmp_path: Path) -> None:
     ("kneerules local rule: EXAMPLE, ...") left is refused by check, naming each source."""
     from click.testing import CliRunner
 
-    from kneerules.cli import main
+    from kneerules.cli.main import main
 
     made = CliRunner().invoke(main, ["new-plugin", "my_condition", "--directory", str(tmp_path)])
     assert made.exit_code == 0, made.output
@@ -445,7 +445,7 @@ def test_validate_says_plainly_how_often_a_must_not_lead_condition_led(
     "not first when it must not be n/a")."""
     from click.testing import CliRunner
 
-    from kneerules.cli import main
+    from kneerules.cli.main import main
 
     folder = tmp_path / "vignettes"
     vignette(folder, "bakers", {"case": BAKERS, "expect": expect})
