@@ -153,7 +153,7 @@ def kneerules_case_facts(case: Case, facts: Mapping[str, FactValue]) -> Mapping[
 def kneerules_register_commands(cli: click.Group) -> None:
     """Add commands to the ``kneerules`` command line.
 
-    An integration hook: called on the plugins registered under the
+    An integration hook. Called on the plugins registered under the
     ``kneerules.integrations`` entry-point group (the integrations shipped with
     kneerules register there too), the first time the ``kneerules`` command
     needs a command it does not define itself (or lists them for ``--help``).
@@ -168,7 +168,7 @@ def kneerules_register_commands(cli: click.Group) -> None:
 def kneerules_addhooks(pluginmanager: pluggy.PluginManager) -> None:
     """Add an integration's own hookspecs to a plugin manager being built.
 
-    An integration hook, as pytest's ``pytest_addhooks``: called on every
+    An integration hook, as pytest's ``pytest_addhooks``. Called on every
     integration plugin (the ``kneerules.integrations`` entry-point group) for
     each plugin manager :func:`~kneerules.get_plugin_manager` builds, before any
     condition plugin is registered, so that condition plugins may implement the
@@ -181,9 +181,9 @@ def kneerules_addhooks(pluginmanager: pluggy.PluginManager) -> None:
 def kneerules_readers() -> Mapping[str, Callable[..., Any]]:
     """Return the formats this integration turns into a case, by name.
 
-    An integration hook, called the first time a reader is asked for
-    (``Engine.read``, ``kneerules eval --fhir``). Each value is
-    ``reader(engine, data, **options)`` returning a :class:`~kneerules.Case`, or
+    An integration hook. Called the first time a reader is asked for
+    (``Engine.read``, ``kneerules eval --fhir``). Returns a mapping whose values are
+    ``reader(engine, data, **options)``, each returning a :class:`~kneerules.Case`, or
     an object with the case as ``.case`` and, optionally, ``.problems`` (what
     the reader could not decide). Import heavy dependencies inside the reader;
     an :class:`ImportError` it raises is reported as the extra to install.
@@ -196,7 +196,7 @@ def kneerules_checks(facts: Mapping[str, FactSpec], plugin_manager: pluggy.Plugi
                      ) -> Iterable[tuple[str, Problem]]:
     """Return problems in the installed data that this integration can see.
 
-    An integration hook, called by ``kneerules check`` with the whole
+    An integration hook. Called by ``kneerules check`` with the whole
     vocabulary (``facts``, by name) and the plugin manager of the installed
     plugins. Returns (source, problem) pairs: the file or plugin at fault, and
     a :class:`~kneerules.Problem` with its path and message.

@@ -215,7 +215,9 @@ def collect_mappings(extra: Iterable[tuple[str, Any]] = ()
 def plugin_mappings(plugin_manager: Any) -> list[tuple[str, Any]]:
     """Every mapping entry the plugins return from ``kneerules_fhir_mappings``, by plugin name."""
     entries: list[tuple[str, Any]] = []
-    for impl in plugin_manager.hook.kneerules_fhir_mappings.get_hookimpls():
+    # The hookspec is added only when some plugin implements the hook (kneerules_addhooks).
+    caller = getattr(plugin_manager.hook, "kneerules_fhir_mappings", None)
+    for impl in caller.get_hookimpls() if caller is not None else ():
         result = impl.function()
         if isinstance(result, Sequence) and not isinstance(result, str | bytes):
             entries += [(impl.plugin_name, entry) for entry in result]

@@ -72,7 +72,6 @@ def get_plugin_manager(
     disable = disabled_names(disable)
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    integrations().manager.hook.kneerules_addhooks(pluginmanager=pm)
     for name in disable:
         pm.set_blocked(name)
     if builtins:
@@ -98,12 +97,22 @@ def get_plugin_manager(
         if name not in names:
             raise PluginError(name, "there is no plugin of this name to switch off"
                               f"{did_you_mean(name, names) or _known(names)}")
+    if _unknown_hooks(pm):
+        # A plugin implements a hook the core does not define: an integration's, added now.
+        integrations().manager.hook.kneerules_addhooks(pluginmanager=pm)
     # A misspelt hook name (kneerules_rule instead of kneerules_rules) fails here, loudly.
     pm.check_pending()
     if trace if trace is not None else bool(os.environ.get(TRACE_ENV)):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     return pm
+
+
+def _unknown_hooks(pm: pluggy.PluginManager) -> list[str]:
+    """Hooks some registered plugin implements that no hookspec of ``pm`` defines yet."""
+    return sorted(name for name, caller in vars(pm.hook).items()
+                  if isinstance(caller, pluggy.HookCaller) and caller.spec is None
+                  and caller.get_hookimpls())
 
 
 def load_entry_points(pm: pluggy.PluginManager, group: str,

@@ -1,4 +1,5 @@
-"""The case that goes in and the assessment that comes out (``../shared/spec``)."""
+"""The case that goes in and the assessment that comes out (docs/case-format.md,
+docs/triage-policy.md)."""
 
 from __future__ import annotations
 
