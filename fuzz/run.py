@@ -9,7 +9,6 @@ non-zero on the first finding; libFuzzer writes the input that caused it to .fuz
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys

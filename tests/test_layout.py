@@ -210,7 +210,8 @@ def test_importing_kneerules_loads_no_engine_and_no_integration() -> None:
 EVAL_NEVER_IMPORTS = (
     "multiprocessing", "concurrent.futures", "kneerules.batch.pool",
     "kneerules.reasoning.questions", "kneerules.reasoning.lookahead", "kneerules.fhir.mapper",
-    "kneerules.fhir.reader", "kneerules.service.app", "kneerules.population.run", "dask", "distributed", "starlette",
+    "kneerules.fhir.reader", "kneerules.service.app", "kneerules.population.run", "dask",
+    "distributed", "starlette",
     "uvicorn", "jwt", "fhir.resources", "pydantic", "pandas", "pyarrow", "httpx")
 
 

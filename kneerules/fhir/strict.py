@@ -31,7 +31,8 @@ def _model(kind: str) -> Any:
 
 def check_resource(resource: Mapping[str, Any], path: str = "$") -> list[Problem]:
     """Every way ``resource`` breaks the FHIR R4 structure, each with its JSON path; a
-    :class:`~kneerules.knowledge.readers.ReaderError` naming the extra if fhir.resources is missing."""
+    :class:`~kneerules.knowledge.readers.ReaderError` naming the extra if fhir.resources is
+    missing."""
     kind = resource.get("resourceType")
     model = _model(kind if isinstance(kind, str) else "")  # "" is no type: None
     from pydantic import ValidationError
