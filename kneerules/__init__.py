@@ -46,6 +46,8 @@ _LAZY = {
     "FactValue": "kneerules.model.records",
     "to_dict": "kneerules.model.converter",
     "to_json": "kneerules.model.converter",
+    # interviewing (kneerules ask; an EHR or a web form)
+    "Interview": "kneerules.cli.interview",
     # writing plugins
     "DataPlugin": "kneerules.knowledge.dataplugin",
     "AdviceSpec": "kneerules.model.rules",
@@ -54,6 +56,7 @@ _LAZY = {
     "FactSpec": "kneerules.model.rules",
     "Rule": "kneerules.model.rules",
     "ScoreSpec": "kneerules.model.rules",
+    "QuestionSpec": "kneerules.model.rules",
     "get_plugin_manager": "kneerules.knowledge.plugins",
     # errors
     "KneerulesError": "kneerules.model.errors",
@@ -68,6 +71,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from kneerules.cli.interview import Interview
     from kneerules.engine import Engine
     from kneerules.knowledge.config import EngineConfig
     from kneerules.knowledge.dataplugin import DataPlugin
@@ -90,6 +94,7 @@ if TYPE_CHECKING:
         ConditionInfo,
         ConsiderationSpec,
         FactSpec,
+        QuestionSpec,
         Rule,
         ScoreSpec,
     )
@@ -111,11 +116,13 @@ __all__ = [
     "EngineError",
     "FactSpec",
     "FactValue",
+    "Interview",
     "KneerulesError",
     "NotTriaged",
     "Patient",
     "PluginError",
     "Problem",
+    "QuestionSpec",
     "Rule",
     "RuleDataError",
     "RulesetError",

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         ConditionInfo,
         ConsiderationSpec,
         FactSpec,
+        QuestionSpec,
         Reference,
         Rule,
         ScoreSpec,
@@ -127,6 +128,22 @@ def kneerules_references() -> Sequence[Reference]:
     authors, title, journal, year and a DOI or URL; a rule's ``source`` cites
     it by key (or alias). ``kneerules check`` refuses a source that is neither
     a bibliography entry nor a section of the clinical source.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def kneerules_questions() -> Sequence[QuestionSpec]:
+    """Return when and how an interview (``kneerules ask``) asks for this plugin's facts.
+
+    Called once per engine, when it is built. Returns ``Sequence[QuestionSpec]``
+    (the ``questions`` section). Each :class:`~kneerules.ruledata.QuestionSpec`
+    names the fact asked (or, with ``items``, a checklist of related findings asked
+    as one question), its ``section`` (where, about, red_flags, history,
+    examination), its ``audience`` (patient or clinician), an ``order`` within the
+    section, lay ``text`` and a ``gate`` that must hold before it is asked.
+    ``kneerules check`` refuses a question without a section or audience, one on a
+    fact that is not asked (a score, a conclusion) and a fact asked twice.
     """
     raise NotImplementedError
 

@@ -1,8 +1,10 @@
 """``kneerules ask`` through a real pseudo-terminal (pexpect), as a person uses it.
 
-A DVT interview from nothing reaches "now"; a sprain interview from a partial case
-stops at routine after a few questions; Ctrl-C leaves cleanly with the answers so far
-saved; "don't know" is not asked again.
+A DVT patient reaches "now" and is told why; a footballer's sprain is asked where it
+hurts and which leg first, then age and sex, and is done in a dozen questions; a
+patient who answers "don't know" to everything gets the verdict of a case with nothing
+in it, every answer kept unknown; a partial case is not asked again what it records;
+Ctrl-C leaves cleanly with the answers so far saved; a wrong answer is asked again.
 """
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from kneerules import Engine
 from kneerules.output.patient import HEADLINE
 
 ROOT = Path(__file__).resolve().parent.parent
 KNEERULES = str(Path(sys.executable).parent / "kneerules")
 SPRAIN = ROOT / "tests" / "data" / "ask" / "sprain-partial.json"
-PROMPT = re.compile(r"(\d+)\. (.+?) \(([^()]*don't know)\) > ")
+# A question ("7. ...") or a checklist item ("   - ..."), each ending in its hint.
+PROMPT = re.compile(r"(?:(\d+)\. |   - )([^\r\n]+?) \(([^()\r\n]*don't know)\) > ")
 DONE = re.compile(r"(Go to A&E or call 999 now\.|See a doctor [^\r\n]*\.|Book an appointment"
                   r" with your GP or a physiotherapist\.)")
+NUMBERED = re.compile(r"^(\d+)\. ([^\r\n]+)", re.MULTILINE)
 
 
 def _ctrl_c_as_in_a_terminal() -> None:
@@ -35,65 +40,121 @@ def _ctrl_c_as_in_a_terminal() -> None:
 
 def spawn(*args: str) -> pexpect.spawn:
     return pexpect.spawn(KNEERULES, ["ask", *args], encoding="utf-8", timeout=60,
-                         dimensions=(40, 200), env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+                         dimensions=(40, 250), env={"COLUMNS": "250", "PATH": "/usr/bin:/bin"},
                          preexec_fn=_ctrl_c_as_in_a_terminal)
 
 
-def interview(child: pexpect.spawn, answer: dict[str, str], default: str = "n"
-              ) -> tuple[list[str], str]:
-    """Answers every question (by a phrase of its text, else ``default``) until the end."""
-    asked: list[str] = []
+class Run:
+    """What one interview showed: every prompt answered, the questions numbered, the end."""
+
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+        self.log = ""
+        self.headline = ""
+        self.tail = ""
+
+    @property
+    def questions(self) -> list[str]:
+        """The numbered questions, in order (a checklist is one)."""
+        return [text for _, text in NUMBERED.findall(self.log)]
+
+
+def interview(child: pexpect.spawn, answer: dict[str, str], default: str = "n") -> Run:
+    """Answers every prompt (by a phrase of its text, else ``default``) until the verdict."""
+    run = Run()
     while child.expect([PROMPT, DONE]) == 0:
+        run.log += child.before + child.after
         text = child.match.group(2)
-        asked.append(text)
+        run.prompts.append(text)
         child.sendline(next((reply for phrase, reply in answer.items() if phrase in text),
                             default))
-        assert len(asked) < 60, "the interview does not end"
-    headline = child.match.group(1)
+        assert len(run.prompts) < 200, "the interview does not end"
+    run.log += child.before
+    run.headline = child.match.group(1)
     child.expect(pexpect.EOF)
+    run.tail = child.before
     child.close()
-    return asked, headline
+    return run
 
 
-def test_a_dvt_interview_from_nothing_reaches_now(tmp_path: Path) -> None:
-    """Swollen, painful, red calf in the left leg: the interview ends at go now."""
+def test_a_dvt_patient_is_sent_now_and_told_why(tmp_path: Path) -> None:
+    """Calf pain in one leg, a calf clearly bigger and a long flight: now, with the reasons."""
     saved = tmp_path / "case.json"
     child = spawn("--save", str(saved))
-    asked, headline = interview(child, {"calf swollen": "y", "Which leg": "l",
-                                        "pain lower down, in the calf": "y",
-                                        "skin over the painful area red": "y"})
-    assert headline == HEADLINE["now"]
+    run = interview(child, {"back of the knee": "y", "in the calf": "y", "Which leg": "l",
+                            "How old": "58", "sex": "m", "suddenly": "g",
+                            "calf is clearly bigger": "y", "long journey": "y"})
+    assert run.headline == HEADLINE["now"]
     assert child.exitstatus == 0
+    assert "Why this answer:" in run.tail
+    assert "one calf is clearly bigger than the other" in run.tail
+    assert "long journey" in run.tail
+    assert run.questions[0].startswith("Where is the pain")
+    assert run.questions[1].startswith("Which leg")
+    assert "(For a clinician)" not in run.log
+    assert "(cm)" not in run.log
     case = json.loads(saved.read_text())
     assert case["side"] == "left"
     assert case["findings"]["sign.calf_swelling"] is True
-    assert case["findings"]["pain.calf"] is True
-    assert case["findings"]["sign.redness"] is True
-    assert len(asked) == len(case["findings"]) + 1  # every answer kept (side is a field)
+    assert case["findings"]["risk.long_haul_travel"] is True
+    assert len(run.questions) <= 20
 
 
-def test_a_sprain_interview_stops_at_routine_after_a_few_questions(tmp_path: Path) -> None:
-    """From a partial sprain case, three no's and it is routine; don't know is kept unknown."""
+def test_a_footballers_sprain_is_asked_in_a_clinicians_order() -> None:
+    """Where and which leg by question 2, age and sex next, red flags, done in 13 (issue 26:
+    39 questions, his age at the 36th)."""
+    child = spawn()
+    run = interview(child, {"back of the knee": "y", "Which leg": "r", "How old": "24",
+                            "sex": "m", "suddenly": "s", "twisting": "y",
+                            "knee is swollen": "y", "unstable": "y"})
+    assert child.exitstatus == 0
+    assert run.headline != HEADLINE["now"]
+    first = run.questions
+    assert first[0].startswith("Where is the pain")
+    assert first[1].startswith("Which leg")
+    assert first[2].startswith("How old")
+    assert first[3].startswith("What is your sex")
+    assert len(first) <= 13
+    # The follow-up after an injury comes only once the injury is known.
+    assert first.index("How did it start? Answer for each.") < first.index(
+        "Since it happened: is any of these so? Answer for each.")
+    assert not any("pregnant" in p for p in run.prompts)  # he said male
+
+
+def test_dont_know_to_everything_keeps_everything_unknown(tmp_path: Path) -> None:
+    """Every answer "d": the verdict is that of a case with nothing recorded, nothing false."""
+    saved = tmp_path / "case.json"
+    child = spawn("--save", str(saved))
+    run = interview(child, {}, default="d")
+    assert child.exitstatus == 0
+    empty = Engine().evaluate({})
+    assert run.headline == HEADLINE[empty.triage.timeframe]
+    case = json.loads(saved.read_text())
+    assert case["findings"] == {}
+    assert "patient" not in case
+    assert "side" not in case
+    assert len(set(run.prompts)) == len(run.prompts)  # don't know is not asked again
+
+
+def test_a_partial_case_is_not_asked_what_it_records(tmp_path: Path) -> None:
+    """From a partial sprain case: nothing it records is asked; the answers are added to it."""
     saved = tmp_path / "case.json"
     child = spawn(str(SPRAIN), "--save", str(saved))
-    asked, headline = interview(child, {"short of breath": "d"})
-    assert headline == HEADLINE["routine"]
+    run = interview(child, {"short of breath": "d"})
     assert child.exitstatus == 0
-    assert 1 < len(asked) <= 4
-    assert len(set(asked)) == len(asked)  # don't know is not asked again
+    assert not any(p.startswith("Which leg") or p.startswith("How old") for p in run.prompts)
+    assert not any("a pop or snap" in p for p in run.prompts)  # recorded as false
     case = json.loads(saved.read_text())
-    assert "sign.breathlessness" not in case["findings"]
     assert case["case_id"] == "ask-sprain-partial"
     start = json.loads(SPRAIN.read_text())["findings"]
-    assert len(case["findings"]) == len(start) + len(asked) - 1
+    assert set(start) <= set(case["findings"])
 
 
 def test_ctrl_c_leaves_cleanly_and_keeps_the_answers(tmp_path: Path) -> None:
-    """Ctrl-C at the third question: exit 130, no traceback, both answers in the file."""
+    """Ctrl-C after the first checklist and the leg: exit 130, no traceback, answers saved."""
     saved = tmp_path / "case.json"
     child = spawn("--save", str(saved))
-    replies = ["n", "y"]
-    for reply in replies:
+    for reply in ["y", "y", "n", "n", "l"]:
         child.expect(PROMPT)
         child.sendline(reply)
     child.expect(PROMPT)
@@ -106,9 +167,11 @@ def test_ctrl_c_leaves_cleanly_and_keeps_the_answers(tmp_path: Path) -> None:
     child.close()
     assert child.exitstatus == 130
     assert "Traceback" not in output
-    assert "2 answers so far" in output
+    assert "5 answers so far" in output
     case = json.loads(saved.read_text())
-    assert case["findings"] == {"sign.cold_pale_foot": False, "sign.calf_swelling": True}
+    assert case["side"] == "left"
+    assert case["findings"] == {"pain.behind_knee": True, "pain.calf": True,
+                                "pain.back_of_thigh": False, "pain.behind_kneecap": False}
 
 
 @pytest.mark.parametrize(("typed", "again"), [("maybe", True), ("7", True), ("no", False)])

@@ -31,6 +31,8 @@ advice:
 facts:
   - {name: demo.sign, kind: finding, meaning: a demo sign, question: Do you have the demo sign?}
   - {name: demo.derived, kind: conclusion, meaning: a demo conclusion}
+questions:
+  - {id: demo.sign, section: history, audience: patient}
 rules:
 """
 

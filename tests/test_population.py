@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -268,64 +270,115 @@ def test_malloc_trim_threshold_is_absent_in_workers(cluster: str, audits: dict[s
 
 
 class _Figures(HTMLParser):
-    """Every cell of report.html that carries data-figure, read back as the summary."""
+    """Every element of report.html that carries data-figure, read back as the summary
+    (its data-value), and every tag and link of the page."""
 
     def __init__(self) -> None:
         super().__init__()
         self.figures: dict[tuple[str, ...], str] = {}
         self.tags: list[str] = []
-        self._open: tuple[str, ...] | None = None
+        self.scripts_with_src: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
         values = dict(attrs)
         for name, value in attrs:
-            assert not (name in ("src", "href") and value), f"{tag} {name}={value}"
+            # Nothing fetched: no source, stylesheet or image; links only within the page.
+            assert not (name == "src" and value), f"{tag} {name}={value}"
+            assert not (name == "href" and not (value or "").startswith("#")), \
+                f"{tag} {name}={value}"
         if "data-figure" in values:
-            self._open = tuple(str(values[k]) for k in ("data-figure", "data-band", "data-key")
-                               if k in values)
-
-    def handle_data(self, data: str) -> None:
-        if self._open is not None:
-            self.figures[self._open] = data
-            self._open = None
+            key = tuple(str(values[k]) for k in ("data-figure", "data-band", "data-key")
+                        if k in values)
+            self.figures[key] = str(values["data-value"])
 
 
 def summary_figures(summary: Mapping[str, Any]) -> dict[tuple[str, ...], str]:
     """The figures the report must show, taken from summary.json."""
     want = {(key,): str(summary[key]) for key in ("cases", "assessed", "errors")}
     want[("errors-count",)] = str(summary["errors"])
-    for section in ("timeframe", "red_flags", "must_not_miss"):
-        want.update({(section, k): str(n) for k, n in summary[section].items()})
-    for band, counts in summary["leading_condition_by_age_band"].items():
-        want.update({("leading_condition_by_age_band", band, k): str(n)
-                     for k, n in counts.items()})
-    for engine in summary["engines"]:
-        key = f"{engine['ruleset']} {engine['ruleset_version']}"
-        want[("engines", key)] = str(engine["cases"])
+    sides = [("", summary)]
     if "compare" in summary:
+        sides.append(("compare.", summary["compare"]))
         other = summary["compare"]
         want[("compare.changed",)] = str(other["changed"])
-        want.update({("compare.timeframe", k): str(other["timeframe"].get(k, 0))
-                     for k in summary["timeframe"]})
+        want[("compare.errors",)] = str(other["errors"])
         want.update({("compare.timeframe_changes", f"{t['from']} -> {t['to']}"): str(t["cases"])
                      for t in other["timeframe_changes"]})
-        for engine in other["engines"]:
+    for prefix, side in sides:
+        for section in ("level", "timeframe", "red_flags", "must_not_miss", "level_rules"):
+            keys = set(side[section])
+            if prefix:  # side by side: every key of either release, 0 where it has none
+                keys |= set(summary[section])
+            want.update({(prefix + section, k): str(side[section].get(k, 0)) for k in keys})
+        for band, counts in side["leading_condition_by_age_band"].items():
+            want.update({(prefix + "leading_condition_by_age_band", band, k): str(n)
+                         for k, n in counts.items()})
+        for engine in side["engines"]:
             key = f"{engine['ruleset']} {engine['ruleset_version']}"
-            want[("compare.engines", key)] = str(engine["cases"])
+            want[(prefix + "engines", key)] = str(engine["cases"])
     return want
 
 
 @pytest.mark.parametrize("which", ["jsonl", "parquet"])
 def test_report_figures_equal_the_summary(audits: dict[str, Any], which: str) -> None:
-    """report.html shows exactly summary.json's figures, with no script and nothing fetched."""
+    """report.html shows exactly summary.json's figures, its script inline, nothing fetched."""
     result = audits[which]
     assert json.loads((result.out / "summary.json").read_text()) == result.summary
     parser = _Figures()
     parser.feed(result.report.read_text())
     assert parser.figures == summary_figures(result.summary)
-    assert "script" not in parser.tags
-    assert "svg" in parser.tags
+    assert "svg" not in parser.tags, "bars are HTML: no SVG text to clip"
+
+
+def test_summary_says_when_the_audit_ran_and_how_long(audits: dict[str, Any]) -> None:
+    """summary.json carries the start time (UTC) and the duration; the report shows both."""
+    summary = audits["jsonl"].summary
+    started = datetime.fromisoformat(summary["started"])
+    assert started.tzinfo is not None
+    assert started.utcoffset().total_seconds() == 0
+    assert abs((datetime.now(UTC) - started).total_seconds()) < 3600
+    assert 0 < summary["duration_seconds"] < 600
+    html = audits["jsonl"].report.read_text()
+    assert f"{started:%Y-%m-%d %H:%M:%S} UTC" in html
+    assert 'data-meta="duration"' in html
+
+
+def test_level_rules_are_the_rules_that_set_the_timeframe(audits: dict[str, Any],
+                                                          engine: Engine) -> None:
+    """Each row's level_rules are its triage.because rules whose own timeframe is the
+    case's; the summary counts them, and names each by its because."""
+    setters = {r.id: r.then.triage.timeframe for r in engine.knowledge.rules
+               if r.then.triage is not None}
+    lines = audits["lines"]
+    counted: dict[str, int] = {}
+    for row in audits["jsonl"].rows():
+        if row["status"] != "assessed":
+            assert row["level_rules"] == []
+            continue
+        assessment = engine.evaluate(lines[row["position"] - 1])
+        want = [r for r in assessment.triage.because
+                if setters.get(r) == assessment.triage.timeframe]
+        assert row["level_rules"] == want
+        assert want, "every assessed case has a rule that set its timeframe"
+        for rule in set(want):
+            counted[rule] = counted.get(rule, 0) + 1
+    summary = audits["jsonl"].summary
+    assert summary["level_rules"] == dict(sorted(counted.items(),
+                                                 key=lambda i: (-i[1], i[0])))
+    because = {r.id: r.because for r in engine.knowledge.rules}
+    assert {k: v["because"] for k, v in summary["names"]["rules"].items()} == \
+        {k: because[k] for k in counted}
+
+
+def test_the_report_names_what_it_counts(audits: dict[str, Any], engine: Engine) -> None:
+    """Conditions by name (id on hover), rules by their because, error rows searchable."""
+    html = audits["jsonl"].report.read_text()
+    for condition in audits["jsonl"].summary["must_not_miss"]:
+        name = engine.knowledge.conditions[condition].name
+        assert f"{escape(name)}<span class=\"id\">" in html
+    assert 'data-filter="errors-table"' in html
+    assert html.count("<tr><td class=\"id\">") == len(BAD_LINES)
 
 
 @pytest.fixture(scope="module")
@@ -365,6 +418,10 @@ def test_compare_lists_every_changed_case(compared: tuple[Path, Any], engine: En
     assert f"{len(want)} cases change" in done.stdout
 
 
+def out_stderr(compared: tuple[Path, Any]) -> str:
+    return str(compared[1].stderr)
+
+
 def test_compare_report_lists_the_changes(compared: tuple[Path, Any]) -> None:
     """The report's comparison shows the summary's figures and a row per changed case."""
     out, _ = compared
@@ -376,8 +433,34 @@ def test_compare_report_lists_the_changes(compared: tuple[Path, Any]) -> None:
     listed = [json.loads(line) for part in sorted((out / "changes").glob("part-*"))
               for line in part.read_text().splitlines()]
     assert html.count("<tr data-change=") == summary["compare"]["changed"] == len(listed)
+    assert "\r" not in out_stderr(compared), "no progress line when not on a terminal"
     for change in listed:
         assert f'<tr data-change="{change["input"]}:{change["position"]}">' in html
+
+
+def test_progress_on_a_terminal(cluster: str, engine: Engine, tmp_path: Path) -> None:
+    """On a terminal `kneerules audit` draws eval --jsonl's progress line, ending with every
+    case done, the rate and the workers; then its usual summary."""
+    import io
+
+    import pexpect
+
+    jsonl = write_jsonl(tmp_path / "cases.jsonl",
+                        list(synthetic_cases(engine.vocabulary, 3000, seed=3)))
+    seen = io.StringIO()
+    child = pexpect.spawn(str(Path(sys.executable).parent / "kneerules"),
+                          ["audit", str(jsonl), "--out", str(tmp_path / "out"), "--scheduler",
+                           cluster, "--format", "jsonl", "--partition-size", "100"],
+                          timeout=300, dimensions=(24, 200), encoding="utf-8")
+    child.logfile_read = seen
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, seen.getvalue()
+    drawn = [part.strip() for part in seen.getvalue().replace("\n", "\r").split("\r")
+             if "cases, " in part and "/s" in part]
+    assert drawn, seen.getvalue()
+    assert re.fullmatch(r"\[#{30}\] 3000/3000 cases, [\d,]+/s, 2 workers", drawn[-1]), drawn
+    assert "3000 cases (3000 assessed, 0 errors)" in seen.getvalue()
 
 
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(

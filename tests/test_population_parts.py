@@ -4,6 +4,7 @@ audits themselves on a real LocalCluster)."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -42,7 +43,8 @@ def write_jsonl(path: Path, cases: list[Any]) -> Path:
 
 
 def test_eval_imports_no_audit_code_and_no_dask() -> None:
-    """`kneerules eval` with the extras installed loads only the light plugin module."""
+    """`kneerules eval` with the extras installed loads no population code at all: the
+    integrations load only for a command the core lacks or a hook it does not define."""
     code = ("import sys; from kneerules.cli.main import main\n"
             "try:\n    main(['eval', 'examples/dvt-emergency.json'])\n"
             "except SystemExit:\n    pass\n"
@@ -52,7 +54,7 @@ def test_eval_imports_no_audit_code_and_no_dask() -> None:
             "'kneerules.population.commands' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout
-    assert out.strip().splitlines()[-1] == "[] True"
+    assert out.strip().splitlines()[-1] == "[] False"
 
 
 @pytest.mark.parametrize(("module", "extra"), [("distributed", "dask"), ("pyarrow", "parquet")])
@@ -191,3 +193,24 @@ def test_error_rows_keep_every_problem() -> None:
     row = rows.error_row(("f", 3), "id", error, info)
     assert row["problems"] == ["$.a: x", "$.b: y"]
     assert row["status"] == "error"
+
+
+@pytest.mark.parametrize(("done", "total", "workers", "now", "line"), [
+    (0, 4000, 2, 1.0, "[------------------------------] 0/4000 cases, 0/s, 2 workers"),
+    (1000, 4000, 2, 2.0,
+     "[#######-----------------------] 1000/4000 cases, 500/s, 6 s left, 2 workers"),
+    (1000, 100_000, 16, 1.0,
+     "[------------------------------] 1000/100000 cases, 1,000/s, 1 min 39 s left, "
+     "16 workers"),
+    (4000, 4000, 1, 4.0, "[##############################] 4000/4000 cases, 1,000/s, 1 worker"),
+    (250, None, None, 0.5, "250 cases, 500/s"),
+])
+def test_the_progress_line(done: int, total: int | None, workers: int | None, now: float,
+                           line: str) -> None:
+    """eval --jsonl's progress line, which the audit shares: bar, cases, rate, time left
+    (while cases remain), workers."""
+    from kneerules.batch.jsonl import Progress
+
+    progress = Progress(io.StringIO(), total)
+    progress.started, progress.done, progress.workers = 0.0, done, workers
+    assert progress.text(now) == line

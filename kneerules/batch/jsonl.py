@@ -111,38 +111,63 @@ def count_lines(handle: IO[bytes]) -> int:
 
 
 class Progress:
-    """A one-line progress counter, redrawn at most ten times a second."""
+    """A one-line progress counter, redrawn at most ten times a second: cases done (of how
+    many, when known, with a bar and the time left), the rate, and the workers if given."""
 
     def __init__(self, stream: IO[str], total: int | None = None) -> None:
         self.stream = stream
         self.total = total
         self.done = 0
+        self.workers: int | None = None
         self.started = time.monotonic()
         self._drawn = 0.0
+        self._width = 0
 
-    def step(self) -> None:
-        self.done += 1
+    def step(self, count: int = 1) -> None:
+        self.done += count
         now = time.monotonic()
         if now - self._drawn >= 0.1:
             self._drawn = now
             self._draw(now)
 
-    def _draw(self, now: float) -> None:
-        rate = self.done / max(now - self.started, 1e-9)
+    def text(self, now: float) -> str:
+        """The line as drawn at ``now`` (a time.monotonic() reading)."""
+        elapsed = max(now - self.started, 1e-9)
+        rate = self.done / elapsed
         if self.total:
             width = 30
-            filled = width * self.done // self.total
+            filled = width * min(self.done, self.total) // self.total
             bar = "#" * filled + "-" * (width - filled)
             text = f"[{bar}] {self.done}/{self.total} cases, {rate:,.0f}/s"
+            if 0 < self.done < self.total:
+                text += f", {_duration(elapsed * (self.total - self.done) / self.done)} left"
         else:
             text = f"{self.done} cases, {rate:,.0f}/s"
-        self.stream.write("\r" + text)
+        if self.workers is not None:
+            text += f", {self.workers} worker{'s' if self.workers != 1 else ''}"
+        return text
+
+    def _draw(self, now: float) -> None:
+        # Padded: a shorter line (a time left that lost a digit) must hide the longer one.
+        text = self.text(now)
+        self.stream.write("\r" + text.ljust(self._width))
+        self._width = len(text)
         self.stream.flush()
 
     def close(self) -> None:
         self._draw(time.monotonic())
         self.stream.write("\n")
         self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    """Time left as a person reads it: 42 s, 3 min 05 s, 1 h 02 min."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
 class BinaryOut(Protocol):

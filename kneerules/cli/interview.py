@@ -1,10 +1,30 @@
-"""``kneerules ask``: a terminal interview that asks what would change the answer.
+"""``kneerules ask``: an interview a patient can follow, and the library object behind it.
 
-One question at a time, always the most consequential next (the first of
-:meth:`Engine.questions` that can change the timeframe). "Don't know" leaves a
-fact unknown and is not asked again. The interview stops when no remaining
-question can change the timeframe. The case built so far is written after every
+The questions come in a clinician's order, written as data in the plugins' ``questions``
+sections (:class:`~kneerules.ruledata.QuestionSpec`): where it hurts and which leg, then
+age and sex, then the red-flag screen, then the history that tells the likely causes
+apart, then (``clinician=True`` only) what an examination finds. Within that order a
+question is asked only while its answer could still change the verdict:
+
+1. the questions marked ``always``, in order;
+2. then, while the answer is not settled (:mod:`kneerules.settle`: some way of
+   answering the rest, answers taken together, would change the timeframe or the
+   must-not-miss conditions), the first question that records a fact the undecided
+   rules read;
+3. then, up to :data:`LEADING_BUDGET` questions in all, the first question one answer
+   to which would change the leading condition (checked by evaluating it).
+
+A follow-up is asked only once its gate holds. "Don't know" leaves a fact unknown and
+it is not asked again; a patient is never asked a clinician's question, and a fact
+nobody asked stays unknown, never false. The case built so far is written after every
 answer, so Ctrl-C (or a closed terminal) keeps every answer given.
+
+An EHR or a web form drives the same interview through :class:`Interview`::
+
+    interview = Interview(engine)
+    while (question := interview.next_question()) is not None:
+        interview.answer(question.id, ...)   # a value, DONT_KNOW, or {item: value} for a checklist
+    assessment = interview.assessment()
 """
 
 from __future__ import annotations
@@ -12,16 +32,29 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
 
-from kneerules.model.records import Case, FactValue, Question
-from kneerules.model.rules import FactSpec
-from kneerules.reasoning.lookahead import Escalation
-from kneerules.reasoning.questions import timeframe_questions, with_answer
+from kneerules.model.records import Assessment, Case, FactValue
+from kneerules.model.rules import (
+    ASKED_KINDS,
+    SECTION_RANK,
+    ChecklistItem,
+    FactSpec,
+    QuestionAudience,
+    QuestionSpec,
+    Section,
+    walk_tests,
+)
+from kneerules.reasoning.conditions import holds
+from kneerules.reasoning.questions import candidate_answers, leading, thresholds, with_answer
+from kneerules.reasoning.settle import Outlook, Settler
+
+if TYPE_CHECKING:
+    from kneerules.engine import Engine
 
 DONT_KNOW = object()
 """The answer "don't know": the fact stays unknown and is not asked again."""
@@ -62,7 +95,14 @@ def save_case(case: Case, path: Path) -> None:
         raise
 
 
-def prompt_hint(question: Question, spec: FactSpec) -> str:
+class _Asking(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def choices(self) -> tuple[str, ...]: ...
+
+
+def prompt_hint(question: _Asking, spec: FactSpec) -> str:
     """What the person may type for ``question``."""
     if question.kind == "finding":
         return "y = yes, n = no, d = don't know"
@@ -75,7 +115,7 @@ def prompt_hint(question: Question, spec: FactSpec) -> str:
     return f"{kind}{span}, or d = don't know"
 
 
-def parse_answer(text: str, question: Question, spec: FactSpec) -> FactValue | object | None:
+def parse_answer(text: str, question: _Asking, spec: FactSpec) -> FactValue | object | None:
     """The value typed (or :data:`DONT_KNOW`); None when it is not a valid answer."""
     said = text.strip().lower()
     if said in _DONT_KNOW:
@@ -99,62 +139,341 @@ def parse_answer(text: str, question: Question, spec: FactSpec) -> FactValue | o
     return int(number) if number.is_integer() else number
 
 
-QuestionsOf = Callable[[Case, set[str]], Sequence[Question]]
-EscalationsOf = Callable[[Case, set[str]], Sequence[Escalation]]
+LEADING_BUDGET = 12
+"""Questions in all past which the interview no longer asks only to sharpen the leading
+condition (the timeframe and the must-not-miss conditions are settled by then; a
+question that could still change those is always asked)."""
+
+DEFAULT_SECTION: Section = "history"
+DEFAULT_ORDER = 1000
+"""Where a fact no plugin gives a question for is asked (``kneerules check`` warns)."""
 
 
-def next_question(questions_of: QuestionsOf, case: Case, skipped: set[str],
-                  escalations_of: EscalationsOf | None = None,
-                  vocabulary: Mapping[str, FactSpec] | None = None) -> Question | None:
-    """The most consequential question that can still change the timeframe, or None.
+@attrs.frozen
+class InterviewQuestion:
+    """One question as it is put: a fact (``kind`` finding, measurement or field) or a
+    checklist of findings answered one by one (``kind`` checklist, ``items``)."""
 
-    First a question whose answer alone changes the timeframe; when there is none, the
-    first fact of the most pressing set of answers that raise it only together (its
-    ``outcomes`` are then empty: the answer matters with the others)."""
-    left = timeframe_questions(questions_of(case, skipped))
-    if left:
-        return left[0]
-    if escalations_of is None or vocabulary is None:
+    id: str
+    text: str
+    kind: Literal["finding", "measurement", "field", "checklist"]
+    section: Section
+    audience: QuestionAudience
+    choices: tuple[str, ...] = ()
+    unit: str | None = None
+    items: tuple[ChecklistItem, ...] = ()
+    """For a checklist: the findings still to answer, in order."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "text": self.text, "kind": self.kind,
+                                "section": self.section, "audience": self.audience}
+        if self.choices:
+            data["choices"] = list(self.choices)
+        if self.unit:
+            data["unit"] = self.unit
+        if self.items:
+            data["items"] = [{"id": i.fact, "text": i.label} for i in self.items]
+        return data
+
+
+@attrs.frozen
+class Asked:
+    """A question put and its answer (``None``: don't know); a checklist's per item."""
+
+    question: InterviewQuestion
+    answer: FactValue | None = None
+    items: tuple[tuple[str, FactValue | None], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.question.kind == "checklist":
+            return {"id": self.question.id, "text": self.question.text,
+                    "items": [{"id": fact, "answer": value} for fact, value in self.items]}
+        return {"id": self.question.id, "text": self.question.text, "answer": self.answer}
+
+
+class InterviewError(ValueError):
+    """An answer the interview cannot take (not the question asked, or not a valid value)."""
+
+
+class Interview:
+    """One interview: :meth:`next_question`, then :meth:`answer` it, until None.
+
+    ``clinician`` adds the questions only a clinician can answer (an examination, a
+    test result); ``case`` is what is already known (never asked again)."""
+
+    def __init__(self, engine: Engine, *, clinician: bool = False,
+                 case: Case | None = None) -> None:
+        self.engine = engine
+        self.clinician = clinician
+        self.case: Case = case if case is not None else engine.parse({})
+        self.asked: list[Asked] = []
+        self._done: set[str] = set()
+        """Facts answered or answered "don't know" in this interview."""
+        self._pending: InterviewQuestion | None = None
+        self.leading_budget = LEADING_BUDGET
+        knowledge = engine.knowledge
+        self._vocabulary = knowledge.facts
+        self._specs = _question_specs(knowledge.questions, knowledge.facts)
+        self._settler = _settler(engine)
+        self._bounds = _bounds(engine)
+
+    # --- what is asked ------------------------------------------------------------------
+
+    def can_ask(self, spec: QuestionSpec) -> bool:
+        """Whether this interview's audience may be asked ``spec`` at all."""
+        return self.clinician or spec.audience == "patient"
+
+    def _unasked(self, spec: QuestionSpec) -> list[str]:
+        known = self.case.facts()
+        return [f for f in spec.facts if f not in known and f not in self._done]
+
+    def open_facts(self) -> set[str]:
+        """Facts still to be asked, or that may be once a gate holds: any value possible."""
+        reachable = {name for spec in self._specs if self.can_ask(spec)
+                     for name in self._unasked(spec)}
+        gated = [spec for spec in self._specs if spec.gated and self.can_ask(spec)]
+        if not gated:
+            return reachable
+        known = self.case.facts()
+        outlook_state = self._settler.state(known, reachable)
+        for spec in gated:
+            if True not in outlook_state.condition(spec.gate):
+                reachable -= set(spec.facts)
+        return reachable
+
+    def outlook(self) -> Outlook:
+        """What the answers so far settle, whatever the rest (:mod:`kneerules.settle`)."""
+        facts, _ = self.engine.case_facts(self.case)
+        return self._settler.outlook(facts, self.open_facts())
+
+    def _askable(self) -> list[QuestionSpec]:
+        known = self.case.facts()
+        return [spec for spec in self._specs
+                if self.can_ask(spec) and self._unasked(spec)
+                and (not spec.gated or holds(spec.gate, known))]
+
+    def next_question(self) -> InterviewQuestion | None:
+        """The question to put now, or None when the verdict is settled."""
+        if self._pending is not None:
+            return self._pending
+        askable = self._askable()
+        chosen = next((spec for spec in askable if spec.always), None)
+        if chosen is None:
+            outlook = self.outlook()
+            if not outlook.settled:
+                relevant = set(outlook.relevant)
+                relevant |= self._gate_facts(relevant)
+                chosen = next((spec for spec in askable
+                               if relevant.intersection(spec.facts)), None)
+        if chosen is None and len(self.asked) < self.leading_budget:
+            chosen = self._sharpens_leading(askable)
+        if chosen is None:
+            return None
+        self._pending = self._put(chosen)
+        return self._pending
+
+    def _gate_facts(self, relevant: set[str]) -> set[str]:
+        """The facts of the gates in front of relevant follow-ups: asked to open them."""
+        more: set[str] = set()
+        for spec in self._specs:
+            if spec.gated and relevant.intersection(spec.facts) and self.can_ask(spec):
+                more |= {t.fact for t in walk_tests(spec.gate)}
+        return more
+
+    def _sharpens_leading(self, askable: list[QuestionSpec]) -> QuestionSpec | None:
+        assess = self.engine._assess
+        base = leading(assess(self.case))
+        for spec in askable:
+            for name in self._unasked(spec):
+                vocabulary = self._vocabulary[name]
+                for value in candidate_answers(vocabulary, self._bounds.get(name, ())):
+                    if leading(assess(with_answer(self.case, name, value))) != base:
+                        return spec
         return None
-    for escalation in escalations_of(case, skipped):
-        for fact in escalation.answers:
-            spec = vocabulary[fact]
-            return Question(fact=fact, text=spec.question or spec.meaning,
-                            kind=spec.kind,  # type: ignore[arg-type]
-                            changes="timeframe", outcomes=(), unit=spec.unit,
-                            choices=tuple(c for c in spec.choices if c != "unknown"))
-    return None
+
+    def _put(self, spec: QuestionSpec) -> InterviewQuestion:
+        if spec.items:
+            left = set(self._unasked(spec))
+            items = tuple(i for i in spec.items if i.fact in left)
+            return InterviewQuestion(spec.id, spec.text or spec.id, "checklist", spec.section,
+                                     spec.audience, items=items)
+        fact = self._vocabulary[spec.id]
+        return InterviewQuestion(
+            spec.id, spec.text or fact.question or fact.meaning,
+            fact.kind,  # type: ignore[arg-type]
+            spec.section, spec.audience,
+            choices=tuple(c for c in fact.choices if c != "unknown"), unit=fact.unit)
+
+    def still_to_examine(self) -> list[InterviewQuestion]:
+        """In a patient's interview: the clinician's questions (an examination, a test)
+        whose answers could still change the verdict, to say so with it."""
+        if self.clinician:
+            return []
+        examiner = Interview(self.engine, clinician=True, case=self.case)
+        examiner._done = set(self._done)
+        outlook = examiner.outlook()
+        if outlook.settled:
+            return []
+        relevant = set(outlook.relevant)
+        return [examiner._put(spec) for spec in examiner._askable()
+                if spec.audience == "clinician" and relevant.intersection(spec.facts)]
+
+    # --- answers ------------------------------------------------------------------------
+
+    def answer(self, question_id: str, value: object) -> None:
+        """Answers the question :meth:`next_question` gave: a value of the fact (True or
+        False for a finding), :data:`DONT_KNOW` (or None), or for a checklist a mapping of
+        each item's fact to its answer (an item left out is "don't know")."""
+        question = self._pending
+        if question is None or question.id != question_id:
+            raise InterviewError(f"{question_id!r} is not the question being asked"
+                                 + (f" ({question.id!r} is)" if question else ""))
+        if question.kind == "checklist":
+            if not isinstance(value, Mapping):
+                raise InterviewError(f"{question_id}: a checklist is answered with a mapping "
+                                     "of each item to yes, no or don't know")
+            unknown = [k for k in value if k not in {i.fact for i in question.items}]
+            if unknown:
+                raise InterviewError(f"{question_id}: no item {unknown[0]!r}")
+            items = []
+            for item in question.items:
+                given = _plain(value.get(item.fact, DONT_KNOW))
+                if given is not None and not isinstance(given, bool):
+                    raise InterviewError(f"{item.fact}: expected yes, no or don't know")
+                items.append((item.fact, given))
+            for fact, given in items:
+                self._record(fact, given)
+            self.asked.append(Asked(question, items=tuple(items)))
+        else:
+            given = _plain(value)
+            if given is not None:
+                self._check(question, given)
+            self._record(question.id, given)
+            self.asked.append(Asked(question, answer=given))
+        self._pending = None
+
+    def _check(self, question: InterviewQuestion, value: object) -> None:
+        spec = self._vocabulary[question.id]
+        if question.kind == "finding":
+            ok = isinstance(value, bool)
+        elif question.choices:
+            # A case may record a field as "unknown" (a value of the vocabulary).
+            ok = value in spec.choices
+        else:
+            ok = (isinstance(value, int | float) and not isinstance(value, bool)
+                  and (spec.minimum is None or value >= spec.minimum)
+                  and (spec.maximum is None or value <= spec.maximum)
+                  and (not spec.integer or float(value).is_integer()))
+        if not ok:
+            raise InterviewError(f"{question.id}: {value!r} is not an answer "
+                                 f"({prompt_hint(question, spec)})")
+
+    def _record(self, fact: str, value: FactValue | None) -> None:
+        self._done.add(fact)
+        if value is not None:
+            self.case = with_answer(self.case, fact, value)
+
+    # --- the result ---------------------------------------------------------------------
+
+    def assessment(self) -> Assessment:
+        """The assessment of the answers given (unanswered facts unknown)."""
+        return self.engine.evaluate(self.case)
+
+    def transcript(self) -> list[dict[str, Any]]:
+        """Every question put and its answer, as ``kneerules ask --replay`` prints them."""
+        return [asked.to_dict() for asked in self.asked]
 
 
-def run_interview(
-    questions_of: QuestionsOf,
-    vocabulary: Mapping[str, FactSpec],
-    case: Case,
-    ask: Callable[[int, Question, FactSpec], FactValue | object],
-    saved: Callable[[Case], None] = lambda case: None,
-    escalations_of: EscalationsOf | None = None,
-) -> Case:
-    """Asks until no answer, alone or (with ``escalations_of``) together with others,
-    can change the timeframe; returns the case built.
+def _plain(value: object) -> FactValue | None:
+    if value is DONT_KNOW or value is None:
+        return None
+    return value  # type: ignore[return-value]
 
-    ``ask(number, question, spec)`` returns the answer (or :data:`DONT_KNOW`);
-    ``saved`` is called with the case after every answer. An interrupt inside
-    ``ask`` propagates after everything answered so far was saved."""
-    skipped: set[str] = set()
-    number = 0
-    while (question := next_question(questions_of, case, skipped, escalations_of,
-                                     vocabulary)) is not None:
-        number += 1
-        answer = ask(number, question, vocabulary[question.fact])
-        if answer is DONT_KNOW:
-            skipped.add(question.fact)
-            continue
-        case = with_answer(case, question.fact, answer)  # type: ignore[arg-type]
-        saved(case)
-    return case
 
+def _question_specs(questions: Mapping[str, QuestionSpec],
+                    vocabulary: Mapping[str, FactSpec]) -> list[QuestionSpec]:
+    """Every question in interview order; a fact no plugin asks for comes last in its
+    default section, so that nothing a rule reads is out of reach."""
+    specs = {id(spec): spec for spec in questions.values()}.values()
+    found = list(specs)
+    for name, fact in vocabulary.items():
+        if fact.kind in ASKED_KINDS and name not in questions:
+            found.append(QuestionSpec(name, DEFAULT_SECTION, "patient", DEFAULT_ORDER))
+    return sorted(found, key=lambda s: (SECTION_RANK[s.section], s.order, s.id))
+
+
+_SETTLERS: dict[int, tuple[object, Settler, dict[str, set[float]]]] = {}
+
+
+def _cached(engine: Engine) -> tuple[Settler, dict[str, set[float]]]:
+    knowledge = engine.knowledge
+    hit = _SETTLERS.get(id(knowledge))
+    if hit is None or hit[0] is not knowledge:
+        if len(_SETTLERS) > 16:
+            _SETTLERS.clear()
+        hit = _SETTLERS[id(knowledge)] = (knowledge, Settler(knowledge),
+                                          thresholds(knowledge.rules, knowledge.scores))
+    return hit[1], hit[2]
+
+
+def _settler(engine: Engine) -> Settler:
+    return _cached(engine)[0]
+
+
+def _bounds(engine: Engine) -> dict[str, set[float]]:
+    return _cached(engine)[1]
+
+
+def why(interview: Interview, assessment: Assessment) -> list[str]:
+    """The verdict's reasons in plain words: the red flags (or the rules' reasons) behind
+    the timeframe, the answers they rest on, and the most likely cause."""
+    knowledge = interview.engine.knowledge
+    rules = {rule.id: rule for rule in knowledge.rules}
+    steps = {step.rule: step for step in assessment.trace}
+    labels = {item.fact: item.label for spec in interview._specs for item in spec.items}
+    timeframe = assessment.triage.timeframe
+    lines: list[str] = []
+    for rule_id in assessment.triage.because:
+        flag = rules[rule_id].then.red_flag
+        if flag is not None and flag.message not in lines:
+            lines.append(flag.message)
+    if not lines:
+        lines += [rules[r].because for r in assessment.triage.because
+                  if rules[r].then.triage is not None and timeframe != "routine"]
+    said: dict[str, None] = {}
+    for rule_id in assessment.triage.because:
+        step = steps.get(rule_id)
+        for name, value in (step.matched.items() if step else ()):
+            spec = knowledge.facts.get(name)
+            if spec is None or spec.kind not in ASKED_KINDS or value is False:
+                continue
+            label = labels.get(name) or spec.meaning
+            said[label if value is True else f"{label}: {value}"] = None
+    if said:
+        lines.append("From your answers: " + "; ".join(said) + ".")
+    if timeframe == "routine":
+        lines.append("None of your answers points to something that needs a doctor sooner.")
+    if assessment.differential:
+        first = assessment.differential[0]
+        lines.append(f"The most likely cause from your answers: {first.name} "
+                     f"({first.likelihood}).")
+    return lines
+
+
+def replay(engine: Engine, case: Case, *, clinician: bool = False) -> Interview:
+    """The interview answered from ``case``: each question gets the case's value, and a
+    fact the case does not record is "don't know"."""
+    interview = Interview(engine, clinician=clinician)
+    facts = case.facts()
+    while (question := interview.next_question()) is not None:
+        if question.kind == "checklist":
+            interview.answer(question.id, {i.fact: facts.get(i.fact, DONT_KNOW)
+                                           for i in question.items})
+        else:
+            interview.answer(question.id, facts.get(question.id, DONT_KNOW))
+    return interview
 
 __all__ = [
-    "DONT_KNOW", "case_dict", "next_question", "parse_answer", "prompt_hint", "run_interview",
-    "save_case",
+    "DONT_KNOW", "LEADING_BUDGET", "Asked", "Interview", "InterviewError", "InterviewQuestion",
+    "case_dict", "parse_answer", "prompt_hint", "replay", "save_case", "why",
 ]

@@ -20,6 +20,7 @@ import pluggy
 
 from kneerules.knowledge.base import (
     check_advice,
+    check_question,
     check_rule,
     check_score,
     core_bibliography,
@@ -41,15 +42,18 @@ from kneerules.model.rules import (
     FactTest,
     NoneOf,
     PluginData,
+    QuestionSpec,
     Rule,
+    walk_tests,
 )
 from kneerules.reasoning.conditions import describe_test, fact_test_holds
 from kneerules.reasoning.durable import CHECKS
 from kneerules.reasoning.questions import ASKED_KINDS
+from kneerules.reasoning.settle import gate_leaks
 
 _SKIP_DIRS = {"build", "dist", "node_modules", "__pycache__", "site-packages", "venv"}
 _PLUGIN_SECTIONS = {"conditions", "facts", "rules", "advice", "considerations", "scores",
-                    "references"}
+                    "references", "questions"}
 _MAX_ALTERNATIVES = 512
 """Past this many alternatives a condition is assumed satisfiable, never reported."""
 
@@ -226,6 +230,39 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
         report(rule.plugin, [Problem(f'rule "{rule.id}"', message)])
     for condition in conditions.values():
         report(condition.plugin, _condition_problems(condition.id, rules, advice.values()))
+    asked: dict[str, QuestionSpec] = {}
+    for src in sources:
+        for written in src.data.questions:
+            placed = attrs.evolve(written, plugin=src.name)
+            report(src.name, check_question(placed, facts))
+            for name in placed.facts:
+                other = asked.get(name)
+                if other is not None:
+                    problems.append(LintProblem(src.source, f'question "{placed.id}"',
+                                                f'"{name}" is already asked by question '
+                                                f'"{other.id}" in {origin[other.plugin]}'))
+                else:
+                    asked[name] = placed
+    # A fact no table declares is read as unknown, so the bounds hold on imperfect data too.
+    knowledge = _Tables(facts, tuple(rules), tuple(tables["score"].values()), asked)
+    for leak in gate_leaks(knowledge):
+        question = asked[_facts_of(asked, leak.question)[0]]
+        report(question.plugin, [Problem(
+            f'question "{leak.question}"',
+            f'its gate can fail while rule "{leak.rule}" still depends on the answer '
+            f"({_said(leak.gate_false)}): the interview would not ask it and the whole "
+            "case could say otherwise; widen the gate to everything the rule needs, or "
+            "say in gate_why why the answer is certain when the gate fails")])
+    read = {name for rule in rules for name in rule.facts()}
+    read |= {t.fact for score in tables["score"].values() for item in score.items
+             for t in walk_tests(item.when)}
+    for fact in facts.values():
+        if fact.kind in ASKED_KINDS and fact.name in read and fact.name not in asked:
+            problems.append(LintProblem(
+                origin.get(fact.plugin, "kneerules/vocabulary.yaml"), f'fact "{fact.name}"',
+                "no interview question: give it a `questions` entry with its section (where, "
+                "about, red_flags, history, examination) and audience (patient or clinician) "
+                "so that kneerules ask knows when and whom to ask"))
     for fact in facts.values():
         if fact.kind in ASKED_KINDS and not (fact.question or "").strip():
             problems.append(LintProblem(origin.get(fact.plugin, "kneerules/vocabulary.yaml"),
@@ -238,6 +275,25 @@ def lint(paths: Sequence[Path] = (), ruleset: str = "posterior-knee",
     problems.sort(key=lambda p: (p.source, p.where))  # stable: an entry's problems together
     return LintReport(tuple(problems), tuple(s.name for s in sources), len(rules),
                       tuple(sorted(checked)))
+
+
+@attrs.frozen
+class _Tables:
+    """The checked tables, as the interview's bounds read a knowledge base."""
+
+    facts: Mapping[str, FactSpec]
+    rules: tuple[Rule, ...]
+    scores: tuple[Any, ...]
+    questions: Mapping[str, QuestionSpec]
+
+
+def _facts_of(asked: Mapping[str, QuestionSpec], question_id: str) -> list[str]:
+    return [fact for fact, spec in asked.items() if spec.id == question_id]
+
+
+def _said(branch: Mapping[str, tuple[Any, ...]]) -> str:
+    return "; ".join(f"{fact} {' or '.join('unknown' if v is None else str(v) for v in values)}"
+                     for fact, values in branch.items())
 
 
 SUMMARY_LIMIT = 140

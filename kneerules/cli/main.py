@@ -449,23 +449,32 @@ def new_plugin_command(name: str, directory: pathlib.Path, title: str | None) ->
               "(atomically: a new file renamed into place). An existing file is refused "
               "unless --force is given.")
 @click.option("--force", is_flag=True, help="With --save: replace the file if it exists.")
+@click.option("--clinician", is_flag=True, help="Also ask what only a clinician can answer "
+              "(foot pulses, passive stretch, the Ottawa knee rule, the measured calf, a "
+              "D-dimer).")
+@click.option("--replay", "replay_file", metavar="CASE",
+              type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+              help="Answer every question from this case file (a fact it does not record is "
+              "\"don't know\") and print one JSON object: the questions asked with their "
+              "answers, and the assessment.")
 @click.option("--ruleset", default="posterior-knee", show_default=True,
               help="A shipped rule set's name, or the path of a rule-set file.")
 @click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
-def ask_command(case_file: str | None, save: pathlib.Path | None, force: bool, ruleset: str,
+def ask_command(case_file: str | None, save: pathlib.Path | None, force: bool,
+                clinician: bool, replay_file: str | None, ruleset: str,
                 disable: tuple[str, ...]) -> None:
-    """Interview: ask, one at a time, the questions that would change how soon to be seen.
+    """Interview: ask, as a clinician would, until the answer is settled.
 
-    Starts from nothing or from a partial CASE file. Each question is the most
-    consequential one left (yes / no / don't know; a number for a measurement);
-    it stops when no answer could change the timeframe, then prints what to do.
-    Ctrl-C stops at once, keeping the answers so far in the --save file.
+    First where it hurts and which leg, then age and sex, then the red flags that fit
+    what is known, then the history that tells the likely causes apart (yes / no /
+    don't know; a number for a measurement; a checklist item by item). It stops once
+    no way of answering the rest could change how soon to be seen or which serious
+    conditions must not be missed, then says what to do and why. Starts from nothing
+    or from a partial CASE file. Ctrl-C stops at once, keeping the answers so far in
+    the --save file.
     """
-    from kneerules.cli.interview import parse_answer, prompt_hint, run_interview, save_case
+    from kneerules.cli.interview import DONT_KNOW, Interview, save_case
     from kneerules.model.errors import CaseError, KneerulesError
-    from kneerules.model.records import Case, Question
-    from kneerules.model.rules import FactSpec
-    from kneerules.output.rendering import RenderOptions, render
 
     if save is not None and not force and (save.exists() or save.is_symlink()):
         # The first answer would replace it: someone's file, or another interview.
@@ -474,7 +483,13 @@ def ask_command(case_file: str | None, save: pathlib.Path | None, force: bool, r
     if force and save is None:
         raise click.UsageError("--force replaces the --save file: use it with --save")
     engine = build_engine(ruleset, disable)
-    case: Case = engine.parse({})
+    if replay_file is not None:
+        if case_file is not None or save is not None:
+            raise click.UsageError("--replay answers from its own case file: it takes no "
+                                   "CASE and no --save")
+        _ask_replay(engine, replay_file, clinician)
+        return
+    case = engine.parse({})
     if case_file is not None:
         source, raw = _read_input(case_file, engine.max_bytes)
         try:
@@ -483,46 +498,115 @@ def ask_command(case_file: str | None, save: pathlib.Path | None, force: bool, r
             for problem in error.problems:
                 click.echo(f"{source}: {problem}", err=True)
             sys.exit(1)
-    latest = [case]
+    interview = Interview(engine, clinician=clinician, case=case)
 
-    def saved(built: Case) -> None:
-        latest[0] = built
+    def saved() -> None:
         if save is not None:
-            save_case(built, save)
-
-    def ask(number: int, question: Question, spec: FactSpec) -> object:
-        hint = prompt_hint(question, spec)
-        while True:
-            text = click.prompt(f"{number}. {question.text} ({hint})", default="",
-                                show_default=False, prompt_suffix=" > ")
-            answer = parse_answer(text, question, spec)
-            if answer is not None:
-                return answer
-            click.echo(f"   Please answer: {hint}.")
+            save_case(interview.case, save)
 
     click.echo("Answer each question: y for yes, n for no, d if you don't know. "
                "Ctrl-C stops, keeping your answers.")
     try:
-        case = run_interview(engine.questions, engine.vocabulary, case, ask, saved,
-                             engine.escalations)
+        number = 0
+        while (question := interview.next_question()) is not None:
+            number += 1
+            if question.kind == "checklist":
+                click.echo(f"{number}. {question.text}")
+                answers: dict[str, object] = {}
+                for item in question.items:
+                    answers[item.fact] = _ask_one(f"   - {item.label}", question,
+                                                  engine.vocabulary[item.fact])
+                interview.answer(question.id, answers)
+            else:
+                value = _ask_one(f"{number}. {question.text}", question,
+                                 engine.vocabulary[question.id])
+                interview.answer(question.id, DONT_KNOW if value is DONT_KNOW else value)
+            saved()
     except click.Abort:  # Ctrl-C, or the end of the input
-        if save is not None:
-            save_case(latest[0], save)
-        answered = len(latest[0].facts())
+        saved()
+        answered = len(interview.case.facts()) - len(case.facts())
         where = f"; they are saved in {save}" if save is not None else ""
         click.echo(f"\nStopped. {answered} answer{'s' if answered != 1 else ''} so far{where}.",
                    err=True)
         sys.exit(130)
     except KneerulesError as error:  # an engine failure: the answers so far are kept
-        if save is not None:
-            save_case(latest[0], save)
+        saved()
         _fail(error)
-    saved(case)
-    click.echo("")
-    click.echo(render(engine.evaluate(case), "text", "patient",
-                      RenderOptions(width=terminal_width())), nl=False)
+    saved()
+    _say_verdict(interview)
     if save is not None:
         click.echo(f"\nYour answers are saved in {save}.")
+
+
+def _ask_one(prompt: str, question: Any, spec: Any) -> object:
+    """Prompts until the answer typed is one (yes / no / don't know, a choice, a number)."""
+    from kneerules.cli.interview import parse_answer, prompt_hint
+
+    kind = "finding" if question.kind == "checklist" else question.kind
+    asking = question if kind == question.kind else _Finding()
+    hint = prompt_hint(asking, spec)
+    while True:
+        text = click.prompt(f"{prompt} ({hint})", default="", show_default=False,
+                            prompt_suffix=" > ")
+        answer = parse_answer(text, asking, spec)
+        if answer is not None:
+            return answer
+        click.echo(f"   Please answer: {hint}.")
+
+
+class _Finding:
+    """A checklist item is asked as a finding: yes, no or don't know."""
+
+    kind = "finding"
+    choices: tuple[str, ...] = ()
+
+
+def _say_verdict(interview: Any) -> None:
+    from kneerules.cli.interview import why
+    from kneerules.model.textsafe import terminal_safe
+    from kneerules.output.rendering import RenderOptions, render
+
+    assessment = interview.assessment()
+    click.echo("")
+    click.echo(render(assessment, "text", "patient", RenderOptions(width=terminal_width())),
+               nl=False)
+    import textwrap
+
+    def say(title: str, lines: list[str]) -> None:
+        if lines:
+            click.echo(f"\n{title}")
+        for line in lines:
+            click.echo(terminal_safe(textwrap.fill(line, terminal_width(), initial_indent="- ",
+                                                   subsequent_indent="  ")))
+
+    say("Why this answer:", why(interview, assessment))
+    say("An examination could still change how soon you need to be seen; tell the "
+        "clinician who sees you. They would check:",
+        [interview.engine.vocabulary[q.id].meaning for q in interview.still_to_examine()
+         if q.kind != "checklist"])
+
+
+def _ask_replay(engine: Engine, path: str, clinician: bool) -> None:
+    import json
+
+    from kneerules.cli.interview import replay
+    from kneerules.model.converter import to_dict
+    from kneerules.model.errors import CaseError, KneerulesError
+    from kneerules.model.textsafe import json_safe
+
+    source, raw = _read_input(path, engine.max_bytes)
+    try:
+        case = engine.parse(raw, source)
+        interview = replay(engine, case, clinician=clinician)
+        result = {"questions": interview.transcript(),
+                  "assessment": to_dict(interview.assessment())}
+    except CaseError as error:
+        for problem in error.problems:
+            _say(f"{source}: {problem}", err=True)
+        sys.exit(1)
+    except KneerulesError as error:
+        _fail(error)
+    click.echo(json_safe(json.dumps(result, indent=2, ensure_ascii=False)))
 
 
 @main.command("validate")

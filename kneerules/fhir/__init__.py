@@ -9,9 +9,9 @@ the provenance of every field (``pip install kneerules[fhir]``).
 55
 
 The core never imports this package: ``Engine.evaluate_fhir`` and ``kneerules eval
---fhir`` find it through its integration plugin (:mod:`kneerules.fhir.plugin`). Its
-names load on first use, so that ``kneerules.fhir.commands`` (loaded by every
-``kneerules`` command) stays light.
+--fhir`` find it through its integration plugin (:mod:`kneerules.fhir.plugin`). Its names
+load on first
+use, so that ``kneerules.fhir.commands`` (loaded by every ``kneerules`` command) stays light.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from kneerules.knowledge.rulesets import RulesetSpec
 from kneerules.model.errors import PluginError, Problem, RuleDataError, SafetyError
 from kneerules.model.messages import did_you_mean
 from kneerules.model.rules import (
+    ASKED_KINDS,
     MAX_PRIORITY,
     SAFETY_PRIORITY_LIMIT,
     AdviceSpec,
@@ -37,6 +38,7 @@ from kneerules.model.rules import (
     ConsiderationSpec,
     FactSpec,
     FactTest,
+    QuestionSpec,
     Reference,
     Rule,
     ScoreSpec,
@@ -82,6 +84,9 @@ class KnowledgeBase:
     scores: tuple[ScoreSpec, ...]
     case_fact_hooks: tuple[tuple[str, CaseFactsHook], ...]
     references: Mapping[str, Reference] = attrs.field(factory=dict)
+    questions: Mapping[str, QuestionSpec] = attrs.field(factory=dict)
+    """How an interview asks for each fact, keyed by the fact (a checklist's every item
+    maps to the checklist)."""
 
     @property
     def safety(self) -> str:
@@ -132,6 +137,7 @@ _RESULT_TYPES: dict[str, type] = {
     "kneerules_considerations": ConsiderationSpec,
     "kneerules_scores": ScoreSpec,
     "kneerules_references": Reference,
+    "kneerules_questions": QuestionSpec,
 }
 
 
@@ -191,6 +197,7 @@ def build_knowledge(
     advice: dict[str, AdviceSpec] = {}
     considerations: dict[str, ConsiderationSpec] = {}
     scores: list[ScoreSpec] = []
+    questions: dict[str, QuestionSpec] = {}
     references: dict[str, Reference] = {ref.key: ref for ref in core_bibliography()}
     for p in chosen:
         for item in _call(pm, p, "kneerules_facts", ruleset):
@@ -210,6 +217,10 @@ def build_knowledge(
         for item in _call(pm, p, "kneerules_references", ruleset):
             add_unique(references, item.key, attrs.evolve(item, plugin=p.name), "reference",
                        p.name)
+        for item in _call(pm, p, "kneerules_questions", ruleset):
+            item = attrs.evolve(item, plugin=p.name)
+            for name in item.facts:
+                add_unique(questions, name, item, "question for", p.name)
 
     if not any(rule.plugin == ruleset.safety for rule in rules.values()):
         # Before any other check: the rest of the floor builds on the safety plugin.
@@ -220,6 +231,9 @@ def build_knowledge(
                                             derived, rule.plugin == ruleset.safety, backend)
     for item in advice.values():
         problems[item.plugin] += check_advice(item, conditions, facts)
+    # After every plugin's facts: a question may ask for a fact another plugin declares.
+    for question in {id(q): q for q in questions.values()}.values():
+        problems[question.plugin] += check_question(question, facts)
     for score in scores:
         problems[score.plugin] += check_score(score, facts)
     for plugin, found in problems.items():
@@ -244,7 +258,32 @@ def build_knowledge(
         scores=tuple(sorted(scores, key=lambda s: s.id)),
         case_fact_hooks=hooks,
         references=references,
+        questions=questions,
     )
+
+
+def check_question(question: QuestionSpec, facts: Mapping[str, FactSpec]) -> list[Problem]:
+    """A question must record facts a case can hold (a checklist: findings), and its gate
+    must name known facts."""
+    where = f'question "{question.id}"'
+    found: list[Problem] = []
+    for index, name in enumerate(question.facts):
+        spec = facts.get(name)
+        at = f"{where}.items[{index}]" if question.items else where
+        if spec is None:
+            found.append(Problem(at, f'unknown fact "{name}"{did_you_mean(name, facts)}'))
+        elif spec.kind not in ASKED_KINDS:
+            found.append(Problem(at, f'"{name}" is a {spec.kind}: it is worked out, never asked'))
+        elif question.items and spec.kind != "finding":
+            found.append(Problem(at, f'"{name}" is a {spec.kind}: a checklist asks yes, no or '
+                                 "don't know, so only findings"))
+    if question.items and question.id in facts:
+        found.append(Problem(where, "a checklist's id must not be a fact's name"))
+    if question.gated:
+        for test in walk_tests(question.gate):
+            found += check_test(test, facts, f"{where}.gate")
+    return found
+
 
 
 def plugin_contributions(pm: pluggy.PluginManager, plugin: LoadedPlugin, hook: str,

@@ -24,6 +24,7 @@ from kneerules.model.rules import (
     ConsiderationSpec,
     FactSpec,
     PluginData,
+    QuestionSpec,
     Reference,
     Rule,
     ScoreSpec,
@@ -40,6 +41,7 @@ _SECTIONS: dict[str, type] = {
     "considerations": ConsiderationSpec,
     "scores": ScoreSpec,
     "references": Reference,
+    "questions": QuestionSpec,
 }
 
 
@@ -136,6 +138,10 @@ class DataPlugin:
     @hookimpl
     def kneerules_references(self) -> Sequence[Reference]:
         return self.data.references
+
+    @hookimpl
+    def kneerules_questions(self) -> Sequence[QuestionSpec]:
+        return self.data.questions
 
     def __repr__(self) -> str:
         return f"<DataPlugin {self.name} from {self.data_file}>"

@@ -329,6 +329,66 @@ class Reference:
     plugin: str = ""
 
 
+ASKED_KINDS = ("finding", "measurement", "field")
+"""The facts a case records (scores and conclusions are worked out, never asked)."""
+
+Section = Literal["where", "about", "red_flags", "history", "examination"]
+"""Where a question comes in an interview, in a clinician's order: what hurts and where
+(and which leg), then who the patient is (age, sex), then the red-flag screen, then the
+history that tells the likely causes apart, then what only an examination finds."""
+SECTIONS: tuple[Section, ...] = ("where", "about", "red_flags", "history", "examination")
+SECTION_RANK: dict[str, int] = {section: rank for rank, section in enumerate(SECTIONS)}
+
+QuestionAudience = Literal["patient", "clinician"]
+"""Who can answer: a patient (lay words, asked in every interview) or only a clinician
+(an examination or a test result: asked by ``kneerules ask --clinician`` only)."""
+
+
+@attrs.frozen
+class ChecklistItem:
+    """One line of a checklist question: the finding it records and its lay words."""
+
+    fact: str
+    label: str
+
+
+@attrs.frozen
+class QuestionSpec:
+    """When and how an interview asks for a fact (or, with ``items``, several related
+    findings together as one checklist question, each answered yes, no or don't know).
+
+    ``id`` is the fact asked, or the checklist's own id. The interview asks by
+    ``section`` (:data:`SECTIONS`), then by ``order`` within it; a question with a
+    ``gate`` is asked only once the gate holds (a measurement after "swollen"), and a
+    question ``always`` asked is put to everyone (where it hurts, which leg, age, sex);
+    any other is asked only while its answer could still change the result."""
+
+    id: str
+    section: Section
+    audience: QuestionAudience
+    order: int = 100
+    text: str | None = None
+    """The words asked (for the audience); the vocabulary's ``question`` when not given."""
+    gate: Condition = ALWAYS
+    """Asked only once this holds (unknown facts do not satisfy it); ALWAYS: no gate."""
+    gate_why: str | None = None
+    """Why the answer is certain when the gate does not hold although a rule reads it
+    without the gate ("a man is not pregnant"); ``kneerules check`` flags such a gate
+    otherwise (:func:`kneerules.reasoning.settle.gate_leaks`)."""
+    items: tuple[ChecklistItem, ...] = ()
+    always: bool = False
+    plugin: str = ""
+
+    @property
+    def gated(self) -> bool:
+        return self.gate != ALWAYS
+
+    @property
+    def facts(self) -> tuple[str, ...]:
+        """The facts this question records."""
+        return tuple(item.fact for item in self.items) if self.items else (self.id,)
+
+
 @attrs.frozen
 class PluginData:
     """Everything one plugin's data file declares."""
@@ -340,4 +400,5 @@ class PluginData:
     considerations: tuple[ConsiderationSpec, ...] = ()
     scores: tuple[ScoreSpec, ...] = ()
     references: tuple[Reference, ...] = ()
+    questions: tuple[QuestionSpec, ...] = ()
 

@@ -155,6 +155,26 @@ def render_text(assessment: Assessment, explain: bool = False, width: int = 88) 
         lines += [wrap(note) for note in score.notes]
     lines += ["", "Advice:"]
     lines += [wrap(f"- {a.text}") for a in assessment.advice]
+    if assessment.questions is not None:  # asked for (eval --questions): said even when none
+        lines += ["", "Questions that would change the result (each answer checked by "
+                  "evaluating it), most consequential first:"]
+        if not assessment.questions:
+            lines.append("  none: no single answer would change the timeframe or the "
+                         "leading condition")
+        names = {e.condition: e.name for e in assessment.differential}
+        for question in assessment.questions:
+            moves = []
+            for outcome in question.outcomes:
+                said = ("yes" if outcome.answer is True else "no" if outcome.answer is False
+                        else str(outcome.answer))
+                parts = []
+                if "timeframe" in outcome.changes:
+                    parts.append(TIMEFRAME_WORDS[outcome.timeframe])
+                if "leading" in outcome.changes:
+                    lead = outcome.leading or ""
+                    parts.append(f"leading {names.get(lead, lead or 'none')}")
+                moves.append(f"{said} -> {', '.join(parts)}")
+            lines.append(wrap(f"- {question.text} [{question.fact}: {'; '.join(moves)}]"))
     if assessment.notes:
         lines += ["", "Notes:"] + [wrap(f"- {n}") for n in assessment.notes]
     if explain:

@@ -81,13 +81,14 @@ def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler:
     config = EngineConfig(ruleset, disable=tuple(dict.fromkeys(names)))
     when = parse_index_time(at)
     began = time.perf_counter()
+    progress = _progress()
     # A plain `kill` stops the cluster as Ctrl-C does, instead of orphaning its workers.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         result = audit(paths, out, config=config, compare=compare, scheduler=scheduler,
                        workers=workers, partition_size=partition_size,
                        output_format=output_format, at=when,  # type: ignore[arg-type]
-                       overwrite=overwrite)
+                       overwrite=overwrite, progress=progress)
     except OutputNotEmpty as error:
         raise click.UsageError(str(error)) from None
     except KneerulesError as error:
@@ -96,6 +97,9 @@ def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler:
         click.echo("\nkneerules audit: interrupted; the cluster it started is stopped; "
                    + _with_notes(error, "").lstrip("; "), err=True)
         sys.exit(130)
+    finally:
+        if progress is not None:
+            progress.close()
     took = time.perf_counter() - began
     summary = result.summary
     if summary["workers"]["with_malloc_trim_threshold"]:
@@ -116,6 +120,32 @@ def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler:
 def _with_notes(error: BaseException, text: str | None = None) -> str:
     notes = getattr(error, "__notes__", ())
     return "; ".join([str(error) if text is None else text, *notes])
+class _Progress:
+    """``eval --jsonl``'s progress line (kneerules.jsonl.Progress), fed by the audit as each
+    Dask task completes (distributed.as_completed): cases done, rate, time left, workers."""
+
+    def __init__(self) -> None:
+        from kneerules.batch.jsonl import Progress
+
+        self.line = Progress(sys.stderr)
+        self.started = False
+
+    def __call__(self, done: int, total: int, workers: int) -> None:
+        self.started = True
+        self.line.total = total
+        self.line.workers = workers
+        self.line.step(done - self.line.done)
+
+    def close(self) -> None:
+        if self.started:
+            self.line.close()
+
+
+def _progress() -> _Progress | None:
+    """Progress on a terminal only: nothing extra in a pipe, a file or a log."""
+    if sys.stderr is None or not sys.stderr.isatty():
+        return None
+    return _Progress()
 
 
 def _interrupt(signum: int, frame: object) -> None:

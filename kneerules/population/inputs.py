@@ -47,6 +47,8 @@ class Partition:
     first: int
     group: int = 0
     files: tuple[str, ...] = ()
+    count: int = 0
+    """How many cases it holds (progress counts them before they are read)."""
 
     @property
     def label(self) -> str:
@@ -83,7 +85,7 @@ def plan(paths: Sequence[str | Path], size: int, vocabulary: Mapping[str, FactSp
     def flush() -> None:
         if bundles:
             parts.append(Partition(len(parts), "fhir", bundles[0], 0, 0, 1,
-                                   files=tuple(bundles)))
+                                   files=tuple(bundles), count=len(bundles)))
             bundles.clear()
 
     for given in paths:
@@ -104,28 +106,29 @@ def plan(paths: Sequence[str | Path], size: int, vocabulary: Mapping[str, FactSp
                 spans = list(_parquet_spans(path, size, vocabulary))
         except OSError as error:
             raise InputError(f"{given}: cannot read: {error.strerror or error}") from None
-        for start, stop, first, group in spans:
-            parts.append(Partition(len(parts), kind, str(path), start, stop, first, group))
+        for start, stop, first, group, count in spans:
+            parts.append(Partition(len(parts), kind, str(path), start, stop, first, group,
+                                   count=count))
     flush()
     return parts
 
 
-def _jsonl_spans(path: Path, size: int) -> Iterator[tuple[int, int, int, int]]:
+def _jsonl_spans(path: Path, size: int) -> Iterator[tuple[int, int, int, int, int]]:
     with path.open("rb") as handle:
         start = offset = 0
         first = line = 1
         for raw in handle:
             offset += len(raw)
             if line - first + 1 == size:
-                yield start, offset, first, 0
+                yield start, offset, first, 0, size
                 start, first = offset, line + 1
             line += 1
         if offset > start:
-            yield start, offset, first, 0
+            yield start, offset, first, 0, line - first
 
 
 def _parquet_spans(path: Path, size: int, vocabulary: Mapping[str, FactSpec]
-                   ) -> Iterator[tuple[int, int, int, int]]:
+                   ) -> Iterator[tuple[int, int, int, int, int]]:
     import pyarrow.parquet as pq
 
     try:
@@ -138,7 +141,8 @@ def _parquet_spans(path: Path, size: int, vocabulary: Mapping[str, FactSpec]
     for group in range(metadata.num_row_groups):
         rows = metadata.row_group(group).num_rows
         for start in range(0, rows, size):
-            yield start, min(start + size, rows), before + start + 1, group
+            stop = min(start + size, rows)
+            yield start, stop, before + start + 1, group, stop - start
         before += rows
 
 

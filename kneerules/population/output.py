@@ -22,7 +22,7 @@ Format = Literal["parquet", "jsonl"]
 FORMATS: tuple[Format, ...] = ("parquet", "jsonl")
 ASSESSMENTS = "assessments"
 CHANGES = "changes"
-_LISTS = ("red_flags", "must_not_miss", "problems")
+_LISTS = ("red_flags", "must_not_miss", "level_rules", "problems")
 _INTS = ("position",)
 
 
@@ -103,8 +103,10 @@ def remove(path: Path) -> None:
     shutil.rmtree(path)
 
 
-def read_rows(out: str | Path, table: str = ASSESSMENTS) -> Iterator[dict[str, Any]]:
-    """Every row of an audit's output table, in input order (parts in partition order)."""
+def read_rows(out: str | Path, table: str = ASSESSMENTS, status: str | None = None
+              ) -> Iterator[dict[str, Any]]:
+    """Every row of an audit's output table, in input order (parts in partition order);
+    with ``status``, only the rows of that status (``"error"``: the cases not assessed)."""
     folder = Path(out) / table
     if not folder.is_dir():
         return
@@ -112,11 +114,14 @@ def read_rows(out: str | Path, table: str = ASSESSMENTS) -> Iterator[dict[str, A
         if path.suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            yield from pq.read_table(path).to_pylist()
+            filters = [("status", "=", status)] if status is not None else None
+            yield from pq.read_table(path, filters=filters).to_pylist()
         elif path.suffix == ".jsonl":
             with path.open(encoding="utf-8") as handle:
                 for line in handle:
-                    yield json.loads(line)
+                    row = json.loads(line)
+                    if status is None or row.get("status") == status:
+                        yield row
 
 
 __all__ = ["ASSESSMENTS", "CHANGES", "CHANGE_COLUMNS", "COLUMNS", "FORMATS", "read_rows"]

@@ -3,11 +3,12 @@ assessment (the trace and advice stay with ``kneerules eval``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kneerules.model.errors import CaseError, KneerulesError
 from kneerules.model.records import Assessment, EngineInfo
+from kneerules.model.rules import Rule
 
 # Policy v2's timeframes, most pressing first (docs/triage-policy.md).
 TIMEFRAMES = ("now", "today", "within_48_hours", "within_2_weeks", "routine")
@@ -23,7 +24,7 @@ ERROR = "error"
 
 # Every row, assessed or error, has these columns (the Parquet schema in output.py).
 COLUMNS = ("input", "position", "case_id", "status", "age_band", "level", "timeframe",
-           "red_flags", "leading_condition", "must_not_miss", "problems",
+           "red_flags", "leading_condition", "must_not_miss", "level_rules", "problems",
            "engine_version", "ruleset", "ruleset_version", "plugins")
 CHANGE_COLUMNS = ("input", "position", "case_id", "age_band", "status", "other_status",
                   "timeframe", "other_timeframe", "leading_condition",
@@ -58,6 +59,19 @@ def must_not_miss(assessment: Assessment) -> list[str]:
     return list(dict.fromkeys(named))
 
 
+def timeframe_setters(rules: Iterable[Rule]) -> dict[str, str]:
+    """Each rule that sets a timeframe, and that timeframe: what :func:`level_rules` reads."""
+    return {rule.id: rule.then.triage.timeframe for rule in rules
+            if rule.then.triage is not None and rule.then.triage.timeframe is not None}
+
+
+def level_rules(assessment: Assessment, setters: Mapping[str, str]) -> list[str]:
+    """The fired rules that set the case's timeframe: those of ``triage.because`` whose own
+    timeframe is the one given (the rules they built on set none, or a lower one)."""
+    given = timeframe(assessment)
+    return [rule for rule in assessment.triage.because if setters.get(rule) == given]
+
+
 def engine_columns(info: EngineInfo) -> dict[str, Any]:
     return {
         "engine_version": info.version,
@@ -68,7 +82,7 @@ def engine_columns(info: EngineInfo) -> dict[str, Any]:
 
 
 def assessed_row(where: tuple[str, int], assessment: Assessment, age: object,
-                 info: Mapping[str, Any]) -> dict[str, Any]:
+                 info: Mapping[str, Any], setters: Mapping[str, str]) -> dict[str, Any]:
     leading = assessment.differential[0].condition if assessment.differential else None
     return {
         "input": where[0], "position": where[1], "case_id": assessment.case_id,
@@ -76,7 +90,7 @@ def assessed_row(where: tuple[str, int], assessment: Assessment, age: object,
         "timeframe": timeframe(assessment),
         "red_flags": [flag.id for flag in assessment.red_flags],
         "leading_condition": leading, "must_not_miss": must_not_miss(assessment),
-        "problems": [], **info,
+        "level_rules": level_rules(assessment, setters), "problems": [], **info,
     }
 
 
@@ -90,7 +104,8 @@ def error_row(where: tuple[str, int], case_id: str | None, error: KneerulesError
     return {
         "input": where[0], "position": where[1], "case_id": case_id, "status": ERROR,
         "age_band": UNKNOWN_AGE, "level": None, "timeframe": None, "red_flags": [],
-        "leading_condition": None, "must_not_miss": [], "problems": problems, **info,
+        "leading_condition": None, "must_not_miss": [], "level_rules": [],
+        "problems": problems, **info,
     }
 
 

@@ -6,8 +6,9 @@ import contextlib
 import json
 import logging
 import os
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from kneerules.batch.pool import cpu_count
 from kneerules.knowledge.config import EngineConfig
 from kneerules.model.errors import EngineError, KneerulesError
 from kneerules.population import inputs, output
-from kneerules.population.summary import PartResult, summarise
+from kneerules.population.summary import PartResult, names, summarise
 
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
@@ -67,6 +68,7 @@ def audit(
     output_format: output.Format = "parquet",
     at: datetime | None = None,
     overwrite: bool = False,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> AuditResult:
     """Assesses every case of ``paths`` (JSON Lines, Parquet, FHIR) on a Dask cluster and
     writes the rows, ``summary.json`` and ``report.html`` into ``out``.
@@ -86,9 +88,14 @@ def audit(
 
     FHIR Bundles (``.json`` files, or one per line in ``.fhir.jsonl``) are read through
     the engine's ``fhir`` reader (``kneerules.fhir``) at the index time ``at`` (an aware
-    datetime; default: now, once for the whole audit, recorded in the summary)."""
+    datetime; default: now, once for the whole audit, recorded in the summary).
+
+    ``progress`` is called with (cases done, cases in all, workers) as each partition
+    completes. summary.json records when the audit started (UTC) and how long it took."""
     from kneerules.engine import Engine
 
+    started = datetime.now(UTC)
+    began = time.perf_counter()
     if output_format not in output.FORMATS:
         raise ValueError(f"output_format must be one of {output.FORMATS}, got {output_format!r}")
     config = config or EngineConfig()
@@ -111,7 +118,7 @@ def audit(
     staging = output.start_run(target)
     try:
         result = _audit_into(staging, paths, engines, parts, fhir, at, compare, scheduler,
-                             workers, output_format)
+                             workers, output_format, progress, started, began)
     except BaseException as error:
         # Ctrl-C included: the unfinished run stays, marked, beside the untouched --out.
         error.add_note(f"the unfinished run is in {staging}")
@@ -137,14 +144,16 @@ def _check_out(target: Path, overwrite: bool) -> None:
 def _audit_into(target: Path, paths: Sequence[str | Path], engines: list[Engine],
                 parts: list[inputs.Partition], fhir: bool, at: datetime | None,
                 compare: str | Path | None, scheduler: str | None, workers: int | None,
-                output_format: output.Format) -> AuditResult:
+                output_format: output.Format,
+                progress: Callable[[int, int, int], None] | None, started: datetime,
+                began: float) -> AuditResult:
     with _client(scheduler, workers) as client:
         checked = _start_engines(client, engines)
         # A cluster that outlives the audit keeps no engine of it (on Ctrl-C, no call
         # that could wait on the cluster: it is being stopped, or left as it was).
         try:
             results = _run(client, parts, checked.plugin, target, output_format,
-                           at if fhir else None)
+                           at if fhir else None, progress)
         except Exception:
             client.unregister_worker_plugin(checked.plugin)
             raise
@@ -154,17 +163,23 @@ def _audit_into(target: Path, paths: Sequence[str | Path], engines: list[Engine]
                         workers_seen)
     if fhir and at is not None:
         summary["fhir_index_time"] = at.isoformat()
+    summary["names"] = names(summary, [e.knowledge for e in engines])
+    summary["started"] = started.isoformat(timespec="seconds")
+    summary["duration_seconds"] = round(time.perf_counter() - began, 3)
     (target / SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
                                   encoding="utf-8")
     result = AuditResult(target, summary)
     from kneerules.population.report import render_report
 
     changes = list(_first(result.changes(), REPORT_CHANGES)) if compare is not None else []
-    (target / REPORT).write_text(render_report(summary, changes), encoding="utf-8")
+    errors = list(_first(output.read_rows(target, output.ASSESSMENTS, status="error"),
+                         REPORT_ERRORS)) if summary["errors"] else []
+    (target / REPORT).write_text(render_report(summary, changes, errors), encoding="utf-8")
     return result
 
 
 REPORT_CHANGES = 1000  # changed cases listed in the report; all are in out/changes
+REPORT_ERRORS = 1000  # error rows listed (and searchable) in the report; all are in the output
 
 
 def _first(rows: Iterator[dict[str, Any]], count: int) -> Iterator[dict[str, Any]]:
@@ -172,6 +187,11 @@ def _first(rows: Iterator[dict[str, Any]], count: int) -> Iterator[dict[str, Any
         if number >= count:
             return
         yield row
+
+
+def _workers(client: Client) -> int:
+    """The workers the scheduler knows now (its last report to this client)."""
+    return len(client.scheduler_info().get("workers", {}))
 
 
 @contextlib.contextmanager
@@ -265,7 +285,8 @@ def _start_engines(client: Client, engines: list[Engine]) -> _Started:
 
 
 def _run(client: Client, parts: list[inputs.Partition], plugin: str, out: Path,
-         fmt: output.Format, at: datetime | None = None) -> list[PartResult]:
+         fmt: output.Format, at: datetime | None = None,
+         progress: Callable[[int, int, int], None] | None = None) -> list[PartResult]:
     from distributed import as_completed
 
     from kneerules.population.worker import run_partition
@@ -275,10 +296,17 @@ def _run(client: Client, parts: list[inputs.Partition], plugin: str, out: Path,
                          key=[f"kneerules-audit-{token}-{p.index}" for p in parts])
     part_of = {future.key: part for future, part in zip(futures, parts, strict=True)}
     results: list[PartResult] = []
+    total = sum(part.count for part in parts)
+    done = 0
+    if progress is not None:
+        progress(0, total, _workers(client))
     try:
         for future in as_completed(futures, loop=client.loop):
             try:
                 results.append(future.result())
+                if progress is not None:
+                    done += results[-1].base.cases
+                    progress(done, total, _workers(client))
             except KneerulesError:
                 raise
             except Exception as error:  # e.g. KilledWorker, an input a worker cannot read

@@ -4,12 +4,15 @@ and writes ``summary.json``, from which the report is drawn (same figures, one s
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from kneerules.population.rows import AGE_BANDS, ASSESSED, TIMEFRAMES, UNKNOWN_AGE
 
-SUMMARY_FORMAT = "kneerules.audit-summary/1"
+if TYPE_CHECKING:
+    from kneerules.knowledge.base import KnowledgeBase
+
+SUMMARY_FORMAT = "kneerules.audit-summary/2"
 ERROR_EXAMPLES = 20  # bad cases listed by the summary; all are rows of the output
 NONE = "(none)"  # a case with no leading condition (nothing in the differential)
 BAND_ORDER = (*(label for _, _, label in AGE_BANDS), UNKNOWN_AGE)
@@ -25,6 +28,7 @@ class Tally:
         self.timeframe: Counter[str] = Counter()
         self.red_flags: Counter[str] = Counter()
         self.must_not_miss: Counter[str] = Counter()
+        self.level_rules: Counter[str] = Counter()
         self.leading: Counter[tuple[str, str]] = Counter()  # (age band, condition)
         self.engines: Counter[tuple[str, str, str, str]] = Counter()
         self.examples: list[dict[str, Any]] = []
@@ -43,12 +47,14 @@ class Tally:
         self.timeframe[row["timeframe"]] += 1
         self.red_flags.update(set(row["red_flags"]))
         self.must_not_miss.update(set(row["must_not_miss"]))
+        self.level_rules.update(set(row["level_rules"]))
         self.leading[(row["age_band"], row["leading_condition"] or NONE)] += 1
 
     def merge(self, other: Tally) -> None:
         self.cases += other.cases
         self.errors += other.errors
-        for name in ("level", "timeframe", "red_flags", "must_not_miss", "leading", "engines"):
+        for name in ("level", "timeframe", "red_flags", "must_not_miss", "level_rules", "leading",
+                     "engines"):
             getattr(self, name).update(getattr(other, name))
         room = ERROR_EXAMPLES - len(self.examples)
         self.examples.extend(other.examples[:max(room, 0)])
@@ -68,6 +74,7 @@ class Tally:
                           (*TIMEFRAMES, *sorted(set(self.timeframe) - set(TIMEFRAMES)))},
             "red_flags": _ranked(self.red_flags),
             "must_not_miss": _ranked(self.must_not_miss),
+            "level_rules": _ranked(self.level_rules),
             "leading_condition_by_age_band": by_band,
             "error_examples": self.examples,
             "engines": [
@@ -107,11 +114,9 @@ def summarise(parts: list[PartResult], inputs: list[str], compare: bool,
                                "partitions": len(parts), **base.to_json(), "workers": workers}
     if compare:
         theirs = other.to_json()
+        del theirs["error_examples"]  # the same cases: the errors rows are in the output
         summary["compare"] = {
-            "engines": theirs["engines"],
-            "timeframe": theirs["timeframe"],
-            "level": theirs["level"],
-            "errors": theirs["errors"],
+            **theirs,
             "changed": sum(transitions.values()),
             "timeframe_changes": [
                 {"from": a, "to": b, "cases": n}
@@ -119,3 +124,46 @@ def summarise(parts: list[PartResult], inputs: list[str], compare: bool,
             ],
         }
     return summary
+
+
+def names(summary: Mapping[str, Any], knowledge: Sequence[KnowledgeBase]) -> dict[str, Any]:
+    """What people read beside each id the summary counts, from the loaded rule sets (the
+    first that knows an id names it): conditions by name, red flags by the condition they
+    name (else their message), rules by their ``because``, with the timeframe they set."""
+    figures = [summary, summary.get("compare") or {}]
+    conditions: dict[str, str] = {}
+    flags: dict[str, str] = {}
+    rules: dict[str, dict[str, str]] = {}
+    for kb in reversed(knowledge):  # the first rule set's words win
+        conditions.update({c.id: c.name for c in kb.conditions.values()})
+        # A condition several flags name: each flag says which (its id's last part).
+        flag_ids: dict[str, set[str]] = {}
+        for rule in kb.rules:
+            flag = rule.then.red_flag
+            if flag is not None and flag.condition:
+                flag_ids.setdefault(flag.condition, set()).add(flag.id)
+        for rule in kb.rules:
+            flag = rule.then.red_flag
+            if flag is not None:
+                named = kb.conditions.get(flag.condition) if flag.condition else None
+                if named is None or flag.condition is None:
+                    flags[flag.id] = flag.message
+                elif len(flag_ids[flag.condition]) > 1:
+                    which = flag.id.rsplit(".", 1)[-1].replace("_", " ")
+                    flags[flag.id] = (named.name if which.lower() in named.name.lower()
+                                      else f"{named.name} ({which})")
+                else:
+                    flags[flag.id] = named.name
+            if rule.then.triage is not None:
+                rules[rule.id] = {"because": rule.because,
+                                  "timeframe": str(rule.then.triage.timeframe)}
+    seen_conditions = {c for f in figures for c in f.get("must_not_miss", {})}
+    seen_conditions |= {c for f in figures for band in f.get("leading_condition_by_age_band",
+                                                             {}).values() for c in band}
+    seen_flags = {r for f in figures for r in f.get("red_flags", {})}
+    seen_rules = {r for f in figures for r in f.get("level_rules", {})}
+    return {
+        "conditions": {c: conditions[c] for c in sorted(seen_conditions) if c in conditions},
+        "red_flags": {r: flags[r] for r in sorted(seen_flags) if r in flags},
+        "rules": {r: rules[r] for r in sorted(seen_rules) if r in rules},
+    }

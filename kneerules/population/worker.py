@@ -95,6 +95,7 @@ def run_partition(part: inputs.Partition, plugin: str, out: str, fmt: output.For
     base = engines[0]
     results: list[list[dict[str, Any]]] = [[] for _ in engines]
     infos = [rows.engine_columns(engine.info) for engine in engines]
+    setters = [rows.timeframe_setters(engine.knowledge.rules) for engine in engines]
     for path, position, item in inputs.read(part, base.vocabulary):
         where = (path, position)
         try:
@@ -106,9 +107,9 @@ def run_partition(part: inputs.Partition, plugin: str, out: str, fmt: output.For
                 found.append(rows.error_row(where, inputs.case_id_of(item), error, info))
             continue
         age = case.patient.age if case.patient else None
-        for engine, found, info in zip(engines, results, infos, strict=True):
+        for engine, found, info, setting in zip(engines, results, infos, setters, strict=True):
             try:
-                row = rows.assessed_row(where, engine.evaluate(case), age, info)
+                row = rows.assessed_row(where, engine.evaluate(case), age, info, setting)
             except KneerulesError as error:  # a plugin failed on this case: the rest go on
                 row = rows.error_row(where, case.case_id, error, info)
             row["problems"] = [*notes, *row["problems"]]

@@ -2,11 +2,11 @@
 
 Each rule's condition is compiled once into a Python expression (the meaning of
 :mod:`kneerules.reasoning.conditions`, without its tree walk), and forward chaining is
-durable-rules' agenda: of the rules whose condition holds and whose ``after``
-conclusions have all been derived, the one of lowest precedence index fires next; a
-conclusion exists once its first deriving rule has fired. The benchmark uses it as the
-limit of what evaluating the same rules can cost; tests use it to check durable-rules on
-rule sets too large to reason about by hand.
+durable-rules' agenda: of the rules whose condition holds and whose ``after`` conclusions have
+all been derived, the one of lowest precedence index fires next; a conclusion exists once its
+first deriving rule has fired. The benchmark uses it as the limit of what evaluating the
+same rules can cost; tests use it to check durable-rules on rule sets too large to reason
+about by hand.
 """
 
 from __future__ import annotations

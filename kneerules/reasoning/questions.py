@@ -18,10 +18,15 @@ from typing import Any, Literal
 import attrs
 
 from kneerules.model.records import Assessment, Case, FactValue, Outcome, Patient, Question
-from kneerules.model.rules import TIMEFRAME_RANK, FactSpec, FactTest, Rule, ScoreSpec, walk_tests
-
-ASKED_KINDS = ("finding", "measurement", "field")
-"""The facts a case records (scores and conclusions are worked out, never asked)."""
+from kneerules.model.rules import (
+    ASKED_KINDS,
+    TIMEFRAME_RANK,
+    FactSpec,
+    FactTest,
+    Rule,
+    ScoreSpec,
+    walk_tests,
+)
 
 Assess = Callable[[Case], Assessment]
 
