@@ -5,11 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-<<<<<<< HEAD
-.PHONY: demo test lint typecheck bench fuzz clean signer fhir-examples browser
-=======
-.PHONY: demo test check dist bench fuzz clean signer fhir-examples
->>>>>>> main
+.PHONY: demo test check dist bench fuzz clean signer fhir-examples browser
 
 # `make fuzz` runs the fuzz targets (fuzz/) for FUZZ_SECONDS in all; `make test` a short pass.
 FUZZ_SECONDS ?= 600
