@@ -66,6 +66,7 @@ _LAZY = {
     "RuleDataError": "kneerules.model.errors",
     "RulesetError": "kneerules.model.errors",
     "EngineError": "kneerules.model.errors",
+    "NotTriaged": "kneerules.model.errors",
     "Problem": "kneerules.model.errors",
 }
 
@@ -80,6 +81,7 @@ if TYPE_CHECKING:
         CaseError,
         EngineError,
         KneerulesError,
+        NotTriaged,
         PluginError,
         Problem,
         RuleDataError,
@@ -116,6 +118,7 @@ __all__ = [
     "FactValue",
     "Interview",
     "KneerulesError",
+    "NotTriaged",
     "Patient",
     "PluginError",
     "Problem",

@@ -29,7 +29,7 @@ from kneerules.knowledge.plugins import (
     get_plugin_manager,
 )
 from kneerules.knowledge.rulesets import DEFAULT_RULESET, RulesetSpec, find_ruleset
-from kneerules.model.errors import CaseError, PluginError, Problem, SafetyError
+from kneerules.model.errors import CaseError, NotTriaged, PluginError, Problem, SafetyError
 from kneerules.model.records import (
     Assessment,
     Case,
@@ -65,6 +65,11 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def reader_note(problem: Problem) -> str:
+    """A reader's problem as a note: its path, unless it is about the whole input."""
+    return problem.message if problem.path == "$" else str(problem)
 
 
 class Engine:
@@ -216,7 +221,10 @@ class Engine:
         The results are the same whatever ``jobs``: if ``cases`` raises, every case before
         it is yielded first; a case that cannot be pickled is evaluated in this process.
         ``deadline`` bounds the seconds one case may take (where a SIGALRM timer can run:
-        in worker processes, or in the main thread); past it the batch raises."""
+        in worker processes, or in the main thread); past it, that case yields a
+        :class:`CaseError` saying so and the batch goes on. A worker process that dies
+        (``kill -9``, a crash) costs only time: its chunk is run again; a case that kills
+        workers twice yields a :class:`CaseError` in its place."""
         from kneerules.batch.pool import evaluate_many
 
         return evaluate_many(self, cases, jobs=jobs, chunksize=chunksize, deadline=deadline)
@@ -254,23 +262,37 @@ class Engine:
 
     def read(self, reader: str, data: Any, **options: Any) -> tuple[Case, tuple[Problem, ...]]:
         """A validated case from ``data`` in another format, through the reader installed
-        as ``reader`` (see :mod:`kneerules.knowledge.readers`), and what the reader could not
-        decide."""
+        as ``reader`` (see :mod:`kneerules.knowledge.readers`), and what the reader could not decide
+        or left out (its ``problems``, then its ``notes``)."""
+        case, problems, _ = self._read(reader, data, **options)
+        return case, problems
+
+    def _read(self, reader: str, data: Any, **options: Any
+              ) -> tuple[Case, tuple[Problem, ...], str | None]:
         from kneerules.knowledge.readers import load_reader
 
         result = load_reader(reader)(self, data, **options)
         case = self.parse(getattr(result, "case", result))
-        return case, tuple(getattr(result, "problems", ()))
+        notes = tuple(Problem("$", str(note)) for note in getattr(result, "notes", ()))
+        return (case, tuple(getattr(result, "problems", ())) + notes,
+                getattr(result, "not_triaged", None))
 
     def evaluate_fhir(self, bundle: Any, *, at: datetime | None = None) -> Assessment:
         """The assessment of a FHIR R4 Bundle (or list of resources) about one patient at
         the index time ``at`` (default now), through ``kneerules[fhir]``. Conflicting
-        records are left unknown and listed in the assessment's notes."""
-        case, problems = self.read("fhir", bundle, at=at)
-        assessment = self.evaluate(case)
+        records are left unknown and listed in the assessment's notes, as are the records
+        left out (and why: too old, entered in error...).
+
+        Raises :class:`NotTriaged` when the record holds no current posterior-knee
+        complaint (and no red flag was raised): there is nothing to triage, and a triage
+        "about this new knee pain" would be wrong."""
+        case, problems, not_triaged = self._read("fhir", bundle, at=at)
+        assessment = self._assess(case)
+        if not_triaged is not None and not assessment.red_flags:
+            raise NotTriaged(not_triaged)
         if not problems:
             return assessment
-        notes = tuple(f"FHIR: {problem}" for problem in problems)
+        notes = tuple(f"FHIR: {reader_note(problem)}" for problem in problems)
         return attrs.evolve(assessment, notes=assessment.notes + notes)
 
     def evaluate_json(self, raw: bytes | str, source: str | None = None) -> Assessment:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -31,9 +32,16 @@ DONE = re.compile(r"(Go to A&E or call 999 now\.|See a doctor [^\r\n]*\.|Book an
 NUMBERED = re.compile(r"^(\d+)\. ([^\r\n]+)", re.MULTILINE)
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    # A suite run as a background job (`make test &`) ignores SIGINT, and an ignored signal
+    # stays ignored across exec: Ctrl-C would never reach the command (each test hung 60 s).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def spawn(*args: str) -> pexpect.spawn:
     return pexpect.spawn(KNEERULES, ["ask", *args], encoding="utf-8", timeout=60,
-                         dimensions=(40, 250), env={"COLUMNS": "250", "PATH": "/usr/bin:/bin"})
+                         dimensions=(40, 250), env={"COLUMNS": "250", "PATH": "/usr/bin:/bin"},
+                         preexec_fn=_ctrl_c_as_in_a_terminal)
 
 
 class Run:

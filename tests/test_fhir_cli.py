@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from kneerules.cli.main import main
+from kneerules.fhir.questionnaire import QUESTIONNAIRE_URL
 from kneerules.knowledge.readers import ReaderError, load_reader
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,13 +26,13 @@ def _run(*args: str) -> Any:
     return CliRunner().invoke(main, list(args))
 
 
-def test_eval_fhir_assesses_a_bundle() -> None:
-    """`kneerules eval --fhir BUNDLE --at T` prints the assessment of the mapped case."""
+def test_eval_fhir_of_a_bundle_without_a_knee_complaint_is_not_triaged() -> None:
+    """`kneerules eval --fhir BUNDLE --at T` of the IPS Bundle, which holds no knee pain:
+    no triage (it printed a routine one), exit 3, and why (issue 25.6)."""
     result = _run("eval", "--fhir", BUNDLE, "--at", "2024-04-20T00:00:00Z", "--format", "json")
-    assert result.exit_code == 0, result.output
-    assessment = json.loads(result.output)
-    assert assessment["case_id"] == "Patient/d174bd1a-b368-41e6-83a2-af77f2b3c60f"
-    assert assessment["triage"]["level"] == "routine"
+    assert result.exit_code == 3, result.output
+    assert "no current posterior-knee complaint to triage" in result.output
+    assert '"triage"' not in result.output
 
 
 def test_eval_fhir_reports_a_refusal_with_its_path() -> None:
@@ -52,7 +53,10 @@ def test_eval_fhir_warns_of_conflicts(tmp_path: Path) -> None:
                 "bodySite": {"coding": [{"system": site, "code": side}]}}
 
     path = tmp_path / "record.json"
-    path.write_text(json.dumps([pain("a", "7771000"), pain("b", "24028007")]))
+    knee = {"resourceType": "QuestionnaireResponse", "questionnaire": QUESTIONNAIRE_URL,
+            "status": "completed", "authored": "2026-03-01T08:00:00Z",
+            "item": [{"linkId": "pain.behind_knee", "answer": [{"valueBoolean": True}]}]}
+    path.write_text(json.dumps([pain("a", "7771000"), pain("b", "24028007"), knee]))
     result = _run("eval", "--fhir", str(path), "--at", "2026-03-01T12:00:00Z", "--format",
                   "json")
     assert result.exit_code == 0, result.output

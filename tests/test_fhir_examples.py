@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from kneerules import Engine
+from kneerules import Engine, NotTriaged
 from kneerules.cases.schema import case_schema
 from kneerules.cases.validation import case_data
 from kneerules.fhir import FhirError, map_fhir
@@ -118,8 +118,11 @@ def test_entered_in_error_temperature_makes_no_fever(engine: Engine) -> None:
     [record] = mapped.provenance
     assert (record.field, record.status, record.reason) == (
         "temperature_c", "ignored", "entered-in-error")
-    assessment = engine.evaluate_fhir(observation, at=at)
+    assessment = engine.evaluate(map_fhir(observation, at=at, vocabulary=engine.vocabulary).case)
     assert not any("fever" in step.rule for step in assessment.trace)
+    # No knee pain in it: evaluate_fhir does not triage it, and says what was left out.
+    with pytest.raises(NotTriaged, match="1 input of the record was left out: 1 entered-in-error"):
+        engine.evaluate_fhir(observation, at=at)
 
 
 def test_the_same_temperature_when_final_is_read(engine: Engine) -> None:

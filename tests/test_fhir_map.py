@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from kneerules import Engine, to_dict
 from kneerules.fhir import FhirError, map_fhir
+from kneerules.fhir.questionnaire import QUESTIONNAIRE_URL
 
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
 TODAY = "2026-03-01T08:00:00Z"
@@ -263,7 +264,12 @@ def test_evaluate_fhir_gives_the_assessment_of_the_mapped_case(engine: Engine) -
     """Engine.evaluate_fhir assesses what map_fhir maps, and notes its conflicts."""
     resources = [PATIENT, cond("128053003"),
                  obs("72514-3", valueInteger=7, **BODY_LEFT),
-                 obs("72514-3", rid="o2", valueInteger=7, **BODY_RIGHT)]
+                 obs("72514-3", rid="o2", valueInteger=7, **BODY_RIGHT),
+                 # the complaint it triages (without it: NotTriaged, test_reliability_v3)
+                 {"resourceType": "QuestionnaireResponse", "questionnaire": QUESTIONNAIRE_URL,
+                  "status": "completed", "subject": {"reference": "Patient/p1"},
+                  "authored": AT.isoformat(),
+                  "item": [{"linkId": "pain.behind_knee", "answer": [{"valueBoolean": True}]}]}]
     assessment = engine.evaluate_fhir(resources, at=AT)
     mapped = map_fhir(resources, at=AT, vocabulary=engine.vocabulary)
     assert to_dict(assessment)["triage"] == to_dict(engine.evaluate(mapped.case))["triage"]

@@ -18,9 +18,8 @@ from typing import Any
 
 import pytest
 
-from kneerules import CaseError, Engine, PluginError, hookimpl, to_dict
+from kneerules import CaseError, Engine, hookimpl, to_dict
 from kneerules.batch import pool as batch_module
-from kneerules.knowledge.plugins import get_plugin_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 KNEERULES = Path(sys.executable).parent / "kneerules"
@@ -172,27 +171,8 @@ def test_jobs_are_capped_at_the_cores(engine: Engine, monkeypatch: pytest.Monkey
     assert started == [min(1000, batch_module.cpu_count())]
 
 
-class Stuck:
-    """A plugin whose per-case hook never returns for one case."""
-
-    name = "stuck"
-
-    @hookimpl
-    def kneerules_case_facts(self, case: Any, facts: Any) -> Mapping[str, Any]:
-        if case.case_id == "stuck":
-            time.sleep(3600)
-        return {}
-
-
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_a_hook_that_never_returns_fails_the_batch_at_the_deadline(jobs: int) -> None:
-    """A plugin hook stuck on one case ends the batch with an error naming it, not a hang."""
-    engine = Engine(plugin_manager=get_plugin_manager(entry_points=False, extra=[Stuck()]))
-    cases = CASES * 2 + [{**DVT, "case_id": "stuck"}] + CASES
-    started = time.monotonic()
-    with pytest.raises(PluginError, match=r"'stuck'.*per-case deadline of 1 s"):
-        list(engine.evaluate_many(cases, jobs=jobs, chunksize=4, deadline=1))
-    assert time.monotonic() - started < 30
+# A plugin hook that never returns: see test_reliability_v3 (issue 25.4: it costs that
+# one case an error, the batch goes on).
 
 
 SCRIPT = """

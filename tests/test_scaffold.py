@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tomllib
 from collections.abc import Callable
@@ -64,7 +65,10 @@ def test_pyproject_declares_the_entry_point(project: Path) -> None:
 def _fill_in(project: Path) -> None:
     """Writes content where the scaffold left EXAMPLE placeholders, as an author would."""
     for data in project.rglob("*.yaml"):
-        data.write_text(data.read_text().replace("EXAMPLE: ", "Filled in: "))
+        text = data.read_text().replace("EXAMPLE: ", "Filled in: ")
+        # A real source in place of the placeholder one (issue 25.7).
+        data.write_text(re.sub(r'"kneerules local rule: EXAMPLE[^"]*"',
+                               '"kneerules local rule"', text))
 
 
 def test_fresh_scaffold_fails_check_until_filled_in(project: Path, tmp_path: Path) -> None:
@@ -74,7 +78,8 @@ def test_fresh_scaffold_fails_check_until_filled_in(project: Path, tmp_path: Pat
     shutil.copytree(project, copy)
     result = CliRunner().invoke(main, ["check", str(copy)])
     assert result.exit_code == 1
-    placeholders = sum(line.count('"EXAMPLE:') for data in copy.rglob("*.yaml")
+    placeholders = sum(line.count('"EXAMPLE:') + line.count(": EXAMPLE,")
+                       for data in copy.rglob("*.yaml")
                        for line in data.read_text().splitlines())
     assert placeholders >= 4
     assert result.output.count("is still the new-plugin placeholder") == placeholders, (

@@ -23,11 +23,11 @@ from typing import IO, Any, Protocol
 from kneerules.batch.pool import (
     DEFAULT_CHUNKSIZE,
     Engine,
-    chunks_of,
+    Spooled,
     cpu_count,
+    deadline_passed,
     max_jobs,
     run_ordered,
-    with_deadline,
 )
 from kneerules.knowledge.config import DEFAULT_CASE_DEADLINE
 from kneerules.model.errors import CaseError, EngineError, Problem
@@ -62,11 +62,13 @@ def assess_line(engine: Engine, numbered: tuple[int, bytes]) -> tuple[bytes, boo
         # The record echoes the line's case_id, which may hold a lone surrogate: as a \u
         # escape, the line stays valid UTF-8.
         return _line(json.dumps(error_record(number, raw, error), ensure_ascii=False)), False
-    except EngineError as error:
-        # The engine failed on this case alone (and cleared what it held of it): the other
-        # lines are still assessed, and this one says why it was not.
-        failed = CaseError([Problem("$", f"the engine could not assess this case: {error}")])
-        return _line(json.dumps(error_record(number, raw, failed), ensure_ascii=False)), False
+    except Exception as error:
+        # The engine failed on this case alone (and cleared what it held of it), or a
+        # plugin hook ran past the deadline: the other lines are still assessed, and this
+        # one says why it was not.
+        if not isinstance(error, EngineError) and not deadline_passed(error):
+            raise
+        return _lost_line(numbered, str(error))
     return _line(engine.json_writer.write(assessment)), True
 
 
@@ -176,34 +178,15 @@ class BinaryOut(Protocol):
     def flush(self) -> None: ...
 
 
-class _SpooledChunk:
-    """A worker's task: one chunk of numbered lines assessed into a spool file; returns the
-    file's path and whether each line was a valid case. The deadline is per line, as for
-    every batch (a chunk is one task here)."""
-
-    def __init__(self, folder: str, deadline: float | None) -> None:
-        self.folder = folder
-        self.deadline = deadline
-
-    def __call__(self, engine: Engine, chunk: list[tuple[int, bytes]]) -> tuple[str, list[bool]]:
-        timed = with_deadline(assess_line, self.deadline)
-        handle, path = tempfile.mkstemp(dir=self.folder, suffix=".jsonl")
-        oks = []
-        with open(handle, "wb") as out:
-            for numbered in chunk:
-                line, ok = timed(engine, numbered)
-                out.write(line)
-                oks.append(ok)
-        return path, oks
-
-
 def write_lines(engine: Engine, lines: Iterable[bytes], out: BinaryOut, *,
                 jobs: int | None = None, chunksize: int = DEFAULT_CHUNKSIZE,
                 method: str | None = None, deadline: float | None = DEFAULT_CASE_DEADLINE,
                 live: bool = False) -> Iterator[bool]:
     """Writes the output line of every input line to ``out`` (binary), in input order, and
     yields whether each was a valid case once its line is written. ``live``: flush after
-    every line (or chunk), for a feed that wants each answer when it is ready."""
+    every line (or chunk), for a feed that wants each answer when it is ready. A worker
+    that dies costs nothing but time; a line that kills workers twice is an error record
+    (see :func:`kneerules.batch.run_ordered`)."""
     workers = min(jobs or cpu_count(), max_jobs())
     numbered = enumerate(lines, start=1)
     first = list(itertools.islice(numbered, chunksize + 1))
@@ -215,16 +198,29 @@ def write_lines(engine: Engine, lines: Iterable[bytes], out: BinaryOut, *,
                 out.flush()
             yield ok
         return
-    chunks = chunks_of(itertools.chain(first, numbered), chunksize)
     with tempfile.TemporaryDirectory(prefix="kneerules-jsonl-") as folder:
-        task = _SpooledChunk(folder, deadline)
-        # One chunk is one task: the executor's own chunking is by task.
-        for path, oks in run_ordered(engine, task, chunks, jobs=workers, chunksize=1,
-                                     method=method, deadline=None):
-            _copy(path, out)
-            if live:
-                out.flush()
-            yield from oks
+        results: Iterator[Any] = run_ordered(
+            engine, assess_line, itertools.chain(first, numbered), jobs=workers,
+            chunksize=chunksize, method=method, deadline=deadline, lost=_lost_line,
+            spool=folder)
+        for result in results:
+            if isinstance(result, Spooled):
+                _copy(result.path, out)
+                if live:
+                    out.flush()
+                yield from result.oks
+            else:  # a line assessed apart from its chunk (after a worker died)
+                line, ok = result
+                out.write(line)
+                if live:
+                    out.flush()
+                yield ok
+
+
+def _lost_line(numbered: tuple[int, bytes], why: str) -> tuple[bytes, bool]:
+    number, raw = numbered
+    failed = CaseError([Problem("$", f"the engine could not assess this case: {why}")])
+    return _line(json.dumps(error_record(number, raw, failed), ensure_ascii=False)), False
 
 
 def _copy(path: str, out: BinaryOut) -> None:

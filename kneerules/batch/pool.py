@@ -10,6 +10,7 @@ so a year of encounters streams through in constant memory.
 
 from __future__ import annotations
 
+import contextlib
 import copyreg
 import io
 import itertools
@@ -17,6 +18,8 @@ import multiprocessing
 import os
 import pickle
 import signal
+import struct
+import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -28,7 +31,7 @@ import attrs
 
 from kneerules.knowledge.config import DEFAULT_CASE_DEADLINE, EngineConfig
 from kneerules.model import records as model
-from kneerules.model.errors import CaseError, EngineError
+from kneerules.model.errors import CaseError, EngineError, Problem
 from kneerules.model.records import Assessment, Case
 
 if TYPE_CHECKING:
@@ -134,24 +137,57 @@ def _dumps(results: list[Any]) -> bytes:
     return buffer.getvalue()
 
 
-def _run_chunk(task: Task[T, R], payload: bytes) -> bytes:
-    """A chunk's results, pickled in one go so that objects they share cross once."""
+def _run_chunk(task: Task[T, R], payload: bytes, progress: str | None = None,
+               spool: str | None = None) -> bytes:
+    """A chunk's results, pickled in one go so that objects they share cross once.
+
+    ``progress``: a file where the position of the item being evaluated is kept, so that
+    if this process dies the parent knows which item it was on (see :func:`_recover`).
+    ``spool``: a folder where results (encoded output lines and whether each was a valid
+    case) are written instead of pickled; the parent copies the file to its output."""
     assert _engine is not None, "worker started without an engine"
     items: Sequence[T | _InParent] = pickle.loads(payload)
     timed = with_deadline(task, _task_deadline)
     results: list[R | Carried | _InParent] = []
-    for item in items:
-        if isinstance(item, _InParent):
-            results.append(item)
-            continue
-        try:
-            result = timed(_engine, item)
-        except Exception as error:
-            results.append(Carried.of(error, raised=True))
-            break  # the parent raises it; the rest of the batch is abandoned
-        results.append(Carried.of(result, raised=False)
-                        if isinstance(result, BaseException) else result)
+    mark = os.open(progress, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600) if progress else -1
+    try:
+        for index, item in enumerate(items):
+            if isinstance(item, _InParent):
+                results.append(item)
+                continue
+            if mark >= 0:
+                os.pwrite(mark, _POSITION.pack(index), 0)
+            try:
+                result = timed(_engine, item)
+            except Exception as error:
+                results.append(Carried.of(error, raised=True))
+                break  # the parent raises it; the rest of the batch is abandoned
+            results.append(Carried.of(result, raised=False)
+                           if isinstance(result, BaseException) else result)
+    finally:
+        if mark >= 0:
+            os.close(mark)
+    if spool is not None and all(isinstance(r, tuple) for r in results):
+        return _dumps([_spool(spool, results)])  # type: ignore[arg-type]
     return _dumps(results)
+
+
+_POSITION = struct.Struct("<q")
+
+
+@attrs.frozen
+class Spooled:
+    """A chunk's output lines, in a spool file, and whether each line was a valid case."""
+
+    path: str
+    oks: tuple[bool, ...]
+
+
+def _spool(folder: str, results: list[tuple[bytes, bool]]) -> Spooled:
+    handle, path = tempfile.mkstemp(dir=folder, suffix=".jsonl")
+    with open(handle, "wb") as out:
+        out.writelines(line for line, _ in results)
+    return Spooled(path, tuple(ok for _, ok in results))
 
 
 def start_method() -> str:
@@ -176,6 +212,19 @@ def max_jobs() -> int:
 class CaseDeadline(Exception):
     """Raised in a case that ran past its deadline (an Exception, so that the rules runner
     still cleans up its session, and a plugin hook's failure names the plugin)."""
+
+
+def deadline_passed(error: BaseException) -> bool:
+    """Whether ``error`` is, or was caused by, a case running past its deadline (a plugin
+    hook's failure wraps it in a :class:`PluginError`)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, CaseDeadline):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _on_deadline(signum: int, frame: Any) -> None:
@@ -329,12 +378,19 @@ class _Guarded(Iterator[T]):
 
 def run_ordered(engine: Engine, task: Task[T, R], items: Iterable[T], *, jobs: int | None,
                 chunksize: int, method: str | None = None,
-                deadline: float | None = DEFAULT_CASE_DEADLINE) -> Iterator[R]:
+                deadline: float | None = DEFAULT_CASE_DEADLINE,
+                lost: Callable[[T, str], R] | None = None,
+                spool: str | None = None) -> Iterator[R]:
     """``task(engine, item)`` for every item, yielded in input order, on ``jobs`` processes.
 
     ``jobs`` of ``None`` or 0 means every core (and no more than :func:`max_jobs`); 1 runs
     in this process, as does a batch of at most one chunk (one chunk goes to one worker:
     nothing to share). Each item may take ``deadline`` seconds (None: no limit).
+
+    A worker that dies does not end the batch (see :func:`_pooled`): an item that kills
+    workers twice yields ``lost(item, why)``, or, without ``lost``, raises
+    :class:`EngineError`. ``spool`` (a folder; results must be ``(bytes, bool)``): a
+    worker's chunk comes back as one :class:`Spooled` file instead of its results.
 
     This process only hands out chunks and reads results: evaluating here too was
     measured slower, as the executor's feeder threads then wait for the GIL, which
@@ -358,25 +414,151 @@ def run_ordered(engine: Engine, task: Task[T, R], items: Iterable[T], *, jobs: i
                 signal.signal(signal.SIGALRM, handler)
         guarded.reraise()
         return
-    pool = _pool(engine, workers, method or start_method(), deadline)
-    pending: deque[tuple[Future[bytes], dict[int, T]]] = deque()
-    try:
-        for chunk in chunks_of(itertools.chain(first, guarded), chunksize):
-            payload, kept = _pack(chunk)
-            pending.append((pool.submit(_run_chunk, task, payload), kept))
-            if len(pending) >= workers * WINDOW_PER_JOB:
-                future, kept = pending.popleft()
-                yield from _unpack(engine, task, future.result(), kept)
-        while pending:
-            future, kept = pending.popleft()
-            yield from _unpack(engine, task, future.result(), kept)
-    except BrokenProcessPool as error:
-        raise EngineError(f"a worker process died: {error}") from error
-    finally:
-        for future, _ in pending:
-            future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+    yield from _pooled(engine, task, itertools.chain(first, guarded), workers=workers,
+                       chunksize=chunksize, method=method or start_method(),
+                       deadline=deadline, lost=lost, spool=spool)
     guarded.reraise()
+
+
+class _Slot:
+    """One chunk in flight (``future``), or results already in hand (``ready``)."""
+
+    __slots__ = ("future", "items", "kept", "lost", "mark", "ready")
+
+    def __init__(self, items: list[Any], lost: int = 0) -> None:
+        self.items = items
+        self.lost = lost  # how many times a worker died with this chunk on it
+        self.future: Future[bytes] | None = None
+        self.kept: dict[int, Any] = {}
+        self.mark = ""
+        self.ready: list[Any] | None = None
+
+
+def _pooled(engine: Engine, task: Task[T, R], items: Iterable[T], *, workers: int,
+            chunksize: int, method: str, deadline: float | None,
+            lost: Callable[[T, str], R] | None, spool: str | None) -> Iterator[Any]:
+    """The pool half of :func:`run_ordered`, surviving a worker that dies.
+
+    A dead worker (``kill -9``, a crash in C) breaks the whole executor: every chunk
+    not yet returned is lost. Each is resubmitted to a new pool, but the item a chunk was
+    on (each worker notes it, see :func:`_run_chunk`) is first run alone in a fresh
+    worker: if it kills that one too, it is the culprit and gets ``lost(item, why)`` in
+    its place (it killed workers twice); if not, it was a bystander, and its result is
+    used. So each break settles at least one item, and the batch goes on, in order."""
+    counter = itertools.count()
+    with tempfile.TemporaryDirectory(prefix="kneerules-batch-") as marks:
+        pool = _pool(engine, workers, method, deadline)
+        pending: deque[_Slot] = deque()
+
+        def submit(slot: _Slot) -> _Slot:
+            payload, slot.kept = _pack(slot.items)
+            slot.mark = os.path.join(marks, str(next(counter)))
+            try:
+                slot.future = pool.submit(_run_chunk, task, payload, slot.mark, spool)
+            except BrokenProcessPool:
+                slot.future = None  # the pool broke meanwhile: recovered in its turn
+            return slot
+
+        def results(slot: _Slot) -> Iterator[Any]:
+            nonlocal pool, pending
+            while True:
+                if slot.ready is not None:
+                    return iter(slot.ready)
+                try:
+                    if slot.future is None:
+                        raise BrokenProcessPool("the pool broke before the chunk was sent")
+                    payload = slot.future.result()
+                    with contextlib.suppress(OSError):
+                        os.unlink(slot.mark)
+                    return _unpack(engine, task, payload, slot.kept)
+                except BrokenProcessPool:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    pool = _pool(engine, workers, method, deadline)
+                    pending = _recover(engine, task, deque([slot, *pending]), submit,
+                                       method, deadline, lost)
+                    slot = pending.popleft()
+
+        try:
+            for chunk in chunks_of(items, chunksize):
+                pending.append(submit(_Slot(chunk)))
+                if len(pending) >= workers * WINDOW_PER_JOB:
+                    yield from results(pending.popleft())
+            while pending:
+                yield from results(pending.popleft())
+        finally:
+            for slot in pending:
+                if slot.future is not None:
+                    slot.future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _position(mark: str) -> int | None:
+    """The item a lost chunk was on (None: it had not started, or it had finished)."""
+    try:
+        with open(mark, "rb") as handle:
+            data = handle.read(_POSITION.size)
+    except OSError:
+        return None
+    return _POSITION.unpack(data)[0] if len(data) == _POSITION.size else None
+
+
+def _recover(engine: Engine, task: Task[T, R], pending: deque[_Slot],
+             submit: Callable[[_Slot], _Slot], method: str, deadline: float | None,
+             lost: Callable[[T, str], R] | None) -> deque[_Slot]:
+    """The chunks of a broken pool, in order, resubmitted to the new one (see
+    :func:`_pooled`); chunks that had already returned keep their results."""
+    recovered: deque[_Slot] = deque()
+    for slot in pending:
+        future = slot.future
+        if slot.ready is not None or (future is not None and future.done()
+                                      and not future.cancelled()
+                                      and future.exception() is None):
+            recovered.append(slot)
+            continue
+        at = _position(slot.mark)
+        if at is None or not 0 <= at < len(slot.items):
+            if not os.path.exists(slot.mark):
+                # Never started (queued when the pool broke): nothing of it is suspect.
+                recovered.append(submit(_Slot(slot.items, slot.lost)))
+            elif slot.lost == 0:
+                # Started, but on no item yet (unpickling it): once more, whole.
+                recovered.append(submit(_Slot(slot.items, 1)))
+            else:
+                # Lost twice with no item to blame: item by item, each alone.
+                for item in slot.items:
+                    done = _Slot([])
+                    done.ready = [_alone(engine, task, item, method, deadline, lost)]
+                    recovered.append(done)
+            continue
+        before, suspect, after = slot.items[:at], slot.items[at], slot.items[at + 1:]
+        if before:
+            recovered.append(submit(_Slot(before, slot.lost + 1)))
+        done = _Slot([])
+        done.ready = [_alone(engine, task, suspect, method, deadline, lost)]
+        recovered.append(done)
+        if after:
+            recovered.append(submit(_Slot(after, slot.lost + 1)))
+    return recovered
+
+
+def _alone(engine: Engine, task: Task[T, R], item: T, method: str, deadline: float | None,
+           lost: Callable[[T, str], R] | None) -> R:
+    """``item`` run again, alone, in a fresh worker: the second chance of an item a worker
+    died on. Dying again, it is ``lost(item, why)`` (or an :class:`EngineError`)."""
+    pool = _pool(engine, 1, method, deadline)
+    try:
+        payload, kept = _pack([item])
+        results = list(_unpack(engine, task, pool.submit(_run_chunk, task, payload).result(),
+                               kept))
+        return results[0]
+    except BrokenProcessPool:
+        why = ("a worker process died on this case twice (it was run again alone, in a new "
+               "process): it was not assessed")
+        if lost is None:
+            raise EngineError(why) from None
+        return lost(item, why)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def chunks_of(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -386,13 +568,28 @@ def chunks_of(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 def assess(engine: Engine, case: CaseInput) -> Assessment | CaseError:
-    """One case's assessment, or its :class:`CaseError` (other errors raise)."""
+    """One case's assessment, or its :class:`CaseError`; a case past its deadline (a plugin
+    hook that never returns) is a :class:`CaseError` saying so, and the batch goes on.
+    Other errors raise."""
     try:
         if isinstance(case, str | bytes):
             return engine.evaluate_json(case)
         return engine.evaluate(case)
     except CaseError as error:
         return error
+    except Exception as error:
+        if not deadline_passed(error):
+            raise
+        return _not_assessed(case, str(error))
+
+
+def _not_assessed(case: CaseInput, why: str) -> CaseError:
+    source = None
+    if isinstance(case, Case):
+        source = case.case_id
+    elif isinstance(case, Mapping) and isinstance(case.get("case_id"), str):
+        source = case["case_id"]
+    return CaseError([Problem("$", f"the engine could not assess this case: {why}")], source)
 
 
 def evaluate_many(engine: Engine, cases: Iterable[CaseInput], *, jobs: int | None = None,
@@ -401,4 +598,4 @@ def evaluate_many(engine: Engine, cases: Iterable[CaseInput], *, jobs: int | Non
                   ) -> Iterator[Assessment | CaseError]:
     """See :meth:`kneerules.engine.Engine.evaluate_many`."""
     return run_ordered(engine, assess, cases, jobs=jobs, chunksize=chunksize, method=method,
-                       deadline=deadline)
+                       deadline=deadline, lost=_not_assessed)

@@ -69,9 +69,27 @@ class _Refused(Exception):
     """A JSON construct the case format does not allow, met while decoding."""
 
 
+class _Constant(_Refused):
+    """NaN, Infinity or -Infinity, which Python's decoder takes and JSON does not."""
+
+
 def _reject_constant(name: str) -> Any:
-    raise _Refused(f"invalid JSON: {name} is not a JSON number; give a finite number or "
-                   "leave the field out")
+    raise _Constant(f"{name} is not a JSON number; give a finite number or leave the field out")
+
+
+# A JSON string (skipped whole), or a bare constant outside strings.
+_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
+
+
+def _where_constant(text: str) -> str:
+    """Where the first NaN or Infinity outside a string is, as the decoder's errors say
+    it (the decoder's hook for them is not told the position)."""
+    for match in _CONSTANT.finditer(text):
+        if match.group(1):
+            pos = match.start(1)
+            return (f" at line {text.count(chr(10), 0, pos) + 1}, column "
+                    f"{pos - text.rfind(chr(10), 0, pos)}")
+    return ""
 
 
 def _parse_float(text: str) -> float:
@@ -178,6 +196,9 @@ def parse_json(raw: bytes | str, source: str | None = None,
                           object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
         raise CaseError([_syntax_problem(exc)], source) from None
+    except _Constant as exc:
+        raise CaseError([Problem("$", f"invalid JSON{_where_constant(text)}: {exc}")],
+                        source) from None
     except _Refused as exc:
         raise CaseError([Problem("$", str(exc))], source) from None
     except RecursionError:
@@ -195,6 +216,37 @@ def parse_json(raw: bytes | str, source: str | None = None,
     if repeated:
         raise CaseError(list(_duplicates(data, repeated)), source)
     return data
+
+
+def read_limited(path: str, max_bytes: int = DEFAULT_MAX_BYTES, *,
+                 regular_only: bool = True) -> bytes:
+    """The bytes of the file ``path``, at most ``max_bytes + 1`` of them (one past the
+    limit is enough for :func:`parse_json` to refuse it); a :class:`CaseError` for a file
+    that cannot be read. ``regular_only`` refuses, before reading, anything but a regular
+    file: a ``*.json`` link to ``/dev/zero`` or a FIFO found in a folder is not a file
+    someone meant (it reached 17 GB of memory, or hung)."""
+    import os
+    import stat
+
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+    if regular_only:
+        flags |= getattr(os, "O_NONBLOCK", 0)  # opening a FIFO must not wait for a writer
+    try:
+        fd = os.open(path, flags)
+    except OSError as error:
+        raise CaseError([Problem("$", f"cannot read: {error.strerror or error}")],
+                        path) from None
+    try:
+        if regular_only and not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CaseError([Problem("$", "not a regular file (a device, a FIFO or a "
+                                     "folder): only JSON files are read")], path)
+        with open(fd, "rb", closefd=False) as handle:
+            return handle.read(max_bytes + 1)
+    except OSError as error:
+        raise CaseError([Problem("$", f"cannot read: {error.strerror or error}")],
+                        path) from None
+    finally:
+        os.close(fd)
 
 
 def _value_problem(kind: str, value: Any, spec: FactSpec | None) -> str | None:
@@ -275,14 +327,18 @@ def _check_section(section: str, entries: Mapping[Any, Any],
     return valid, problems
 
 
-def _capped(problems: list[Problem]) -> list[Problem]:
-    """The first :data:`MAX_PROBLEMS` problems, then one line saying how many were left out."""
-    left_out = len(problems) - MAX_PROBLEMS
+def _capped(problems: list[Problem], uncounted: int = 0) -> list[Problem]:
+    """The first :data:`MAX_PROBLEMS` problems, then one line saying how many were left out
+    (``uncounted``: problems past the cap that were only counted, never made)."""
+    left_out = max(0, len(problems) - MAX_PROBLEMS) + uncounted
     shown = problems[:MAX_PROBLEMS]
     if left_out > 0:
         shown.append(Problem("$", f"... and {left_out} more problem{'s' * (left_out != 1)} "
                              "not listed"))
     return shown
+
+
+cap_problems = _capped
 
 
 def _check_patient(patient: Any, vocabulary: Mapping[str, FactSpec]) -> list[Problem]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -343,6 +344,9 @@ Literal = tuple[FactTest, bool]
 
 PLACEHOLDER = "EXAMPLE:"
 """What ``kneerules new-plugin`` writes where clinical content must go."""
+_PLACEHOLDER = re.compile(r"\bEXAMPLE\b")
+"""The word the scaffold puts in every placeholder: "EXAMPLE: ..." in texts, and
+"kneerules local rule: EXAMPLE, name the section..." in sources, which passed the check."""
 
 
 def _texts(value: Any, field: str = "") -> Iterator[tuple[str, str]]:
@@ -357,7 +361,7 @@ def _texts(value: Any, field: str = "") -> Iterator[tuple[str, str]]:
 
 
 def placeholders(source: str, data: PluginData) -> list[LintProblem]:
-    """Text still holding the scaffold's ``EXAMPLE:`` placeholders: a fresh plugin must not
+    """Text still holding the scaffold's ``EXAMPLE`` placeholders: a fresh plugin must not
     pass the check before a clinician has written its content."""
     found = []
     for kind, items in (("condition", data.conditions), ("fact", data.facts),
@@ -366,7 +370,7 @@ def placeholders(source: str, data: PluginData) -> list[LintProblem]:
         for item in items:
             key = getattr(item, "name" if kind == "fact" else "id", "?")
             for field, text in _texts(item):
-                if PLACEHOLDER in text:
+                if _PLACEHOLDER.search(text):
                     found.append(LintProblem(source, f'{kind} "{key}"', f"{field} is still the "
                                              "new-plugin placeholder; write the clinical "
                                              "content in its place"))

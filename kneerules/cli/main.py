@@ -25,6 +25,11 @@ MAX_BYTES_LIMIT = 1024 * 1024 * 1024
 refused anyway); 2**63 - 1 overflowed the read."""
 
 
+NOT_TRIAGED_EXIT = 3
+"""``eval --fhir`` of a record with no current posterior-knee complaint: nothing was
+triaged, on purpose (neither a bad input, 1, nor a usage error, 2)."""
+
+
 def _say(text: str, err: bool = False, nl: bool = True) -> None:
     """Prints one line of text made of values (a file name, a problem): never a control
     character, not even a newline, reaches the stream (issue 16.3)."""
@@ -147,7 +152,8 @@ def main() -> None:
 @click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
 @click.option("--max-bytes", "max_bytes", type=click.IntRange(min=1, max=MAX_BYTES_LIMIT),
               default=None,
-              metavar="N", help="Refuse a case larger than N bytes.  [default: 1048576 (1 MiB)]")
+              metavar="N", help="Refuse a case larger than N bytes (a --fhir record: 16 N, "
+              "as fhir-case).  [default: 1048576 (1 MiB)]")
 @click.option("--jsonl", metavar="FILE|-", help="Read cases as JSON Lines (one case per line; "
               "- for standard input) and write one JSON assessment per line, in order; a bad "
               "line gives an error record {\"line\": N, \"error\": {\"problems\": [...]}}.")
@@ -170,7 +176,8 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
     several, one assessment per line (JSON Lines). A bad case is reported on
     standard error and the others are still assessed; the exit code is 1 if
     any case failed. With --jsonl FILE instead of CASE..., assesses a whole
-    batch on --jobs processes.
+    batch on --jobs processes. With --fhir, a record that holds no current
+    posterior-knee complaint is not triaged: it says so, and the exit code is 3.
     """
 
     from datetime import UTC, datetime
@@ -178,7 +185,8 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
     import attrs
 
     from kneerules.cli.params import parse_index_time
-    from kneerules.model.errors import CaseError, KneerulesError
+    from kneerules.knowledge.readers import record_limit
+    from kneerules.model.errors import CaseError, KneerulesError, NotTriaged
     from kneerules.output.rendering import RenderOptions, render
 
     when = (parse_index_time(at) or datetime.now(UTC)) if fhir else None
@@ -203,26 +211,34 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
     engine = build_engine(ruleset, disable, max_bytes)
     why_rules = _why_not_rules(engine, why_not)
     width = terminal_width()
-    failed = False
+    failed = not_triaged = False
+    # A FHIR record is a whole patient's resources: one limit for it, shared with fhir-case.
+    limit = record_limit(engine.max_bytes) if fhir else engine.max_bytes
     for path in cases:
-        source, raw = _read_input(path, engine.max_bytes)
+        source, raw = _read_input(path, limit)
         try:
-            notes: tuple[object, ...] = ()
             if fhir:
                 from kneerules.cases.validation import parse_json
 
-                case, notes = engine.read("fhir", parse_json(raw, source, engine.max_bytes),
-                                          at=when)
+                record = parse_json(raw, source, limit)
+                assessment = engine.evaluate_fhir(record, at=when)
+                for note in assessment.notes:
+                    if note.startswith("FHIR: "):
+                        _say(f"{source}: warning: {note.removeprefix('FHIR: ')}", err=True)
+                if with_questions or why_rules:
+                    case = engine.read("fhir", record, at=when)[0]
             else:
                 case = engine.parse(raw, source)
-            assessment = engine.evaluate(case)
+                assessment = engine.evaluate(case)
             if with_questions:
                 assessment = attrs.evolve(assessment, questions=engine.questions(case))
-            if notes:
-                for note in notes:
-                    _say(f"{source}: warning: {note}", err=True)
-                assessment = attrs.evolve(
-                    assessment, notes=assessment.notes + tuple(f"FHIR: {n}" for n in notes))
+        except NotTriaged as error:
+            # Not a failure: nothing to triage. Its own exit status (3, docs/fhir.md).
+            not_triaged = True
+            _say(f"{source}: {error.reason}", err=True)
+            if output_format == "json" and len(cases) > 1:
+                _write_json_line({"source": source, "not_triaged": error.reason})
+            continue
         except CaseError as error:
             failed = True
             for problem in error.problems:
@@ -245,6 +261,8 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
                        nl=False)
     if failed:
         sys.exit(1)
+    if not_triaged:
+        sys.exit(NOT_TRIAGED_EXIT)
 
 
 def _file_error_record(source: str, error: Any) -> dict[str, Any]:
@@ -427,7 +445,10 @@ def new_plugin_command(name: str, directory: pathlib.Path, title: str | None) ->
 @click.argument("case_file", required=False, metavar="[CASE]",
                 type=click.Path(exists=True, dir_okay=False, allow_dash=False))
 @click.option("--save", type=click.Path(dir_okay=False, writable=True, path_type=pathlib.Path),
-              help="Write the case built (case JSON) to this file, after every answer.")
+              help="Write the case built (case JSON) to this file, after every answer "
+              "(atomically: a new file renamed into place). An existing file is refused "
+              "unless --force is given.")
+@click.option("--force", is_flag=True, help="With --save: replace the file if it exists.")
 @click.option("--clinician", is_flag=True, help="Also ask what only a clinician can answer "
               "(foot pulses, passive stretch, the Ottawa knee rule, the measured calf, a "
               "D-dimer).")
@@ -439,8 +460,9 @@ def new_plugin_command(name: str, directory: pathlib.Path, title: str | None) ->
 @click.option("--ruleset", default="posterior-knee", show_default=True,
               help="A shipped rule set's name, or the path of a rule-set file.")
 @click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
-def ask_command(case_file: str | None, save: pathlib.Path | None, clinician: bool,
-                replay_file: str | None, ruleset: str, disable: tuple[str, ...]) -> None:
+def ask_command(case_file: str | None, save: pathlib.Path | None, force: bool,
+                clinician: bool, replay_file: str | None, ruleset: str,
+                disable: tuple[str, ...]) -> None:
     """Interview: ask, as a clinician would, until the answer is settled.
 
     First where it hurts and which leg, then age and sex, then the red flags that fit
@@ -454,6 +476,12 @@ def ask_command(case_file: str | None, save: pathlib.Path | None, clinician: boo
     from kneerules.cli.interview import DONT_KNOW, Interview, save_case
     from kneerules.model.errors import CaseError, KneerulesError
 
+    if save is not None and not force and (save.exists() or save.is_symlink()):
+        # The first answer would replace it: someone's file, or another interview.
+        raise click.BadParameter(f"{str(save)!r} exists: give --force to replace it, or "
+                                 "another file", param_hint="--save")
+    if force and save is None:
+        raise click.UsageError("--force replaces the --save file: use it with --save")
     engine = build_engine(ruleset, disable)
     if replay_file is not None:
         if case_file is not None or save is not None:

@@ -29,8 +29,17 @@ class ScaffoldError(KneerulesError):
     """The plugin project cannot be created where asked."""
 
 
+MAX_NAME = 64
+"""The longest plugin name: it names the project's folder and files (the file system's
+limit is 255 bytes) and every rule id of the plugin, which people read."""
+
+
 def name_problem(name: str) -> str | None:
     """What is wrong with ``name`` as a plugin name, or None."""
+    if len(name) > MAX_NAME:
+        # Checked first: a longer name makes file names the file system refuses.
+        return (f"the name is {len(name)} characters long; a plugin name has at most "
+                f"{MAX_NAME}, such as 'popliteal_aneurysm'")
     if not _NAME.match(name):
         suggestion = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
         hint = f" (did you mean {suggestion!r}?)" if _NAME.match(suggestion) else ""

@@ -64,22 +64,21 @@ def fhir_case_command(path: str, at: str | None, ruleset: str, disable: Sequence
     provenance of every field and the conflicts left unknown (JSON)."""
     import json
 
-    from kneerules.cases.validation import parse_json
+    from kneerules.cases.validation import parse_json, read_limited
     from kneerules.cli.params import build_engine
     from kneerules.fhir.reader import read_fhir
+    from kneerules.knowledge.readers import record_limit
     from kneerules.model.errors import CaseError, KneerulesError
 
     when = parse_index_time(at) or datetime.now(UTC)
     engine = build_engine(ruleset, disable)
-    if path == "-":
-        raw = sys.stdin.buffer.read()
-    else:
-        with open(path, "rb") as handle:
-            raw = handle.read()
+    limit = record_limit(engine.max_bytes)  # the limit of `eval --fhir`
     source = "<stdin>" if path == "-" else path
     try:
-        mapped = read_fhir(engine, parse_json(raw, source, max_bytes=16 * engine.max_bytes),
-                           at=when)
+        # One byte past the limit is enough to refuse it, however large the input is.
+        raw = (sys.stdin.buffer.read(limit + 1) if path == "-"
+               else read_limited(path, limit, regular_only=False))
+        mapped = read_fhir(engine, parse_json(raw, source, max_bytes=limit), at=when)
     except CaseError as error:
         for problem in error.problems:
             click.echo(f"{source}: {problem}", err=True)

@@ -4,6 +4,8 @@ the conflicts it would not guess at; and what the resource handlers see of a map
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -19,6 +21,10 @@ if TYPE_CHECKING:
     from kneerules.fhir.mappings import FhirMapping
 
 Status = Literal["used", "ignored"]
+KNEE_COMPLAINT = "pain.behind_knee"
+"""The finding that says a record holds the complaint kneerules triages (as the CDS
+Hooks service decides whether to show a card)."""
+_NOT_LEFT_OUT = ("unanswered", "conflicts with another resource")
 
 
 @attrs.frozen
@@ -55,6 +61,41 @@ class FhirCase:
     cannot be compared..."""
     other_patients: tuple[Provenance, ...] = ()
     """Resources ignored because they are not about the expected patient (``patient=``)."""
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """How many of the record's inputs were left out, and why (answers older than the
+        window, entered in error...): without it, a record whose every answer was too old
+        read as "No findings were given". Unanswered questions and conflicts (already in
+        :attr:`problems`) are not counted."""
+        reasons: Counter[str] = Counter()
+        for item in self.provenance:
+            if item.status != "ignored" or item.reason is None:
+                continue
+            if item.reason.startswith(_NOT_LEFT_OUT):
+                continue
+            # "dated 2025-12-01, outside the time window (...)": the date is per record.
+            reasons[re.sub(r"^dated [^,]*, ", "", item.reason)] += 1
+        if not reasons:
+            return ()
+        total = sum(reasons.values())
+        why = "; ".join(f"{count} {reason}" for reason, count in reasons.most_common(5))
+        more = len(reasons) - 5
+        if more > 0:
+            why += f"; and {more} other reason{'s' if more > 1 else ''}"
+        return (f"{total} input{'s' if total != 1 else ''} of the record "
+                f"{'were' if total != 1 else 'was'} left out: {why}",)
+
+    @property
+    def not_triaged(self) -> str | None:
+        """Why this record is not triaged (None when it is): it holds no current pain
+        behind the knee, the complaint the rule set triages."""
+        if self.case.findings.get(KNEE_COMPLAINT) is True:
+            return None
+        # What was left out may be why: answers too old to count are not a complaint.
+        return "; ".join(("the record holds no current posterior-knee complaint to triage "
+                          "(no current pain behind the knee): no triage was given",
+                          *self.notes))
 
     def to_dict(self) -> dict[str, Any]:
         from kneerules.cases.validation import case_data
@@ -96,6 +137,8 @@ class MappingRun(Protocol):
     """Findings left unknown for a reason the reader must see (a D-dimer's units...)."""
     left_out: int
     """Refusals past MAX_PROBLEMS, only counted."""
+    suggested: int
+    """Unknown names for which the closest valid ones were looked for (capped)."""
 
     def is_the_patient(self, entry: Entry) -> bool: ...
 

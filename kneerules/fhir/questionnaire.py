@@ -129,7 +129,7 @@ def _value(spec: FactSpec, answer: Mapping[str, Any]) -> FactValue | str | None:
 
 def map_response(mapper: MappingRun, entry: Entry) -> None:
     """Offer every answer of a kneerules QuestionnaireResponse to ``mapper``."""
-    from kneerules.cases.validation import MAX_PROBLEMS
+    from kneerules.cases.validation import MAX_PROBLEMS, MAX_SUGGESTIONS
     from kneerules.fhir.elements import clinical_time
     from kneerules.fhir.timing import window_verdict
     from kneerules.model.messages import did_you_mean
@@ -151,8 +151,11 @@ def map_response(mapper: MappingRun, entry: Entry) -> None:
             mapper.left_out += 1
             continue
         if spec is None or spec.kind not in ("field", "finding", "measurement"):
+            # The closest names are looked for as a case's are: for the first few only.
+            mapper.suggested += 1
+            hint = did_you_mean(link, names) if mapper.suggested <= MAX_SUGGESTIONS else ""
             mapper.refusals.append(Problem(f"{where}.linkId", f"{link!r} is not a question of "
-                                           f"the installed vocabulary{did_you_mean(link, names)}"))
+                                           f"the installed vocabulary{hint}"))
             continue
         if skip is not None:
             mapper.ignore(entry, link, RULE, skip)

@@ -15,6 +15,16 @@ from typing import Any
 
 from kneerules.model.errors import KneerulesError
 
+RECORD_SIZE_FACTOR = 16
+"""A record a reader takes (a FHIR Bundle: a whole patient's resources) may be this many
+times the size of a case: one limit, :func:`record_limit`, for every command that reads
+one (``eval --fhir``, ``fhir-case``)."""
+
+
+def record_limit(max_bytes: int) -> int:
+    """The largest record, in bytes, read for an engine whose cases may be ``max_bytes``."""
+    return RECORD_SIZE_FACTOR * max_bytes
+
 
 class ReaderError(KneerulesError):
     """No reader of that name is installed, or its integration's extra is missing."""

@@ -81,5 +81,18 @@ class RulesetError(KneerulesError):
     """A named rule set does not exist or is inconsistent with the installed plugins."""
 
 
+class NotTriaged(KneerulesError):
+    """The input holds nothing this rule set triages (a FHIR record with no current
+    posterior-knee complaint, and no red flag): no triage was given, on purpose.
+    :attr:`reason` says why, for the person who asked."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.reason,)
+
+
 class EngineError(KneerulesError):
     """The rules engine itself failed while evaluating a case (a bug, never the user's fault)."""

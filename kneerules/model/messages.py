@@ -10,7 +10,7 @@ import reprlib
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeGuard
 
-from kneerules.model.textsafe import json_safe
+from kneerules.model.textsafe import json_safe, visible
 
 
 class Invalid(Exception):
@@ -71,7 +71,7 @@ def key_path(path: str, key: object) -> str:
     if isinstance(key, int) and not isinstance(key, bool):
         return f"{path}[{key}]"
     if isinstance(key, str):
-        return f"{path}[{json_safe(json.dumps(key, ensure_ascii=False))}]"
+        return f"{path}[{visible(json_safe(json.dumps(key, ensure_ascii=False)))}]"
     # Only a Python caller can use a key that is not a string; show it as Python would.
     return f"{path}[{_safe_repr(key)}]"
 

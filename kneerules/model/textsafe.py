@@ -11,9 +11,14 @@ import re
 
 # C0 controls, DEL, C1 controls (0x9b is a one-byte CSI to some terminals), and lone
 # surrogates, which no UTF-8 stream can hold. Tab and newline are kept by terminal_safe.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-_UNSAFE_IN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\ud800-\udfff\u2028\u2029]")
+# Also the invisible format characters: zero-width ones and bidirectional controls make
+# a name look like another ("pain.behind\u200bknee", "\u202eevil"), so an error message
+# would show a name that is not the one given.
+INVISIBLE = "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029{INVISIBLE}]")
+_UNSAFE_IN_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029{INVISIBLE}]")
+_JSON_UNSAFE = re.compile(f"[\x7f-\x9f\ud800-\udfff\u2028\u2029{INVISIBLE}]")
+_INVISIBLE = re.compile(f"[{INVISIBLE}]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\x1b"}
 
 
@@ -36,6 +41,12 @@ def one_line(text: str) -> str:
     return _UNSAFE_IN_LINE.sub(_escape, text)
 
 
+def visible(text: str) -> str:
+    """``text`` with the invisible format characters (zero-width, bidirectional controls)
+    as ``\\uXXXX`` escapes: for a name put in a message (valid in a JSON string too)."""
+    return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def json_safe(text: str) -> str:
     """JSON text (from ``json.dumps(..., ensure_ascii=False)``, which escapes C0 already)
     with C1 controls, DEL, line separators and lone surrogates as ``\\uXXXX`` escapes.
@@ -46,4 +57,4 @@ def json_safe(text: str) -> str:
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-__all__ = ["json_safe", "one_line", "terminal_safe"]
+__all__ = ["json_safe", "one_line", "terminal_safe", "visible"]

@@ -48,12 +48,14 @@ def _require(module: str, extra: str, why: str) -> None:
               default="parquet", show_default=True, help="Format of the output tables.")
 @click.option("--at", "at", metavar="DATETIME", help="The index time FHIR Bundles are read "
               "at, ISO 8601 with its zone (2024-09-01T10:00:00Z).  [default: now]")
+@click.option("--overwrite", is_flag=True, help="Replace what --out holds (a previous "
+              "run) once this run completes; without it, a non-empty --out is refused.")
 @click.option("--partition-size", type=click.IntRange(min=1), default=2000, show_default=True,
               metavar="N", help="Cases per Dask task.")
 def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler: str | None,
                   workers: int | None, compare: str | None, ruleset: str,
                   disable: tuple[str, ...], output_format: str, at: str | None,
-                  partition_size: int) -> None:
+                  overwrite: bool, partition_size: int) -> None:
     """Assess a population of cases on Dask and write a summary and a report.
 
     Each INPUT is JSON Lines (.jsonl, .ndjson: one case per line, as `eval --jsonl`),
@@ -61,6 +63,8 @@ def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler:
     columns case_id, patient.age, patient.sex, onset, side and measurements too), a
     FHIR R4 Bundle (.json: one patient) or FHIR Bundles one per line (.fhir.jsonl).
     A bad case becomes an error row and the rest go on; the exit code is then 1.
+    The run is written beside DIR and moved into place when it completes: an
+    interrupted run is left marked UNFINISHED, DIR untouched.
     """
     if scheduler is not None and workers is not None:
         raise click.UsageError("--workers sizes the cluster started here; a --scheduler's "
@@ -71,7 +75,7 @@ def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler:
     from kneerules.knowledge.config import EngineConfig
     from kneerules.knowledge.plugins import disabled_from_env
     from kneerules.model.errors import KneerulesError
-    from kneerules.population.run import audit
+    from kneerules.population.run import OutputNotEmpty, audit
 
     names = [*disabled_from_env(), *(n for v in disable for n in v.replace(",", " ").split())]
     config = EngineConfig(ruleset, disable=tuple(dict.fromkeys(names)))
@@ -84,12 +88,14 @@ def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler:
         result = audit(paths, out, config=config, compare=compare, scheduler=scheduler,
                        workers=workers, partition_size=partition_size,
                        output_format=output_format, at=when,  # type: ignore[arg-type]
-                       progress=progress)
+                       overwrite=overwrite, progress=progress)
+    except OutputNotEmpty as error:
+        raise click.UsageError(str(error)) from None
     except KneerulesError as error:
-        raise click.ClickException(str(error)) from None
-    except KeyboardInterrupt:
-        click.echo("\nkneerules audit: interrupted; the cluster it started is stopped.",
-                   err=True)
+        raise click.ClickException(_with_notes(error)) from None
+    except KeyboardInterrupt as error:
+        click.echo("\nkneerules audit: interrupted; the cluster it started is stopped; "
+                   + _with_notes(error, "").lstrip("; "), err=True)
         sys.exit(130)
     finally:
         if progress is not None:
@@ -111,6 +117,9 @@ def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler:
         sys.exit(1)
 
 
+def _with_notes(error: BaseException, text: str | None = None) -> str:
+    notes = getattr(error, "__notes__", ())
+    return "; ".join([str(error) if text is None else text, *notes])
 class _Progress:
     """``eval --jsonl``'s progress line (kneerules.jsonl.Progress), fed by the audit as each
     Dask task completes (distributed.as_completed): cases done, rate, time left, workers."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,14 +61,46 @@ def _write_parquet(path: Path, rows: Sequence[dict[str, Any]], columns: Sequence
     pq.write_table(table, path)
 
 
-def clear(out: Path) -> None:
-    """Removes a previous audit's parts from ``out`` (its other files are left alone)."""
-    for table in (ASSESSMENTS, CHANGES):
-        folder = out / table
-        if folder.is_dir():
-            for entry in folder.iterdir():
-                if entry.name.startswith(("part-", ".part-")):
-                    entry.unlink()
+UNFINISHED = "UNFINISHED.txt"
+
+
+def start_run(out: Path) -> Path:
+    """A fresh folder beside ``out`` for one run (``<out>.unfinished-<time>-<id>``), marked
+    as unfinished until :func:`finish_run` renames it into place: an interrupted run never
+    leaves its rows beside a previous run's summary and report."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    staging = out.with_name(f"{out.name}.unfinished-{stamp}-{uuid.uuid4().hex[:8]}")
+    staging.mkdir()
+    (staging / UNFINISHED).write_text(
+        f"This audit run did not finish (started {stamp}): its rows are not all the "
+        f"cases, and it has no summary. The output of a finished run is in {out}.\n",
+        encoding="utf-8")
+    return staging
+
+
+def finish_run(staging: Path, out: Path) -> None:
+    """The finished run in ``staging`` put in the place of ``out``, and the previous run
+    there removed. A rename each: a crash in between leaves either run whole; deleting
+    never follows a symbolic link (``out`` itself, or a link inside it)."""
+    (staging / UNFINISHED).unlink()
+    if not os.path.lexists(out):
+        os.rename(staging, out)
+        return
+    old = out.with_name(f"{out.name}.previous-{uuid.uuid4().hex[:8]}")
+    os.rename(out, old)
+    os.rename(staging, out)
+    remove(old)
+
+
+def remove(path: Path) -> None:
+    """``path`` removed; a symbolic link is removed itself, never what it points to."""
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+        return
+    # rmtree works through file descriptors here (rmtree.avoids_symlink_attacks): it
+    # unlinks a link inside the tree instead of entering it.
+    shutil.rmtree(path)
 
 
 def read_rows(out: str | Path, table: str = ASSESSMENTS, status: str | None = None

@@ -32,6 +32,10 @@ REPORT = "report.html"
 MALLOC_TRIM = "MALLOC_TRIM_THRESHOLD_"
 
 
+class OutputNotEmpty(KneerulesError):
+    """The audit's output folder already holds something, and ``overwrite`` was not given."""
+
+
 @attrs.frozen
 class AuditResult:
     """Where an audit wrote its output, and its summary (the content of summary.json)."""
@@ -63,10 +67,17 @@ def audit(
     partition_size: int = DEFAULT_PARTITION_SIZE,
     output_format: output.Format = "parquet",
     at: datetime | None = None,
+    overwrite: bool = False,
     progress: Callable[[int, int, int], None] | None = None,
 ) -> AuditResult:
     """Assesses every case of ``paths`` (JSON Lines, Parquet, FHIR) on a Dask cluster and
     writes the rows, ``summary.json`` and ``report.html`` into ``out``.
+
+    The run is written into a fresh folder beside ``out`` (``<out>.unfinished-...``, with
+    an ``UNFINISHED.txt`` saying so) and renamed into place when it completes, so ``out``
+    always holds one whole run. An ``out`` holding anything is refused
+    (:class:`OutputNotEmpty`) unless ``overwrite``; the previous run is then removed,
+    never following a symbolic link.
 
     ``config`` is the engine's recipe (default: the default engine); ``compare`` a
     second rule set (name or file) evaluated on the same cases, with every case whose
@@ -102,9 +113,40 @@ def audit(
             at = datetime.now(UTC)
         elif at.tzinfo is None:
             raise ValueError("at must be an aware datetime (with its time zone)")
-    target = Path(out).resolve()
-    target.mkdir(parents=True, exist_ok=True)
-    output.clear(target)
+    target = Path(out).absolute()
+    _check_out(target, overwrite)
+    staging = output.start_run(target)
+    try:
+        result = _audit_into(staging, paths, engines, parts, fhir, at, compare, scheduler,
+                             workers, output_format, progress, started, began)
+    except BaseException as error:
+        # Ctrl-C included: the unfinished run stays, marked, beside the untouched --out.
+        error.add_note(f"the unfinished run is in {staging}")
+        raise
+    output.finish_run(staging, target)
+    return attrs.evolve(result, out=target)
+
+
+def _check_out(target: Path, overwrite: bool) -> None:
+    """Refuses an ``--out`` that is not a folder, or holds anything, unless ``overwrite``."""
+    if not os.path.lexists(target):
+        return
+    if not target.is_dir():
+        if overwrite:
+            return  # a file, or a link to one, is replaced; never what a link points to
+        raise OutputNotEmpty(f"{target}: exists and is not a folder; give --overwrite to "
+                             "replace it, or another --out")
+    if not overwrite and any(target.iterdir()):
+        raise OutputNotEmpty(f"{target}: is not empty; give --overwrite to replace what it "
+                             "holds with this run, or another --out")
+
+
+def _audit_into(target: Path, paths: Sequence[str | Path], engines: list[Engine],
+                parts: list[inputs.Partition], fhir: bool, at: datetime | None,
+                compare: str | Path | None, scheduler: str | None, workers: int | None,
+                output_format: output.Format,
+                progress: Callable[[int, int, int], None] | None, started: datetime,
+                began: float) -> AuditResult:
     with _client(scheduler, workers) as client:
         checked = _start_engines(client, engines)
         # A cluster that outlives the audit keeps no engine of it (on Ctrl-C, no call
