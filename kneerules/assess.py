@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from kneerules._durable.runner import Firing
-from kneerules.advice_safety import safe_advice, treatments
+from kneerules.advice_safety import (
+    DVT_CAUTION_ADVICE,
+    dvt_caution,
+    open_conditions,
+    safe_advice,
+    treatments,
+)
 from kneerules.chaining import check_for
 from kneerules.differential import rank_differential
 from kneerules.knowledge_base import KnowledgeBase
@@ -24,13 +30,14 @@ from kneerules.model import (
     EngineInfo,
     Evidence,
     FactValue,
+    Note,
     RedFlag,
     ScoreResult,
     TraceStep,
     Triage,
     make_trace_step,
 )
-from kneerules.policy import CAUTIONS, SAFETY_NET_KIND, TIMEFRAME_WORDS
+from kneerules.policy import CAUTIONS, MESSAGE_PRECEDENCE, SAFETY_NET_KIND, TIMEFRAME_WORDS
 from kneerules.ruledata import (
     TIMEFRAME_LEVEL,
     TIMEFRAME_RANK,
@@ -142,9 +149,16 @@ def decide_triage(firing: Firing, rules: Sequence[Rule]) -> Triage:
     for index in at_timeframe:
         _support(index, firing, rules, because)
     order = {index: step for step, index in enumerate(firing.fired)}
-    message = rules[at_timeframe[0]].then.triage.message  # type: ignore[union-attr]
+    # Policy v3's message precedence (PE, then DVT, then the rule list) picks the message;
+    # rules outside it follow, in firing order.
+    first = min(at_timeframe, key=lambda i: (
+        PRECEDENCE.get(rules[i].policy or "", len(PRECEDENCE)), order[i]))
+    message = rules[first].then.triage.message  # type: ignore[union-attr]
     ids = tuple(rules[i].id for i in sorted(because, key=order.__getitem__))
     return Triage(TIMEFRAME_LEVEL[timeframe], timeframe, say_timeframe(message, timeframe), ids)
+
+
+PRECEDENCE: dict[str, int] = {rule: n for n, rule in enumerate(MESSAGE_PRECEDENCE)}
 
 
 def named_conditions(fired: Sequence[Rule]) -> list[str]:
@@ -157,6 +171,12 @@ def named_conditions(fired: Sequence[Rule]) -> list[str]:
     return list(named)
 
 
+def leads_of(fired: Sequence[Rule]) -> list[tuple[int, tuple[str, ...]]]:
+    """What the fired rules put at the head of the differential (policy v3, R1)."""
+    return [(rule.then.leads.rank, rule.then.leads.conditions)
+            for rule in fired if rule.then.leads is not None]
+
+
 def build_differential(fired: Sequence[Rule], kb: KnowledgeBase) -> tuple[DifferentialEntry, ...]:
     """Each condition's evidence in firing order and the conditions the red flags name, ranked
     by :func:`kneerules.differential.rank_differential`."""
@@ -164,7 +184,7 @@ def build_differential(fired: Sequence[Rule], kb: KnowledgeBase) -> tuple[Differ
     for rule in fired:
         for condition, item in _view(rule).evidence:
             evidence.setdefault(condition, []).append(item)
-    return rank_differential(evidence, named_conditions(fired), kb)
+    return rank_differential(evidence, named_conditions(fired), kb, leads_of(fired))
 
 
 def _advice(spec: AdviceSpec) -> Advice:
@@ -182,7 +202,8 @@ def select_advice(
 ) -> tuple[Advice, ...]:
     """Advice for the timeframe, from fired rules, for the conditions the red flags name and
     the leading conditions, from scores, and for every case; in that order, each piece once;
-    then only what the advice-safety rules allow, with the cautions of what is advised.
+    then only what the advice-safety rules allow (A1-A12: nothing a condition that is open
+    makes unsafe), with the cautions of what is advised.
     ``named``: :func:`named_conditions` of ``fired``, if the caller has it."""
     index = _advice_index(kb.advice)
     level = TIMEFRAME_LEVEL[timeframe]
@@ -205,7 +226,12 @@ def select_advice(
             chosen.setdefault(spec.id, spec)
     for spec in index.always:
         chosen.setdefault(spec.id, spec)
-    kept, _ = safe_advice(chosen.values(), timeframe, named, facts, index.treatments)
+    # A2: whenever compression and massage are withheld for a possible clot, say so.
+    if DVT_CAUTION_ADVICE in kb.advice and ("dvt" in named or dvt_caution(facts)):
+        chosen.setdefault(DVT_CAUTION_ADVICE, kb.advice[DVT_CAUTION_ADVICE])
+    opened = open_conditions(named, differential)
+    kept, _ = safe_advice(chosen.values(), timeframe, named, facts, index.treatments,
+                          open_=opened, fired=[rule.id for rule in fired])
     cautions = [kb.advice[CAUTIONS[t]] for spec in kept for t in index.treatments[spec.id]
                 if t in CAUTIONS and CAUTIONS[t] in kb.advice]
     given = {spec.id: index.made[spec.id] for spec in (*kept, *cautions)}
@@ -290,11 +316,17 @@ def build_assessment(
             spec = kb.considerations[cid]
             considerations.setdefault(cid, Consideration(cid, spec.name, spec.description,
                                                          rule.id, rule.because, spec.source))
-    differential = rank_differential(evidence, named, kb)
-    notes = []
+    differential = rank_differential(evidence, named, kb, leads_of(fired))
+    notes: list[Note] = []
     if not case.findings and not case.measurements:
-        notes.append("No findings were given: the assessment rests on no clinical information. "
-                     "Any new pain behind the knee should be reviewed by a doctor.")
+        notes.append(Note("input.no_findings",
+                          "No findings were given: the assessment rests on no clinical "
+                          "information. Any new pain behind the knee should be reviewed by a "
+                          "doctor."))
+    for rule in fired:
+        note = rule.then.note
+        if note is not None and all(n.id != note.id for n in notes):
+            notes.append(Note(note.id, note.message))
     advice = select_advice(kb, triage.timeframe, fired, differential, scores, facts, list(named))
     return Assessment(
         case_id=case.case_id,

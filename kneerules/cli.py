@@ -185,6 +185,7 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
 
     from kneerules.cliparams import parse_index_time
     from kneerules.errors import CaseError, KneerulesError
+    from kneerules.model import Note
     from kneerules.rendering import RenderOptions, render
 
     when = (parse_index_time(at) or datetime.now(UTC)) if fhir else None
@@ -228,7 +229,8 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
                 for note in notes:
                     _say(f"{source}: warning: {note}", err=True)
                 assessment = attrs.evolve(
-                    assessment, notes=assessment.notes + tuple(f"FHIR: {n}" for n in notes))
+                    assessment, notes=assessment.notes + tuple(Note("input.fhir", f"FHIR: {n}")
+                                                           for n in notes))
         except CaseError as error:
             failed = True
             for problem in error.problems:

@@ -30,6 +30,7 @@ from kneerules.model import (
     Case,
     EngineInfo,
     FactValue,
+    Note,
     PluginInfo,
     Question,
     ScoreResult,
@@ -254,7 +255,7 @@ class Engine:
         assessment = self.evaluate(case)
         if not problems:
             return assessment
-        notes = tuple(f"FHIR: {problem}" for problem in problems)
+        notes = tuple(Note("input.fhir", f"FHIR: {problem}") for problem in problems)
         return attrs.evolve(assessment, notes=assessment.notes + notes)
 
     def evaluate_json(self, raw: bytes | str, source: str | None = None) -> Assessment:

@@ -315,6 +315,10 @@ def check_advice(item: AdviceSpec, conditions: Mapping[str, ConditionInfo],
                                  f"finding{did_you_mean(name, [*conditions, *(facts or ())])}"))
     if item.kind == SAFETY_NET_KIND and "now" in item.timeframes:
         found.append(Problem(where, "safety-netting is for results short of an emergency"))
+    if facts is not None:
+        # Advice reads the case as given: a conclusion is never in the facts it is shown.
+        for test in walk_tests(item.when):
+            found += check_test(test, facts, f"{where} when")
     return found
 
 

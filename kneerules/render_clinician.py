@@ -137,7 +137,7 @@ def render_clinician(assessment: Assessment, options: RenderOptions) -> str:
     if assessment.notes:
         out.heading("Notes:")
         for note in assessment.notes:
-            out.add(f"- {note}", "  ")
+            out.add(f"- {note.message}", "  ")
     if options.explain:
         out.lines += render_trace(assessment.trace, out.width)
     return "\n".join(out.lines) + "\n"

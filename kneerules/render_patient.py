@@ -158,7 +158,8 @@ def render_patient(assessment: Assessment, options: RenderOptions) -> str:
                           for o in q.outcomes)]
         out.section("If the answer to any of these is yes, it changes how soon you need "
                     "to be seen; tell a doctor:", sooner)
-    out.section("Please note:", [n for n in assessment.notes if not _INTERNAL.search(n)])
+    out.section("Please note:", [n.message for n in assessment.notes
+                                        if not _INTERNAL.search(n.message)])
     return "\n".join(out.lines) + "\n"
 
 

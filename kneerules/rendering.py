@@ -156,7 +156,7 @@ def render_text(assessment: Assessment, explain: bool = False, width: int = 88) 
     lines += ["", "Advice:"]
     lines += [wrap(f"- {a.text}") for a in assessment.advice]
     if assessment.notes:
-        lines += ["", "Notes:"] + [wrap(f"- {n}") for n in assessment.notes]
+        lines += ["", "Notes:"] + [wrap(f"- {n.message}") for n in assessment.notes]
     if explain:
         lines += render_trace(assessment.trace, width)
         engine = assessment.engine
