@@ -231,7 +231,8 @@ EXTRA_CASES: list[tuple[str, dict[str, Any], str, str, list[str], list[str]]] = 
            "sign.calf_swelling": True, "sign.redness": False, "sign.warmth": False,
            "sign.calf_tenderness": False},
           patient={"age": 39}, onset="sudden", side="right"),
-     # policy v2 rule 11: a swollen calf in one leg needs a DVT test today
+     # policy v3 rules 1.4 and 11: a swollen calf in one leg needs a DVT test today, while
+     # the calf tear stays first by its evidence (no pop or overstretch recorded: not D5)
      "urgent", "calf_tear", [], ["ligament_sprain"]),
     ("arthritis with cold weather only",
      case({"pain.behind_knee": True, "worse.cold_weather": True}, patient={"age": 64}),
@@ -278,7 +279,8 @@ EXTRA_CASES: list[tuple[str, dict[str, Any], str, str, list[str], list[str]]] = 
      case({"pain.calf": True, "sign.calf_swelling": True, "worse.tiptoe": True,
            "risk.recent_surgery": True},
           patient={"age": 57}, onset="gradual", side="left"),
-     "emergency", "dvt", [], []),
+     # policy v3: suspected DVT is the same-day pathway (today), not an emergency
+     "urgent", "dvt", [], []),
     ("pulsing lump behind the knee",
      case({"pain.behind_knee": True, "sign.swelling_behind_knee": True,
            "sign.pulsatile_mass": True}, patient={"age": 69}),
@@ -379,7 +381,9 @@ EXAMPLE_EXPECT: dict[str, tuple[str, str | None]] = {
     "knee-arthritis.json": ("routine", "knee_arthritis"),
     "hyperextended-knee.json": ("routine", "hyperextended_knee"),
     "hamstring-strain.json": ("routine", "hamstring_injury"),
-    "dvt-emergency.json": ("emergency", "dvt"),
+    # policy v3: a suspected DVT is the same-day pathway (urgent, today); the file keeps its
+    # name because tools and docs refer to it
+    "dvt-emergency.json": ("urgent", "dvt"),
     # the emergency is the infection, outside the eight: no leader is expected
     "joint-infection-emergency.json": ("emergency", None),
     # pain only behind the kneecap: no posterior cause should be more than unlikely
