@@ -99,6 +99,15 @@ def parse_answer(text: str, question: Question, spec: FactSpec) -> FactValue | o
     return int(number) if number.is_integer() else number
 
 
+CLINICIAN_QUESTION = "(For a clinician)"
+"""How the vocabulary marks a question only a clinician can answer."""
+
+
+def is_for_clinician(question: str) -> bool:
+    """Whether a vocabulary question is one only a clinician can answer."""
+    return question.lstrip().startswith(CLINICIAN_QUESTION)
+
+
 QuestionsOf = Callable[[Case, set[str]], Sequence[Question]]
 EscalationsOf = Callable[[Case, set[str]], Sequence[Escalation]]
 
@@ -111,7 +120,10 @@ def next_question(questions_of: QuestionsOf, case: Case, skipped: set[str],
     First a question whose answer alone changes the timeframe; when there is none, the
     first fact of the most pressing set of answers that raise it only together (its
     ``outcomes`` are then empty: the answer matters with the others)."""
-    left = timeframe_questions(questions_of(case, skipped))
+    # The interview is a patient's: a question only a clinician can answer (pulses, pain on
+    # passive stretch, an alternative diagnosis) is never put to them.
+    left = [q for q in timeframe_questions(questions_of(case, skipped))
+            if not is_for_clinician(q.text)]
     if left:
         return left[0]
     if escalations_of is None or vocabulary is None:
@@ -119,6 +131,8 @@ def next_question(questions_of: QuestionsOf, case: Case, skipped: set[str],
     for escalation in escalations_of(case, skipped):
         for fact in escalation.answers:
             spec = vocabulary[fact]
+            if is_for_clinician(spec.question or ""):
+                continue
             return Question(fact=fact, text=spec.question or spec.meaning,
                             kind=spec.kind,  # type: ignore[arg-type]
                             changes="timeframe", outcomes=(), unit=spec.unit,
@@ -155,6 +169,6 @@ def run_interview(
 
 
 __all__ = [
-    "DONT_KNOW", "case_dict", "next_question", "parse_answer", "prompt_hint", "run_interview",
-    "save_case",
+    "CLINICIAN_QUESTION", "DONT_KNOW", "case_dict", "is_for_clinician", "next_question",
+    "parse_answer", "prompt_hint", "run_interview", "save_case",
 ]

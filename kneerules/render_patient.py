@@ -133,9 +133,17 @@ def render_patient(assessment: Assessment, options: RenderOptions) -> str:
     out.paragraph(out.fresh(SUBLINE[triage.timeframe]))
     # A red flag that names a less pressing timeframe than the result would contradict it.
     other_times = [w for tf, w in TIME_WORDS.items() if tf != triage.timeframe]
-    out.section("Why:", [f.message for f in assessment.red_flags
-                         if not _INTERNAL.search(f.message)
-                         and not any(w in f.message for w in other_times)])
+    why = [f.message for f in assessment.red_flags
+           if not _INTERNAL.search(f.message) and not any(w in f.message for w in other_times)]
+    if not why and triage.timeframe != "routine":
+        # An urgent or emergency result always says why, in plain words: the conditions a
+        # rule named, or the triage message without its timeframe.
+        names = {e.condition: e.name for e in assessment.differential}
+        named = dict.fromkeys(names.get(f.condition, "") for f in assessment.red_flags
+                              if f.condition)
+        why = ([f"These findings can be a sign of: {', '.join(n for n in named if n).lower()}."]
+               if any(named) else [triage.message.split(":")[0].rstrip(".") + "."])
+    out.section("Why:", why)
     do, do_not, know = [], [], []
     for advice in patient_advice(assessment):
         if advice.kind == "information":
