@@ -36,13 +36,17 @@ from kneerules.policy import (
     TIMEFRAMES,
 )
 from kneerules.ruledata import (
+    ALWAYS,
     MAX_PRIORITY,
     SAFETY_PRIORITY_LIMIT,
     AdviceSpec,
+    AnyOf,
+    Condition,
     ConditionInfo,
     ConsiderationSpec,
     FactSpec,
     FactTest,
+    NoneOf,
     Reference,
     Rule,
     ScoreSpec,
@@ -259,6 +263,15 @@ def plugin_contributions(pm: pluggy.PluginManager, plugin: LoadedPlugin, hook: s
     return _call(pm, plugin, hook, ruleset)
 
 
+def _every_case(whens: list[Condition]) -> bool:
+    """Whether advice with these ``when`` conditions reaches every case: one of them always
+    holds, or two are complements (any of some tests, and none of the same tests)."""
+    if ALWAYS in whens:
+        return True
+    either = {w.items for w in whens if isinstance(w, AnyOf)}
+    return any(isinstance(w, NoneOf) and w.items in either for w in whens)
+
+
 def check_floor(rules: Mapping[str, Rule], advice: Mapping[str, AdviceSpec]) -> None:
     """Refuses an engine without every rule of triage policy v2, the safety-netting every
     result short of an emergency carries, or the cautions of advised treatments."""
@@ -267,9 +280,9 @@ def check_floor(rules: Mapping[str, Rule], advice: Mapping[str, AdviceSpec]) -> 
     if missing:
         raise SafetyError("general", "the triage policy floor is incomplete; missing "
                           + ", ".join(missing))
-    short = [tf for tf in TIMEFRAMES if tf != "now" and not any(
-        a.kind == SAFETY_NET_KIND and a.condition is None and not a.always
-        and tf in a.timeframes for a in advice.values())]
+    short = [tf for tf in TIMEFRAMES if tf != "now" and not _every_case(
+        [a.when for a in advice.values() if a.kind == SAFETY_NET_KIND and a.condition is None
+         and not a.always and tf in a.timeframes])]
     if short:
         raise SafetyError("general", "no safety-netting advice for the timeframes "
                           + ", ".join(short))

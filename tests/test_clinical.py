@@ -339,10 +339,12 @@ def test_leading_condition_brings_its_treatment(engine: Engine, example: str,
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.json")))
 def test_every_case_is_told_to_see_a_doctor_and_about_referred_pain(engine: Engine,
                                                                     example: str) -> None:
-    """Every assessment says when to see a doctor; short of an emergency, that pain can refer."""
+    """Every assessment says when to see a doctor (a possible clot today by its same-day
+    route, D7); short of an emergency, that pain can refer."""
     assessment = engine.evaluate(json.loads((EXAMPLES / example).read_text()))
     ids = advice_ids(assessment)
-    assert f"general.{assessment.triage.timeframe}" in ids
+    same_day_clot = "dvt.test_today" in ids and assessment.triage.timeframe == "today"
+    assert same_day_clot or f"general.{assessment.triage.timeframe}" in ids
     if assessment.triage.level != "emergency":
         assert "general.referred_pain" in ids
 
@@ -355,11 +357,14 @@ def test_no_advice_line_is_repeated(engine: Engine) -> None:
 
 
 def test_dvt_warning_text_in_a_dvt_emergency(engine: Engine) -> None:
-    """A suspected DVT carries the source's safety warning, even with a negative self-test."""
+    """A suspected DVT (today under policy v3) says the clot must be ruled out today and
+    how (D7), that it can be life-threatening, and that the negative self-test it records
+    does not rule it out."""
     assessment = engine.evaluate(json.loads((EXAMPLES / "dvt-emergency.json").read_text()))
     texts = [a.text for a in assessment.advice]
-    assert any("even if the self-test is negative" in t for t in texts)
-    assert any("potentially life-threatening" in t for t in texts)
+    assert any("must be ruled out today" in t and "straight away" in t for t in texts)
+    assert any("life-threatening" in t for t in texts)
+    assert any("even though the self-test is negative" in t for t in texts)
 
 
 def test_unlikely_conditions_bring_no_advice(engine: Engine) -> None:
