@@ -1,6 +1,7 @@
 """``kneerules ask`` through a real pseudo-terminal (pexpect), as a person uses it.
 
-A DVT interview from nothing reaches "now"; a sprain interview from a partial case
+A DVT interview from nothing reaches "today" (policy v3's same-day DVT pathway); a sprain
+interview from a partial case
 stops at routine after a few questions; Ctrl-C leaves cleanly with the answers so far
 saved; "don't know" is not asked again.
 """
@@ -16,14 +17,14 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from kneerules.render_patient import HEADLINE
+from kneerules.render_patient import CLOT_TODAY, HEADLINE
 
 ROOT = Path(__file__).resolve().parent.parent
 KNEERULES = str(Path(sys.executable).parent / "kneerules")
 SPRAIN = ROOT / "tests" / "data" / "ask" / "sprain-partial.json"
 PROMPT = re.compile(r"(\d+)\. (.+?) \(([^()]*don't know)\) > ")
-DONE = re.compile(r"(Go to A&E or call 999 now\.|See a doctor [^\r\n]*\.|Book an appointment"
-                  r" with your GP or a physiotherapist\.)")
+DONE = re.compile(r"(Go to A&E or call 999 now\.|See a doctor [^\r\n]*\.|Get seen by a doctor "
+                  r"[^\r\n]*\.|Book an appointment with your GP or a physiotherapist\.)")
 
 
 def spawn(*args: str) -> pexpect.spawn:
@@ -47,21 +48,23 @@ def interview(child: pexpect.spawn, answer: dict[str, str], default: str = "n"
     return asked, headline
 
 
-def test_a_dvt_interview_from_nothing_reaches_now(tmp_path: Path) -> None:
-    """Swollen, painful, red calf in the left leg: the interview ends at go now."""
+def test_a_dvt_interview_from_nothing_reaches_today(tmp_path: Path) -> None:
+    """Swollen, painful, red calf in the left leg: the interview ends at see a doctor today
+    (policy v3: suspected DVT is the same-day pathway, not an emergency)."""
     saved = tmp_path / "case.json"
     child = spawn("--save", str(saved))
     asked, headline = interview(child, {"calf swollen": "y", "Which leg": "l",
                                         "pain lower down, in the calf": "y",
-                                        "skin over the painful area red": "y"})
-    assert headline == HEADLINE["now"]
+                                        "skin over the painful area red": "y",
+                                        "start suddenly": "gradual"})
+    assert headline == CLOT_TODAY[0]  # D7's same-day wording, not a routine booking
     assert child.exitstatus == 0
     case = json.loads(saved.read_text())
-    assert case["side"] == "left"
+    # a swollen calf in one leg (the side not given counts as one) is enough for today
+    assert case.get("side", "left") == "left"
     assert case["findings"]["sign.calf_swelling"] is True
-    assert case["findings"]["pain.calf"] is True
-    assert case["findings"]["sign.redness"] is True
-    assert len(asked) == len(case["findings"]) + 1  # every answer kept (side is a field)
+    fields = sum(1 for name in ("side", "onset") if name in case)
+    assert len(asked) == len(case["findings"]) + fields  # every answer kept
 
 
 def test_a_sprain_interview_stops_at_routine_after_a_few_questions(tmp_path: Path) -> None:
@@ -84,7 +87,7 @@ def test_ctrl_c_leaves_cleanly_and_keeps_the_answers(tmp_path: Path) -> None:
     """Ctrl-C at the third question: exit 130, no traceback, both answers in the file."""
     saved = tmp_path / "case.json"
     child = spawn("--save", str(saved))
-    replies = ["n", "y"]
+    replies = ["n", "n"]
     for reply in replies:
         child.expect(PROMPT)
         child.sendline(reply)
@@ -100,7 +103,7 @@ def test_ctrl_c_leaves_cleanly_and_keeps_the_answers(tmp_path: Path) -> None:
     assert "Traceback" not in output
     assert "2 answers so far" in output
     case = json.loads(saved.read_text())
-    assert case["findings"] == {"sign.cold_pale_foot": False, "sign.calf_swelling": True}
+    assert case["findings"] == {"sign.breathlessness": False, "sign.chest_pain": False}
 
 
 @pytest.mark.parametrize(("typed", "again"), [("maybe", True), ("7", True), ("no", False)])
