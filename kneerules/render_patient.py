@@ -35,6 +35,25 @@ SUBLINE = {
                "after it yourself.",
 }
 
+CLOT_TODAY = (
+    # D7: a possible clot is a same-day pathway, said as the source's "seek immediate
+    # medical attention" in NICE NG158's terms.
+    "Get seen by a doctor straight away, within the next few hours, today.",
+    "Go to same-day emergency care or an urgent GP appointment, or to A&E if nothing else "
+    "can see you within a few hours. Do not wait for a routine appointment. Call 999 if you "
+    "become breathless, have chest pain or cough up blood.")
+"""The first lines when a rule names DVT and the timeframe is today (never "GP or
+physiotherapist", never a routine booking)."""
+
+
+def headline(assessment: Assessment) -> tuple[str, str]:
+    """The first two lines: what to do and how soon."""
+    timeframe = assessment.triage.timeframe
+    if timeframe == "today" and any(f.condition == "dvt" for f in assessment.red_flags):
+        return CLOT_TODAY
+    return HEADLINE[timeframe], SUBLINE[timeframe]
+
+
 TIME_WORDS = {"today": "today", "within_48_hours": "48 hours", "within_2_weeks": "2 weeks"}
 
 GLOSSARY: tuple[tuple[str, str, str], ...] = (
@@ -129,8 +148,9 @@ def patient_advice(assessment: Assessment) -> list[Advice]:
 def render_patient(assessment: Assessment, options: RenderOptions) -> str:
     triage = assessment.triage
     out = _Writer(options.width)
-    out.paragraph(out.fresh(HEADLINE[triage.timeframe]))
-    out.paragraph(out.fresh(SUBLINE[triage.timeframe]))
+    first, second = headline(assessment)
+    out.paragraph(out.fresh(first))
+    out.paragraph(out.fresh(second))
     # A red flag that names a less pressing timeframe than the result would contradict it.
     other_times = [w for tf, w in TIME_WORDS.items() if tf != triage.timeframe]
     why = [f.message for f in assessment.red_flags
