@@ -31,6 +31,7 @@ from kneerules.pluginmanager import (
 from kneerules.policy import (
     CAUTIONS,
     FLOOR_RULES,
+    MESSAGE_PRECEDENCE,
     POLICY_FLOOR,
     SAFETY_NET_KIND,
     TIMEFRAMES,
@@ -365,6 +366,15 @@ def check_rule(
     if rule.then.is_empty():
         found.append(Problem(where, "then concludes nothing"))
     triage = rule.then.triage
+    if rule.policy is not None and rule.policy not in MESSAGE_PRECEDENCE:
+        hint = did_you_mean(rule.policy, MESSAGE_PRECEDENCE)
+        found.append(Problem(where, f'policy: "{rule.policy}" is not a rule of the triage '
+                             f"policy's message precedence{hint}"))
+    leads = rule.then.leads
+    for condition_id in leads.conditions if leads is not None else ():
+        if condition_id not in conditions:
+            found.append(Problem(where, f'leads: unknown condition "{condition_id}"'
+                                 f"{did_you_mean(condition_id, conditions)}"))
     if triage is not None and not triage.consistent():
         found.append(Problem(where, "triage: give a timeframe (now, today, within_48_hours, "
                              "within_2_weeks, routine) or a level that agrees with it"))
