@@ -1,4 +1,4 @@
-"""The case that goes in and the assessment that comes out (``../shared/spec``)."""
+"""The case that goes in and the assessment that comes out (``docs/case-format.md``)."""
 
 from __future__ import annotations
 

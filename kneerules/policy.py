@@ -1,7 +1,7 @@
 """Triage policy v2 as the engine enforces it: timeframes, the policy floor, safe advice.
 
 The clinical rules themselves are data in the plugins; this module holds what the
-engine must know whatever the plugins say (``../shared/spec/assessment-format.md``,
+engine must know whatever the plugins say (``docs/triage-policy.md``,
 "Triage policy, version 2" and "Advice under policy v2"):
 
 - the timeframes, their order and the level each one means;

@@ -1,6 +1,6 @@
 """durable-rules, wrapped so that none of its measured traps can reach a user.
 
-See ``../shared/notes/durable-rules.md`` for the traps; each defence below
+See ``docs/durable-rules.md`` for the traps; each defence below
 names the one it answers. One :class:`DurableRunner` owns one host and one
 compiled ruleset and evaluates one case at a time under its lock.
 """

@@ -9,7 +9,7 @@ from typing import Any
 from kneerules.errors import CaseError, KneerulesError
 from kneerules.model import Assessment, EngineInfo
 
-# Policy v2's timeframes, most pressing first (../shared/spec/assessment-format.md).
+# Policy v2's timeframes, most pressing first (docs/triage-policy.md).
 TIMEFRAMES = ("now", "today", "within_48_hours", "within_2_weeks", "routine")
 # Until an engine reports triage.timeframe (policy v2), the level's own meaning under
 # policy v1: emergency is "now", urgent "within a day or two", routine is routine.
