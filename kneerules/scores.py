@@ -42,9 +42,9 @@ def compile_tally(spec: ScoreSpec) -> Tally:
     result and the ids of the unknown items, in the items' order.
 
     An item counts when its condition holds; otherwise it is unknown if it adds points and
-    one of the facts it tests is not recorded, else not counted. Generated from the items' conditions
-    (:func:`kneerules.chaining.expression`): a call per item, a cache lookup and a result
-    per item each cost more than the test itself."""
+    one of the facts it tests is not recorded, else not counted. Generated from the items'
+    conditions (:func:`kneerules.chaining.expression`): a call per item, a cache lookup and
+    a result per item each cost more than the test itself."""
     scope: dict[str, Any] = {"_NUMBER": (int, float)}
     lines = ["def tally(f):", "    total = 0.0", "    items = []", "    unknown = []"]
     for n, item in enumerate(spec.items):
