@@ -103,15 +103,27 @@ def test_an_emergency_says_why_in_plain_words(engine: Engine) -> None:
     assert emergencies > 50
 
 
-@pytest.mark.parametrize("path", CASE_FILES, ids=IDS)
-def test_after_an_injury_only_when_there_was_one(engine: Engine, path: Path) -> None:
-    """A patient is told "after an injury" only when an injury mechanism is recorded."""
-    drawn = case_of(path)
+SUDDEN_NO_INJURY = [
+    {"onset": "sudden", "findings": {"sign.locking": True, "sign.difficulty_straightening": True,
+                                     "pain.behind_knee": True}},
+    {"onset": "sudden", "findings": {"sign.unable_to_bear_weight": True, "pain.calf": True}},
+    {"onset": "sudden", "findings": {"sign.knee_swelling": True, "sign.warmth": True}},
+]
+
+
+@pytest.mark.parametrize("drawn", [case_of(p) for p in CASE_FILES] + SUDDEN_NO_INJURY,
+                         ids=[*IDS, "sudden-locking", "sudden-cannot-bear-weight",
+                              "sudden-warm-knee"])
+def test_after_an_injury_only_when_there_was_one(engine: Engine, drawn: dict[str, Any]) -> None:
+    """A patient is not told it happened "after an injury" when none is recorded (a sudden
+    onset alone is not an injury)."""
     text = render(engine.evaluate(drawn), "text", "patient", RenderOptions(width=10_000))
     injured = any(v is True for k, v in drawn.get("findings", {}).items()
                   if k.startswith("injury."))
     if not injured:
-        assert "after an injury" not in text.lower()
+        # Messages that list the alternatives ("after an injury, in a cast or ...") may stay.
+        assert not re.search(r"(locked|locks|happened|began|started) after an injury",
+                             text.lower())
 
 
 def test_the_interview_never_asks_a_patient_a_clinician_question(engine: Engine) -> None:
