@@ -232,6 +232,7 @@ def select_advice(
     opened = open_conditions(named, differential)
     kept, _ = safe_advice(chosen.values(), timeframe, named, facts, index.treatments,
                           open_=opened, fired=[rule.id for rule in fired])
+    kept = said_once(kept)
     cautions = [kb.advice[CAUTIONS[t]] for spec in kept for t in index.treatments[spec.id]
                 if t in CAUTIONS and CAUTIONS[t] in kb.advice]
     given = {spec.id: index.made[spec.id] for spec in (*kept, *cautions)}
@@ -240,6 +241,24 @@ def select_advice(
         if check is not None:
             given.setdefault(check.id, check)
     return tuple(given.values())
+
+
+SAID_ONCE: frozenset[str] = frozenset({"rice", "medication"})
+"""Advice kinds said once per assessment (A12): RICE for a sprain, for a cartilage tear and
+in general are the same advice, and so is "medication can help"."""
+
+
+def said_once(kept: Sequence[AdviceSpec]) -> list[AdviceSpec]:
+    """``kept`` with one piece of advice of each :data:`SAID_ONCE` kind: the first one bound
+    to a condition (the leading condition's own words), or the general one if none is."""
+    first: dict[str, AdviceSpec] = {}
+    for spec in kept:
+        if spec.kind in SAID_ONCE and spec.condition is not None:
+            first.setdefault(spec.kind, spec)
+    for spec in kept:
+        if spec.kind in SAID_ONCE:
+            first.setdefault(spec.kind, spec)
+    return [spec for spec in kept if spec.kind not in SAID_ONCE or first[spec.kind] is spec]
 
 
 class _AdviceIndex:

@@ -147,3 +147,20 @@ def test_the_interview_never_asks_a_patient_a_clinician_question(engine: Engine)
             assert not is_for_clinician(question.text), question.fact
             assert question.fact not in clinician
     assert would_have_asked > 0
+
+
+@pytest.mark.parametrize("path", CASE_FILES, ids=IDS)
+def test_rice_and_medication_are_advised_once(engine: Engine, path: Path) -> None:
+    """In the assessment itself (JSON and every view), RICE and "medication can help" come
+    once, in the leading condition's words when it has its own."""
+    assessment = engine.evaluate(case_of(path))
+    for kind in ("rice", "medication"):
+        given = [a for a in assessment.advice if a.kind == kind]
+        assert len(given) <= 1, [a.id for a in given]
+        if given and any(e.likelihood == "likely" for e in assessment.differential[:1]):
+            own = [s for s in engine.knowledge.advice.values()
+                   if s.kind == kind and s.condition == assessment.differential[0].condition]
+            if own and given[0].condition is None:
+                pytest.fail(f"general {kind} advice given although {own[0].id} exists")
+    texts = [a.text for a in assessment.advice]
+    assert len(texts) == len(set(texts))
