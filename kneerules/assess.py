@@ -249,8 +249,9 @@ in general are the same advice, and so is "medication can help"."""
 
 
 def said_once(kept: Sequence[AdviceSpec]) -> list[AdviceSpec]:
-    """``kept`` with one piece of advice of each :data:`SAID_ONCE` kind: the first one bound
-    to a condition (the leading condition's own words), or the general one if none is."""
+    """``kept`` with one piece of advice of each :data:`SAID_ONCE` kind (the first one bound
+    to a condition, the leading condition's own words, or the general one if none is), and
+    each text once."""
     first: dict[str, AdviceSpec] = {}
     for spec in kept:
         if spec.kind in SAID_ONCE and spec.condition is not None:
@@ -258,7 +259,12 @@ def said_once(kept: Sequence[AdviceSpec]) -> list[AdviceSpec]:
     for spec in kept:
         if spec.kind in SAID_ONCE:
             first.setdefault(spec.kind, spec)
-    return [spec for spec in kept if spec.kind not in SAID_ONCE or first[spec.kind] is spec]
+    once = [spec for spec in kept if spec.kind not in SAID_ONCE or first[spec.kind] is spec]
+    # Two conditions may give the same words (no anti-inflammatory with an infection): once.
+    texts: dict[str, AdviceSpec] = {}
+    for spec in once:
+        texts.setdefault(spec.text, spec)
+    return [spec for spec in once if texts[spec.text] is spec]
 
 
 class _AdviceIndex:
