@@ -9,7 +9,7 @@
 - :class:`ClipsRules`: the same rules in CLIPS through clipspy (what a user might pick
   instead): one template slot per fact, salience for precedence, derived facts chained.
 - :func:`python_assess`: the whole kneerules pipeline with the rules fired in straight
-  Python (:mod:`kneerules.chaining`) instead of durable-rules: the limit.
+  Python (:mod:`kneerules.reasoning.chaining`) instead of durable-rules: the limit.
 
 Each ``fire(...)`` returns the rule indices fired, in order; the benchmark checks every
 anchor against kneerules' trace on every case before timing anything.
@@ -25,12 +25,12 @@ from typing import Any
 import durable_rules_engine
 
 from kneerules import Engine
-from kneerules._durable.compiler import CASE, DERIVED, END, compile_condition
-from kneerules._durable.runner import Firing
-from kneerules.assess import build_assessment
-from kneerules.chaining import PythonChain
-from kneerules.model import Assessment, FactValue
-from kneerules.ruledata import AllOf, AnyOf, Condition, FactTest, NoneOf, Rule
+from kneerules.model.records import Assessment, FactValue
+from kneerules.model.rules import AllOf, AnyOf, Condition, FactTest, NoneOf, Rule
+from kneerules.reasoning.assess import build_assessment
+from kneerules.reasoning.chaining import PythonChain
+from kneerules.reasoning.durable.compiler import CASE, DERIVED, END, compile_condition
+from kneerules.reasoning.durable.runner import Firing
 
 
 def case_facts(engine: Engine, case: Mapping[str, Any]) -> dict[str, FactValue]:
@@ -224,7 +224,7 @@ class LeanestDurable:
             runs.append(fired)
         if len(runs) == 1:
             return runs[0]
-        from kneerules._durable.packing import merge_firings
+        from kneerules.reasoning.durable.packing import merge_firings
         return merge_firings(runs)
 
 

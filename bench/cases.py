@@ -1,4 +1,4 @@
-"""The cases every benchmark runs: the examples, the public vignettes and any test case files."""
+"""The cases every benchmark runs: the examples and the test case files (vignettes included)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-VIGNETTES = ROOT.parent / "shared" / "vignettes" / "public"
 
 
 def _as_case(data: Any) -> dict[str, Any] | None:
@@ -19,10 +18,9 @@ def _as_case(data: Any) -> dict[str, Any] | None:
 
 
 def load_cases() -> list[tuple[str, dict[str, Any]]]:
-    """(name, case) for every case file found; vignettes only if ../shared is there."""
+    """(name, case) for every case file found."""
     paths = sorted((ROOT / "examples").glob("*.json"))
     paths += sorted((ROOT / "tests").rglob("*.json"))
-    paths += sorted(VIGNETTES.glob("*.json")) if VIGNETTES.is_dir() else []
     found = []
     for path in paths:
         try:
@@ -32,5 +30,5 @@ def load_cases() -> list[tuple[str, dict[str, Any]]]:
         if case is not None:
             found.append((str(path.relative_to(path.parents[1])), case))
     if not found:
-        raise SystemExit("no cases found under examples/, tests/ or ../shared/vignettes/public")
+        raise SystemExit("no cases found under examples/ or tests/")
     return found

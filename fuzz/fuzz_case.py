@@ -18,8 +18,8 @@ from fuzz.instrument import instrument_kneerules
 instrument_kneerules()
 
 from kneerules import CaseError, Engine, to_json  # noqa: E402
-from kneerules.pluginmanager import get_plugin_manager  # noqa: E402
-from kneerules.rendering import RenderOptions, render  # noqa: E402
+from kneerules.knowledge.plugins import get_plugin_manager  # noqa: E402
+from kneerules.output.rendering import RenderOptions, render  # noqa: E402
 
 ENGINE = Engine(plugin_manager=get_plugin_manager(entry_points=False), max_bytes=64 * 1024)
 _UNSAFE = {chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))} - {"\n"}

@@ -20,11 +20,11 @@ from fuzz.instrument import instrument_kneerules
 instrument_kneerules()
 
 from kneerules import Engine, KneerulesError, hookimpl  # noqa: E402
-from kneerules.datafiles import read_yaml  # noqa: E402
-from kneerules.plugindata import parse_plugin_data  # noqa: E402
-from kneerules.pluginmanager import get_plugin_manager  # noqa: E402
-from kneerules.ruledata import PluginData  # noqa: E402
-from kneerules.rulesets import load_ruleset  # noqa: E402
+from kneerules.knowledge.dataplugin import parse_plugin_data  # noqa: E402
+from kneerules.knowledge.loading import read_yaml  # noqa: E402
+from kneerules.knowledge.plugins import get_plugin_manager  # noqa: E402
+from kneerules.knowledge.rulesets import load_ruleset  # noqa: E402
+from kneerules.model.rules import PluginData  # noqa: E402
 
 FOLDER = Path(tempfile.mkdtemp(prefix="kneerules-fuzz-"))
 

@@ -28,15 +28,15 @@ def _seed(target: str, corpus: Path) -> None:
         for index in range(8):  # structured cases (fuzz_case.structured) start with 0
             (corpus / f"structured-{index}").write_bytes(bytes([0, *range(index, 200, 3)]))
     else:
-        for path in sorted((ROOT / "kneerules_plugins").rglob("*.yaml")):
+        for path in sorted((ROOT / "kneerules" / "knowledge" / "data" / "plugins").glob("*.yaml")):
             (corpus / f"plugin-{path.stem}").write_bytes(b"\x01" + path.read_bytes())
-        for path in sorted((ROOT / "kneerules_rulesets").glob("*.yaml")):
+        for path in sorted((ROOT / "kneerules" / "knowledge" / "data" / "rulesets").glob("*.yaml")):
             (corpus / f"ruleset-{path.stem}").write_bytes(b"\x00" + path.read_bytes())
 
 
 def _dictionary() -> Path:
     from kneerules import Engine
-    from kneerules.pluginmanager import get_plugin_manager
+    from kneerules.knowledge.plugins import get_plugin_manager
 
     engine = Engine(plugin_manager=get_plugin_manager(entry_points=False))
     words = set(engine.vocabulary) | {"case_id", "findings", "measurements", "patient", "age",
@@ -50,9 +50,6 @@ def _dictionary() -> Path:
 
 def main(seconds: int) -> int:
     WORK.mkdir(exist_ok=True)
-    # The fuzzed rule sets that load would each leave an entry in the user's data cache
-    # (kneerules.datacache): the targets parse every input, as with the cache off.
-    os.environ["KNEERULES_CACHE_DIR"] = "off"
     dictionary = _dictionary()
     share = max(seconds // len(TARGETS), 1)
     for target in TARGETS:

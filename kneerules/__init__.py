@@ -7,11 +7,30 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
 
 from kneerules.hookspecs import hookimpl
-from kneerules.lazy import lazy_exports
-from kneerules.version import __version__
+from kneerules.model.version import __version__
+
+
+def lazy_exports(package: str, table: Mapping[str, str],
+                 namespace: MutableMapping[str, Any]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for ``package`` that imports each name of ``table`` (name ->
+    defining module) on first use and keeps it in ``namespace`` (the package's globals):
+    importing ``kneerules`` or an integration stays light (PEP 562)."""
+
+    def __getattr__(name: str) -> Any:
+        module = table.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        namespace[name] = value
+        return value
+
+    return __getattr__
+
 
 # The public names, listed once: name -> the module that defines it. Heavy modules
 # (durable-rules, cattrs) load on first use, so that a plugin importing ``hookimpl``
@@ -20,39 +39,40 @@ from kneerules.version import __version__
 _LAZY = {
     # evaluating cases
     "Engine": "kneerules.engine",
-    "EngineConfig": "kneerules.config",
-    "Case": "kneerules.model",
-    "Patient": "kneerules.model",
-    "Assessment": "kneerules.model",
-    "FactValue": "kneerules.model",
-    "to_dict": "kneerules.converter",
-    "to_json": "kneerules.converter",
+    "EngineConfig": "kneerules.knowledge.config",
+    "Case": "kneerules.model.records",
+    "Patient": "kneerules.model.records",
+    "Assessment": "kneerules.model.records",
+    "FactValue": "kneerules.model.records",
+    "to_dict": "kneerules.model.converter",
+    "to_json": "kneerules.model.converter",
     # writing plugins
-    "DataPlugin": "kneerules.dataplugin",
-    "AdviceSpec": "kneerules.ruledata",
-    "ConditionInfo": "kneerules.ruledata",
-    "ConsiderationSpec": "kneerules.ruledata",
-    "FactSpec": "kneerules.ruledata",
-    "Rule": "kneerules.ruledata",
-    "ScoreSpec": "kneerules.ruledata",
-    "get_plugin_manager": "kneerules.pluginmanager",
+    "DataPlugin": "kneerules.knowledge.dataplugin",
+    "AdviceSpec": "kneerules.model.rules",
+    "ConditionInfo": "kneerules.model.rules",
+    "ConsiderationSpec": "kneerules.model.rules",
+    "FactSpec": "kneerules.model.rules",
+    "Rule": "kneerules.model.rules",
+    "ScoreSpec": "kneerules.model.rules",
+    "get_plugin_manager": "kneerules.knowledge.plugins",
     # errors
-    "KneerulesError": "kneerules.errors",
-    "CaseError": "kneerules.errors",
-    "PluginError": "kneerules.errors",
-    "SafetyError": "kneerules.errors",
-    "RuleDataError": "kneerules.errors",
-    "RulesetError": "kneerules.errors",
-    "EngineError": "kneerules.errors",
-    "Problem": "kneerules.errors",
+    "KneerulesError": "kneerules.model.errors",
+    "CaseError": "kneerules.model.errors",
+    "PluginError": "kneerules.model.errors",
+    "SafetyError": "kneerules.model.errors",
+    "RuleDataError": "kneerules.model.errors",
+    "RulesetError": "kneerules.model.errors",
+    "EngineError": "kneerules.model.errors",
+    "Problem": "kneerules.model.errors",
 }
 
 if TYPE_CHECKING:
-    from kneerules.config import EngineConfig
-    from kneerules.converter import to_dict, to_json
-    from kneerules.dataplugin import DataPlugin
     from kneerules.engine import Engine
-    from kneerules.errors import (
+    from kneerules.knowledge.config import EngineConfig
+    from kneerules.knowledge.dataplugin import DataPlugin
+    from kneerules.knowledge.plugins import get_plugin_manager
+    from kneerules.model.converter import to_dict, to_json
+    from kneerules.model.errors import (
         CaseError,
         EngineError,
         KneerulesError,
@@ -62,9 +82,8 @@ if TYPE_CHECKING:
         RulesetError,
         SafetyError,
     )
-    from kneerules.model import Assessment, Case, FactValue, Patient
-    from kneerules.pluginmanager import get_plugin_manager
-    from kneerules.ruledata import (
+    from kneerules.model.records import Assessment, Case, FactValue, Patient
+    from kneerules.model.rules import (
         AdviceSpec,
         ConditionInfo,
         ConsiderationSpec,

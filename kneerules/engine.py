@@ -13,19 +13,24 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pluggy
 
-from kneerules._durable import DurableRunner
-from kneerules.assess import build_assessment
-from kneerules.case_validation import (
+from kneerules.cases.validation import (
     DEFAULT_MAX_BYTES,
     check_fact_size,
     parse_case,
     parse_json,
     plain_fact,
 )
-from kneerules.config import DEFAULT_CASE_DEADLINE, EngineConfig
-from kneerules.errors import CaseError, PluginError, Problem, SafetyError
-from kneerules.knowledge_base import KnowledgeBase, build_knowledge
-from kneerules.model import (
+from kneerules.knowledge.base import KnowledgeBase, build_knowledge
+from kneerules.knowledge.config import DEFAULT_CASE_DEADLINE, EngineConfig
+from kneerules.knowledge.plugins import (
+    CaseFactsHook,
+    call_plugin,
+    disabled_names,
+    get_plugin_manager,
+)
+from kneerules.knowledge.rulesets import DEFAULT_RULESET, RulesetSpec, find_ruleset
+from kneerules.model.errors import CaseError, PluginError, Problem, SafetyError
+from kneerules.model.records import (
     Assessment,
     Case,
     EngineInfo,
@@ -35,20 +40,17 @@ from kneerules.model import (
     Question,
     ScoreResult,
 )
-from kneerules.pluginmanager import (
-    CaseFactsHook,
-    call_plugin,
-    disabled_names,
-    get_plugin_manager,
-)
-from kneerules.rulesets import DEFAULT_RULESET, RulesetSpec, find_ruleset
-from kneerules.scores import score_case
-from kneerules.version import __version__
+from kneerules.model.version import __version__
+from kneerules.reasoning.assess import build_assessment
+from kneerules.reasoning.durable import CHECKS, DurableRunner
+from kneerules.reasoning.plan import Plan
+from kneerules.reasoning.scores import score_case
 
 # Off the path of `kneerules eval`: the batch machinery (multiprocessing,
 # concurrent.futures), the questions and the escalations are imported where used.
 if TYPE_CHECKING:
-    from kneerules.lookahead import Escalation
+    from kneerules.output.assessment_json import AssessmentWriter
+    from kneerules.reasoning.lookahead import Escalation
 
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
@@ -92,19 +94,21 @@ class Engine:
         self.ruleset = ruleset if isinstance(ruleset, RulesetSpec) else find_ruleset(ruleset)
         self.disabled = tuple(disable)
         self.max_bytes = max_bytes
-        # Kept so that a worker process can build the same engine (see kneerules.batch).
+        # Kept so that a worker process can build the same engine (see kneerules.batch.pool).
         self.extra_plugins = tuple(plugins)
         self.custom_plugin_manager = plugin_manager is not None
         self.plugin_manager = plugin_manager or get_plugin_manager(
             disable=self.disabled, extra=plugins
         )
         self.knowledge: KnowledgeBase = build_knowledge(
-            self.plugin_manager, self.ruleset, self.disabled
+            self.plugin_manager, self.ruleset, CHECKS, self.disabled
         )
         safety = self.ruleset.safety
         if not any(rule.plugin == safety for rule in self.knowledge.rules):
             raise SafetyError(safety, "contributed no rules: the safety check cannot run")
         self._runner = DurableRunner(self.knowledge.rules)
+        self.plan = Plan(self.knowledge)
+        self._json_writer: AssessmentWriter | None = None
         _engines.add(self)
         self.info = EngineInfo(
             version=__version__,
@@ -112,6 +116,16 @@ class Engine:
             ruleset_version=self.ruleset.version,
             plugins=tuple(PluginInfo(p.name, p.version) for p in self.knowledge.plugins),
         )
+
+    @property
+    def json_writer(self) -> AssessmentWriter:
+        """This engine's writer of assessment JSON lines (``eval --jsonl``), which keeps the
+        text of the parts its assessments share for as long as the engine lives."""
+        if self._json_writer is None:
+            from kneerules.output.assessment_json import AssessmentWriter
+
+            self._json_writer = AssessmentWriter()
+        return self._json_writer
 
     @classmethod
     def from_config(cls, config: EngineConfig) -> Engine:
@@ -145,7 +159,8 @@ class Engine:
         facts, scores = self.case_facts(case)
         check_fact_size(facts, case.case_id)
         firing = self._runner.run(facts, case.case_id)
-        return build_assessment(self.knowledge, case, facts, scores, firing, self.info)
+        return build_assessment(self.knowledge, self.plan, case, facts, scores, firing,
+                                self.info)
 
     def questions(self, case: Case | Mapping[str, Any],
                   skip: Iterable[str] = ()) -> tuple[Question, ...]:
@@ -154,7 +169,7 @@ class Engine:
         with it (``skip``: facts not to ask). Costs one evaluation per answer tried, so
         :meth:`evaluate` never does it; attach them with
         ``attrs.evolve(assessment, questions=...)`` for the assessment JSON."""
-        from kneerules.questions import find_questions
+        from kneerules.reasoning.questions import find_questions
 
         return find_questions(self._assess, self.parse(case), self.knowledge.facts,
                               self.knowledge.rules, self.knowledge.scores, skip)
@@ -163,7 +178,7 @@ class Engine:
                     skip: Iterable[str] = ()) -> list[Escalation]:
         """Sets of answers to unknown facts that only together raise the timeframe (a red
         calf and a painful calf), each checked by evaluation; most pressing first."""
-        from kneerules.lookahead import escalations
+        from kneerules.reasoning.lookahead import escalations
 
         case = self.parse(case)
         facts, _ = self.case_facts(case)
@@ -175,8 +190,8 @@ class Engine:
         facts included), and the score results; ``--why-not`` explains rules against these."""
         facts: dict[str, FactValue] = case.facts()
         scores = []
-        for spec in self.knowledge.scores:
-            result = score_case(spec, facts)
+        for spec, tally in zip(self.knowledge.scores, self.plan.tallies, strict=True):
+            result = score_case(spec, facts, tally)
             scores.append(result)
             facts[spec.fact] = result.score
         for plugin, hook in self.knowledge.case_fact_hooks:
@@ -203,7 +218,7 @@ class Engine:
         it is yielded first; a case that cannot be pickled is evaluated in this process.
         ``deadline`` bounds the seconds one case may take (where a SIGALRM timer can run:
         in worker processes, or in the main thread); past it the batch raises."""
-        from kneerules.batch import evaluate_many
+        from kneerules.batch.pool import evaluate_many
 
         return evaluate_many(self, cases, jobs=jobs, chunksize=chunksize, deadline=deadline)
 
@@ -240,8 +255,8 @@ class Engine:
 
     def read(self, reader: str, data: Any, **options: Any) -> tuple[Case, tuple[Problem, ...]]:
         """A validated case from ``data`` in another format, through the reader installed
-        as ``reader`` (see :mod:`kneerules.readers`), and what the reader could not decide."""
-        from kneerules.readers import load_reader
+        as ``reader`` (see :mod:`kneerules.knowledge.readers`), and what the reader could not decide."""
+        from kneerules.knowledge.readers import load_reader
 
         result = load_reader(reader)(self, data, **options)
         case = self.parse(getattr(result, "case", result))

@@ -1,15 +1,21 @@
-"""The hooks through which a plugin contributes clinical knowledge to kneerules.
+"""The hooks of kneerules, documented once, here (as pytest's ``hookspec.py``).
 
-Every hook is optional. The contribution hooks (all but
-:func:`kneerules_case_facts`) are called once, when an :class:`~kneerules.Engine`
-is built; their results are validated together and compiled into one
-durable-rules ruleset. Each plugin's implementation is called on its own, so an
-error names the plugin that raised it.
+Condition plugins (the built-in YAML files, and the ``kneerules`` entry-point
+group) contribute clinical knowledge. Every hook is optional. The contribution
+hooks (all but :func:`kneerules_case_facts`) are called once, when an
+:class:`~kneerules.Engine` is built; their results are validated together and
+compiled into durable-rules rulesets. Each plugin's implementation is called on
+its own, so an error names the plugin that raised it.
+
+Integration plugins (the ``kneerules.integrations`` entry-point group: FHIR, the
+CDS Hooks service, population audits, and any third party's) add commands,
+readers of other formats, checks, and hookspecs of their own
+(:func:`kneerules_addhooks`). The core names none of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -17,8 +23,9 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from kneerules.model import Case, FactValue
-    from kneerules.ruledata import (
+    from kneerules.model.errors import Problem
+    from kneerules.model.records import Case, FactValue
+    from kneerules.model.rules import (
         AdviceSpec,
         ConditionInfo,
         ConsiderationSpec,
@@ -116,7 +123,7 @@ def kneerules_references() -> Sequence[Reference]:
     """Return bibliography entries this plugin's rules cite (beyond the core bibliography).
 
     Called once per engine. Returns a sequence of references. Each
-    :class:`~kneerules.ruledata.Reference` has a ``key`` unique across plugins,
+    :class:`~kneerules.model.rules.Reference` has a ``key`` unique across plugins,
     authors, title, journal, year and a DOI or URL; a rule's ``source`` cites
     it by key (or alias). ``kneerules check`` refuses a source that is neither
     a bibliography entry nor a section of the clinical source.
@@ -129,7 +136,7 @@ def kneerules_case_facts(case: Case, facts: Mapping[str, FactValue]) -> Mapping[
     """Return facts computed from a case, before its rules are evaluated.
 
     Called **once for every case**, after the scores and before the rules.
-    ``case`` is the validated :class:`~kneerules.model.Case` and ``facts`` every
+    ``case`` is the validated :class:`~kneerules.model.records.Case` and ``facts`` every
     fact known so far by name (findings, measurements, ``patient.age``,
     ``side``, ``onset`` and score totals). Returns ``Mapping[str, FactValue]``:
     facts computed from the case, each declared by this plugin through
@@ -143,32 +150,55 @@ def kneerules_case_facts(case: Case, facts: Mapping[str, FactValue]) -> Mapping[
 
 
 @hookspec
-def kneerules_fhir_mappings() -> Sequence[Mapping[str, Any]]:
-    """Return mappings from coded FHIR R4 resources to this plugin's facts.
+def kneerules_register_commands(cli: click.Group) -> None:
+    """Add commands to the ``kneerules`` command line.
 
-    Called once per engine by the FHIR integration (``kneerules[fhir]``), the
-    first time the engine maps a patient's record to a case, and by ``kneerules
-    check``, which lints what it returns; without the integration installed,
-    nothing calls it. Returns a sequence of mappings, each plain data in the
-    shape of an entry of ``kneerules/fhir/mappings.yaml``: an ``id`` unique
-    across plugins, the ``resource`` types it reads, a code ``system`` with
-    ``codes`` (or code ``prefixes``), the vocabulary name it ``sets``, how the
-    value is ``read`` (``present``, ``quantity`` with its ``units``, ``coded``
-    with its ``answers``, ``positive``), an optional time ``window`` in days
-    before the index time, and a plain-language ``because`` and ``source``.
+    An integration hook. Called on the plugins registered under the
+    ``kneerules.integrations`` entry-point group (the integrations shipped with
+    kneerules register there too), the first time the ``kneerules`` command
+    needs a command it does not define itself (or lists them for ``--help``).
+    ``cli`` is the top-level :class:`click.Group`; add commands with
+    ``cli.add_command``. Keep the module light: import heavy dependencies
+    inside the command's function, so that it works without the extra.
+    Returns nothing.
+    """
+
+
+@hookspec
+def kneerules_addhooks(pluginmanager: pluggy.PluginManager) -> None:
+    """Add an integration's own hookspecs to a plugin manager being built.
+
+    An integration hook, as pytest's ``pytest_addhooks``. Called on every
+    integration plugin (the ``kneerules.integrations`` entry-point group) for
+    each plugin manager :func:`~kneerules.get_plugin_manager` builds, before any
+    condition plugin is registered, so that condition plugins may implement the
+    integration's hooks (the FHIR integration adds ``kneerules_fhir_mappings``
+    this way). Call ``pluginmanager.add_hookspecs(module)``. Returns nothing.
+    """
+
+
+@hookspec
+def kneerules_readers() -> Mapping[str, Callable[..., Any]]:
+    """Return the formats this integration turns into a case, by name.
+
+    An integration hook. Called the first time a reader is asked for
+    (``Engine.read``, ``kneerules eval --fhir``). Returns a mapping whose values are
+    ``reader(engine, data, **options)``, each returning a :class:`~kneerules.Case`, or
+    an object with the case as ``.case`` and, optionally, ``.problems`` (what
+    the reader could not decide). Import heavy dependencies inside the reader;
+    an :class:`ImportError` it raises is reported as the extra to install.
     """
     raise NotImplementedError
 
 
 @hookspec
-def kneerules_register_commands(cli: click.Group) -> None:
-    """Add commands to the ``kneerules`` command line.
+def kneerules_checks(facts: Mapping[str, FactSpec], plugin_manager: pluggy.PluginManager
+                     ) -> Iterable[tuple[str, Problem]]:
+    """Return problems in the installed data that this integration can see.
 
-    Called once each time the ``kneerules`` command starts, on the modules
-    registered under the ``kneerules.commands`` entry-point group (the
-    integrations shipped with kneerules register theirs there too). ``cli`` is
-    the top-level :class:`click.Group`; add commands with ``cli.add_command``.
-    Keep the module light: import heavy dependencies inside the command's
-    function, so that ``kneerules eval`` stays fast and works without the extra.
-    Returns nothing.
+    An integration hook. Called by ``kneerules check`` with the whole
+    vocabulary (``facts``, by name) and the plugin manager of the installed
+    plugins. Returns (source, problem) pairs: the file or plugin at fault, and
+    a :class:`~kneerules.Problem` with its path and message.
     """
+    raise NotImplementedError

@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kneerules.model import Assessment, TraceStep
+from kneerules.model.records import Assessment, TraceStep
 
 if TYPE_CHECKING:
-    from kneerules.dataplugin import DataPlugin
+    from kneerules.cli.whynot import RuleExplanation
     from kneerules.engine import Engine
-    from kneerules.whynot import RuleExplanation
+    from kneerules.knowledge.dataplugin import DataPlugin
 
 
 def make_test_engine(
@@ -49,7 +49,7 @@ def make_test_engine(
     Installed external plugins are left out unless ``entry_points`` is true, so a test
     does not depend on what else happens to be installed."""
     from kneerules.engine import Engine
-    from kneerules.pluginmanager import get_plugin_manager
+    from kneerules.knowledge.plugins import get_plugin_manager
 
     pm = get_plugin_manager(disable=disable, builtins=builtins, entry_points=entry_points,
                             extra=plugins)
@@ -59,7 +59,7 @@ def make_test_engine(
 def data_plugin(path: str | Path, name: str | None = None) -> DataPlugin:
     """A plugin made from one rule data file, named after the file: for testing rule data
     before it is packaged (``make_engine(plugins=[data_plugin("my.yaml")])``)."""
-    from kneerules.dataplugin import DataPlugin
+    from kneerules.knowledge.dataplugin import DataPlugin
 
     path = Path(path)
     return DataPlugin(name or path.stem, path)
@@ -162,7 +162,7 @@ def trace_step(assessment: Assessment, rule_id: str) -> TraceStep:
 def why_not(engine: Engine, case_data: Mapping[str, Any], rule_id: str) -> RuleExplanation:
     """Whether ``rule_id`` fired for a case and, if not, the first condition that failed
     (``.failure``) or the ``after`` conclusions it waited on (``.missing``)."""
-    from kneerules.whynot import explain_rules
+    from kneerules.cli.whynot import explain_rules
 
     parsed = engine.parse(dict(case_data))
     return explain_rules(engine, parsed, engine.evaluate(parsed), [rule_id])[0]
@@ -171,7 +171,7 @@ def why_not(engine: Engine, case_data: Mapping[str, Any], rule_id: str) -> RuleE
 def assert_installed(plugin: str) -> None:
     """Fails unless ``plugin`` is installed under the ``kneerules`` entry point and loads."""
     __tracebackhide__ = True
-    from kneerules.pluginmanager import ENTRY_POINT_GROUP, describe_plugins, get_plugin_manager
+    from kneerules.knowledge.plugins import ENTRY_POINT_GROUP, describe_plugins, get_plugin_manager
 
     names = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
     assert plugin in names, f"no {ENTRY_POINT_GROUP!r} entry point named {plugin!r}: {names}"
@@ -183,7 +183,7 @@ def assert_lint_clean(*paths: str | Path) -> None:
     """Fails unless ``kneerules check`` finds no problem in ``paths`` (with the installed
     plugins), listing every problem it finds."""
     __tracebackhide__ = True
-    from kneerules.lint import lint
+    from kneerules.cli.lint import lint
 
     report = lint([Path(p) for p in paths])
     assert not report.problems, "\n".join(str(p) for p in report.problems)

@@ -37,8 +37,7 @@ class FreshEnv:
         source.mkdir()
         for name in ("pyproject.toml", "README.md"):
             shutil.copy2(kneerules_source / name, source / name)
-        for name in ("kneerules", "kneerules_plugins", "kneerules_rulesets"):
-            shutil.copytree(kneerules_source / name, source / name, ignore=_IGNORE)
+        shutil.copytree(kneerules_source / "kneerules", source / "kneerules", ignore=_IGNORE)
         base = getattr(sys, "_base_executable", sys.executable)
         subprocess.run([base, "-m", "venv", str(root / "venv")], check=True, env=_env())
         env = cls(root, root / "venv" / "bin")

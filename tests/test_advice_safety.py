@@ -20,15 +20,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kneerules import Engine
-from kneerules.advice_safety import treatments, unsafe_reason
-from kneerules.dataplugin import DataPlugin
-from kneerules.errors import RuleDataError
-from kneerules.model import Assessment
-from kneerules.pluginmanager import get_plugin_manager
-from kneerules.policy import CAUTIONS, SAFETY_NET_KIND
-from kneerules.render_patient import render_patient
-from kneerules.rendering import RenderOptions
-from kneerules.ruledata import AdviceSpec, FactTest
+from kneerules.knowledge.advice_safety import treatments, unsafe_reason
+from kneerules.knowledge.dataplugin import DataPlugin
+from kneerules.knowledge.plugins import get_plugin_manager
+from kneerules.knowledge.policy import CAUTIONS, SAFETY_NET_KIND
+from kneerules.model.errors import RuleDataError
+from kneerules.model.records import Assessment
+from kneerules.model.rules import ALWAYS, AdviceSpec, FactTest
+from kneerules.output.patient import render_patient
+from kneerules.output.rendering import RenderOptions
+from kneerules.reasoning.chaining import compile_check
 from kneerules.testing import case
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -586,7 +587,9 @@ LEVEL = AdviceSpec("x.k", "keep_safe", "keep level", "s", treatments=("keep_leve
 def test_unsafe_reason(spec: AdviceSpec, timeframe: Any, named_: set[str], open_: set[str],
                        facts: dict[str, Any], fired: tuple[str, ...], unsafe: bool) -> None:
     """The engine's rule for one advice item: withheld exactly when policy v3 says."""
-    reason = unsafe_reason(spec, timeframe, named_, facts, open_=open_ | named_, fired=fired)
+    when = None if spec.when == ALWAYS else compile_check(spec.when)
+    reason = unsafe_reason(spec, timeframe, named_, facts, open_=open_ | named_, fired=fired,
+                           when=when)
     assert (reason is not None) is unsafe, reason
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from kneerules.render_patient import CLOT_TODAY, HEADLINE
+from kneerules.output.patient import CLOT_TODAY, HEADLINE
 
 ROOT = Path(__file__).resolve().parent.parent
 KNEERULES = str(Path(sys.executable).parent / "kneerules")

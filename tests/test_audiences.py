@@ -22,11 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kneerules import Engine, to_dict
-from kneerules.cli import main
-from kneerules.model import Assessment
-from kneerules.pluginmanager import get_plugin_manager
-from kneerules.render_patient import CLOT_TODAY, HEADLINE, headline, sentences
-from kneerules.rendering import RenderOptions, audiences, render
+from kneerules.cli.main import main
+from kneerules.knowledge.plugins import get_plugin_manager
+from kneerules.model.records import Assessment
+from kneerules.output.patient import CLOT_TODAY, HEADLINE, headline, sentences
+from kneerules.output.rendering import RenderOptions, audiences, render
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
@@ -244,7 +244,7 @@ def test_an_assessment_with_questions_matches_the_assessment_schema(
     """The schema accepts the questions when present and does not require them."""
     import jsonschema
 
-    from kneerules.schema import assessment_schema
+    from kneerules.cases.schema import assessment_schema
 
     schema = assessment_schema(builtin_engine.vocabulary)
     case = builtin_engine.parse((ROOT / "examples" / "calf-tear.json").read_bytes())

@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from kneerules import hookspecs
-from kneerules.cli import main
-from kneerules.datafiles import read_yaml
-from kneerules.plugindata import parse_plugin_data
-from kneerules.ruledata import Conclusions, FactTest, Rule
+from kneerules.cli.main import main
+from kneerules.knowledge.dataplugin import parse_plugin_data
+from kneerules.knowledge.loading import read_yaml
+from kneerules.model.rules import Conclusions, FactTest, Rule
 from kneerules.testing import (
     assert_advice,
     assert_does_not_fire,

@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from kneerules import Engine, to_dict
-from kneerules.cli import main
-from kneerules.errors import CaseError, KneerulesError
-from kneerules.model import Case, Patient
+from kneerules.cli.main import main
+from kneerules.model.errors import CaseError, KneerulesError
+from kneerules.model.records import Case, Patient
 
 KNEERULES = Path(sys.executable).parent / "kneerules"
 GOOD = {"case_id": "good", "findings": {"pain.behind_knee": True}}

@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from kneerules import CaseError, Engine, to_dict
-from kneerules.batch import evaluate_many
-from kneerules.cli import main
-from kneerules.jsonl import assess_lines, write_lines
-from kneerules.model import Assessment
+from kneerules.batch.jsonl import assess_lines, write_lines
+from kneerules.batch.pool import evaluate_many
+from kneerules.cli.main import main
+from kneerules.model.records import Assessment
 
 ROOT = Path(__file__).resolve().parent.parent
 VIGNETTES = ROOT.parent / "shared" / "vignettes" / "public"

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from kneerules import Engine, hookimpl
-from kneerules.bibliography import cited, source_problems
-from kneerules.errors import RuleDataError
-from kneerules.pluginmanager import get_plugin_manager
-from kneerules.ruledata import Reference
+from kneerules.knowledge.bibliography import cited, source_problems
+from kneerules.knowledge.plugins import get_plugin_manager
+from kneerules.model.errors import RuleDataError
+from kneerules.model.rules import Reference
 
 
 class BringsAReference:

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from kneerules.cli import main
-from kneerules.lint import contradiction, lint
-from kneerules.ruledata import AllOf, AnyOf, FactSpec, FactTest, NoneOf
+from kneerules.cli.lint import contradiction, lint
+from kneerules.cli.main import main
+from kneerules.knowledge.plugins import BUILTIN_PLUGINS
+from kneerules.model.rules import AllOf, AnyOf, FactSpec, FactTest, NoneOf
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,7 +132,7 @@ def test_after_only_impossible_rules_derive(tmp_path: Path) -> None:
 
 def test_folder_is_searched_and_file_replaces_installed_plugin(tmp_path: Path) -> None:
     """A folder's plugin files are found; a file named like an installed plugin replaces it."""
-    shipped = (ROOT / "kneerules_plugins" / "bakers_cyst" / "bakers_cyst.yaml").read_text()
+    shipped = (BUILTIN_PLUGINS / "bakers_cyst.yaml").read_text()
     project = tmp_path / "project" / "src"
     project.mkdir(parents=True)
     copy = write(project, shipped, "bakers_cyst.yaml")

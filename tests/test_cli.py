@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from kneerules import __version__
-from kneerules.cli import main
+from kneerules.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "dvt-emergency.json"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kneerules import Engine, to_dict
-from kneerules.model import Assessment, DifferentialEntry
+from kneerules.model.records import Assessment, DifferentialEntry
 from kneerules.testing import case
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

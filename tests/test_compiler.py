@@ -1,4 +1,4 @@
-"""Compiled durable-rules conditions mean exactly what kneerules.conditions says they mean."""
+"""Compiled durable-rules conditions mean exactly what kneerules.reasoning.conditions says."""
 
 from __future__ import annotations
 
@@ -10,11 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kneerules import hookimpl
-from kneerules._durable.casefact import json_number
-from kneerules._durable.compiler import compile_condition
-from kneerules._durable.runner import DurableRunner, dump_fact
-from kneerules.conditions import holds
-from kneerules.ruledata import (
+from kneerules.model.rules import (
     AllOf,
     AnyOf,
     Conclusions,
@@ -24,6 +20,10 @@ from kneerules.ruledata import (
     Rule,
     TriageSpec,
 )
+from kneerules.reasoning.conditions import holds
+from kneerules.reasoning.durable.casefact import json_number
+from kneerules.reasoning.durable.compiler import compile_condition
+from kneerules.reasoning.durable.runner import DurableRunner, dump_fact
 
 FLAGS = ["f.a", "f.b", "f.c"]
 NUMBER = "m.x"
@@ -101,7 +101,7 @@ def test_numbers_are_written_without_exponents(value: float, text: str) -> None:
 
 def test_every_condition_within_the_group_budget_compiles() -> None:
     """Any condition the loader accepts (at most 14 nested groups) durable-rules accepts."""
-    from kneerules._durable.compiler import MAX_NESTED_GROUPS, nested_groups
+    from kneerules.reasoning.durable.compiler import MAX_NESTED_GROUPS, nested_groups
 
     rng = random.Random(99)
     accepted = refused = 0
@@ -119,7 +119,7 @@ def test_every_condition_within_the_group_budget_compiles() -> None:
 
 def test_an_overly_complex_rule_is_refused_at_load() -> None:
     """A rule too deep for durable-rules is refused with its id and a way out, not a crash."""
-    from kneerules.errors import RuleDataError
+    from kneerules.model.errors import RuleDataError
     from kneerules.testing import make_test_engine
 
     nested: Condition = FactTest("pain.calf")
@@ -144,7 +144,7 @@ def test_an_overly_complex_rule_is_refused_at_load() -> None:
 @given(facts=facts_strategy)
 def test_compiled_python_checks_mean_what_holds_means(facts: dict[str, Any]) -> None:
     """For 150 random condition trees, the compiled Python check agrees with logic.holds."""
-    from kneerules.chaining import compile_check
+    from kneerules.reasoning.chaining import compile_check
 
     for rule in RULES:
         assert compile_check(rule.when)(facts) == holds(rule.when, facts)

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from kneerules import Engine, hookimpl, to_json
-from kneerules.errors import CaseError
-from kneerules.model import Assessment
-from kneerules.ruledata import Conclusions, ConditionInfo, FactSpec, FactTest, Rule
+from kneerules.model.errors import CaseError
+from kneerules.model.records import Assessment
+from kneerules.model.rules import Conclusions, ConditionInfo, FactSpec, FactTest, Rule
 from kneerules.testing import make_test_engine
 
 FINDINGS = [

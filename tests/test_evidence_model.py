@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kneerules import Engine
-from kneerules.differential import EXCLUDING_WEIGHT, rank_differential
-from kneerules.model import Assessment, Evidence
+from kneerules.model.records import Assessment, Evidence
+from kneerules.reasoning.differential import EXCLUDING_WEIGHT, rank_differential
 
 
 def assess(engine: Engine, age: int | None, onset: str | None, findings: dict[str, bool],
@@ -322,8 +322,8 @@ rules:
 @pytest.fixture(scope="module")
 def naming_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     """The default rule set plus a plugin whose red flag names a condition with no evidence."""
-    from kneerules.dataplugin import DataPlugin
-    from kneerules.pluginmanager import get_plugin_manager
+    from kneerules.knowledge.dataplugin import DataPlugin
+    from kneerules.knowledge.plugins import get_plugin_manager
 
     path = tmp_path_factory.mktemp("naming") / "demo_flag.yaml"
     path.write_text(NAMING_PLUGIN)

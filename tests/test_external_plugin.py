@@ -61,7 +61,7 @@ def test_engine_withholds_the_plugins_unsafe_advice(kneerules_engine: Any) -> No
 
 def test_plugin_sources_resolve_in_the_bibliography(kneerules_engine: Any) -> None:
     """Every source of the plugin cites the bibliography (English & Perret, by alias)."""
-    from kneerules.bibliography import source_problems
+    from kneerules.knowledge.bibliography import source_problems
 
     mine = [r for r in kneerules_engine.knowledge.rules if r.plugin == "popliteus_tendinopathy"]
     assert mine
@@ -71,7 +71,7 @@ def test_plugin_sources_resolve_in_the_bibliography(kneerules_engine: Any) -> No
 
 def test_new_finding_is_unknown_without_the_plugin(make_engine: Callable[..., Any]) -> None:
     """Without the plugin its finding is a case error naming the field, not ignored."""
-    from kneerules.errors import CaseError
+    from kneerules.model.errors import CaseError
 
     with pytest.raises(CaseError, match=r"popliteus_tendinopathy\.worse_downhill"):
         make_engine().evaluate(case({"popliteus_tendinopathy.worse_downhill": True}))

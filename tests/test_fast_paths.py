@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -11,14 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kneerules import Engine
-from kneerules._durable.runner import dump_fact, dump_fact_general
-from kneerules.case_validation import fast_case, parse_case, quick_case
-from kneerules.conditions import holds
-from kneerules.converter import structure
-from kneerules.memo import by_identity
-from kneerules.model import Case
-from kneerules.ruledata import walk_tests
-from kneerules.scores import compile_tally
+from kneerules.cases.validation import fast_case, parse_case, quick_case
+from kneerules.model.converter import structure
+from kneerules.model.records import Case
+from kneerules.model.rules import walk_tests
+from kneerules.reasoning.conditions import holds
+from kneerules.reasoning.durable.runner import dump_fact, dump_fact_general
+from kneerules.reasoning.scores import compile_tally
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 VALUES = st.one_of(st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
@@ -168,16 +169,12 @@ def test_fast_case_takes_every_valid_example(engine: Engine) -> None:
         assert fast_case(raw, engine.knowledge.facts) is not None, path.name
 
 
-def test_identity_cache_keeps_one_result_per_object_and_starts_again_past_its_limit() -> None:
-    """Equal but distinct objects get their own results; past the limit the cache empties."""
-    made: list[list[int]] = []
-
-    def make(key: list[int]) -> int:
-        made.append(key)
-        return len(made)
-
-    cached = by_identity(make, limit=2)
-    first, equal = [1], [1]
-    assert (cached(first), cached(first), cached(equal)) == (1, 1, 2)
-    assert cached([2]) == 3  # a third entry: the cache started again
-    assert cached(first) == 4
+def test_a_dropped_engine_takes_its_compiled_plan_with_it() -> None:
+    """What an engine works out once (rule views, advice index, tallies, JSON texts) is
+    held by that engine alone: nothing process-wide keeps it after the engine is gone."""
+    built = Engine()
+    built.json_writer.write(built.evaluate({"findings": {"pain.behind_knee": True}}))
+    plan, writer = weakref.ref(built.plan), weakref.ref(built.json_writer)
+    del built
+    gc.collect()
+    assert (plan(), writer()) == (None, None)

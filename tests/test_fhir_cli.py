@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from kneerules.cli import main
-from kneerules.readers import ReaderError, load_reader
+from kneerules.cli.main import main
+from kneerules.knowledge.readers import ReaderError, load_reader
 
 ROOT = Path(__file__).resolve().parent.parent
 IPS = ROOT / ".cache" / "fhir" / "hl7.fhir.uv.ips-2.0.0" / "package" / "example"

@@ -15,11 +15,11 @@ import jsonschema
 import pytest
 
 from kneerules import Engine
-from kneerules.case_validation import case_data
+from kneerules.cases.schema import case_schema
+from kneerules.cases.validation import case_data
 from kneerules.fhir import FhirError, map_fhir
-from kneerules.fhir.resources import clinical_time
+from kneerules.fhir.elements import clinical_time
 from kneerules.fhir.strict import check_resource
-from kneerules.schema import case_schema
 
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "fhir"
 R4 = CACHE / "hl7.fhir.r4.examples-4.0.1" / "package"

@@ -18,7 +18,7 @@ import pytest
 from kneerules import Engine
 from kneerules.fhir import build_questionnaire
 from kneerules.fhir.reader import read_fhir
-from kneerules.pluginmanager import get_plugin_manager
+from kneerules.knowledge.plugins import get_plugin_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden_fhir"

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "dvt-emergency.json"
-# Every kneerules command loads the FHIR command module (the kneerules.commands entry
-# point), which is light: it imports the package shell and click, nothing else of FHIR.
-LIGHT = {"kneerules.fhir", "kneerules.fhir.commands"}
+# Every engine loads the FHIR integration plugin (the kneerules.integrations entry point),
+# which is light: the package shell and its hookspec, nothing else of FHIR.
+LIGHT = {"kneerules.fhir", "kneerules.fhir.plugin", "kneerules.fhir.hookspecs",
+         "kneerules.fhir.commands"}
 
 
 def _loaded_after(code: str) -> list[str]:
@@ -30,6 +31,6 @@ def test_import_kneerules_loads_no_fhir() -> None:
 def test_eval_loads_no_fhir() -> None:
     """`kneerules eval case.json` runs without importing the FHIR integration or its deps."""
     code = (f"import sys\nsys.argv = ['kneerules', 'eval', {str(EXAMPLE)!r}, '--format', "
-            "'json']\nfrom kneerules.cli import main\ntry:\n    main()\nexcept SystemExit:\n"
+            "'json']\nfrom kneerules.cli.main import main\ntry:\n    main()\nexcept SystemExit:\n"
             "    pass")
     assert _loaded_after(code) == []

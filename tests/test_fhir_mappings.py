@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from kneerules import Engine, hookimpl
-from kneerules.errors import RuleDataError
+from kneerules.cli.lint import lint
 from kneerules.fhir import map_fhir
 from kneerules.fhir import mappings as fhir_mappings
 from kneerules.fhir.mappings import check_installed, load_mappings, parse_mapping
-from kneerules.knowledge_base import core_vocabulary
-from kneerules.lint import lint
-from kneerules.pluginmanager import get_plugin_manager
+from kneerules.knowledge.base import core_vocabulary
+from kneerules.knowledge.plugins import get_plugin_manager
+from kneerules.model.errors import RuleDataError
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)
 VOCABULARY = {fact.name: fact for fact in core_vocabulary()}

@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kneerules import Engine
-from kneerules.cli import main
+from kneerules.cli.main import main
 from kneerules.fhir import FhirError, build_questionnaire, case_to_response, map_fhir
 from kneerules.fhir.questionnaire import QUESTIONNAIRE_URL
 from kneerules.fhir.strict import check_resource
-from kneerules.model import Case, Patient
+from kneerules.model.records import Case, Patient
 
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
 AUTHORED = "2026-03-01T10:00:00Z"

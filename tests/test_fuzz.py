@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kneerules import Engine
-from kneerules.cli import main
-from kneerules.errors import CaseError
-from kneerules.model import Assessment
+from kneerules.cli.main import main
+from kneerules.model.errors import CaseError
+from kneerules.model.records import Assessment
 
 FUZZ = settings(max_examples=200, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kneerules import Engine, to_dict
-from kneerules.pluginmanager import get_plugin_manager
+from kneerules.knowledge.plugins import get_plugin_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))

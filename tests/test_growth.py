@@ -1,7 +1,7 @@
 """No case too big, no failure that lingers, rule sets that can grow (issue 17).
 
 durable-rules is checked against the straight-Python forward chaining of
-:mod:`kneerules.chaining` (the same rules fired in the same order), on the built-in
+:mod:`kneerules.reasoning.chaining` (the same rules fired in the same order), on the built-in
 rules and on a synthetic rule set of 2,000 more rules written by bench/synthetic.py.
 """
 
@@ -19,13 +19,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import kneerules._durable.runner as runner_module
+import kneerules.reasoning.durable.runner as runner_module
 from kneerules import Engine, to_dict
-from kneerules._durable.packing import PACK_RULES
-from kneerules.assessment_json import assessment_json
-from kneerules.chaining import PythonChain
-from kneerules.errors import EngineError
-from kneerules.jsonl import assess_lines
+from kneerules.batch.jsonl import assess_lines
+from kneerules.model.errors import EngineError
+from kneerules.output.assessment_json import assessment_json
+from kneerules.reasoning.chaining import PythonChain
+from kneerules.reasoning.durable.packing import PACK_RULES
 from kneerules.testing import data_plugin, make_test_engine
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -49,7 +49,7 @@ def test_wheel_carries_plugins_and_rulesets(installed: Path, tmp_path: Path) -> 
     assert assessment["engine"]["ruleset"] == "posterior-knee"
     # The import came from the installed wheel, not from the source tree.
     where = run(installed / "bin" / "python", "-c",
-                "import kneerules, kneerules_plugins; print(kneerules.__file__)", cwd=tmp_path)
+                "import kneerules; print(kneerules.__file__)", cwd=tmp_path)
     assert str(ROOT) not in where.stdout
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from kneerules import Engine
-from kneerules.interview import DONT_KNOW, case_dict, parse_answer, prompt_hint, save_case
-from kneerules.model import Question
+from kneerules.cli.interview import DONT_KNOW, case_dict, parse_answer, prompt_hint, save_case
+from kneerules.model.records import Question
 
 
 def question(engine: Engine, fact: str) -> Question:

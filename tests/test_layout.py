@@ -10,6 +10,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +20,9 @@ import pytest
 from click.testing import CliRunner
 
 import kneerules
-from kneerules import hookdocs, hookimpl, hookspecs
-from kneerules.cli import register_commands
-from kneerules.errors import (
+from kneerules import hookimpl, hookspecs
+from kneerules.cli.main import register_commands
+from kneerules.model.errors import (
     CaseError,
     EngineError,
     PluginError,
@@ -30,7 +31,7 @@ from kneerules.errors import (
     RulesetError,
     SafetyError,
 )
-from kneerules.ruledata import (
+from kneerules.model.rules import (
     AdviceSpec,
     Conclusions,
     ConsiderationSpec,
@@ -41,39 +42,40 @@ from kneerules.ruledata import (
     ScoreItem,
     ScoreSpec,
 )
+from tools import hookdocs
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "kneerules"
 INTEGRATIONS = ("fhir", "service", "population")
 
-# Lower layers never import higher ones; a module may import its own layer (cycles are
-# checked separately). Integrations sit above everything and nothing imports them.
-LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"kneerules", "errors", "version", "model", "ruledata", "messages",
-               "hookspecs", "policy", "textsafe", "lazy", "memo", "entrypoints"}),
-    frozenset({"converter", "rule_syntax", "datafiles", "datacache", "conditions", "scores",
-               "advice_safety", "bibliography", "chaining", "assessment_json"}),
-    frozenset({"case_validation", "plugindata", "rulesets", "pluginmanager", "dataplugin",
-               "config", "hookdocs", "readers", "schema"}),
-    frozenset({"knowledge_base", "_durable", "_durable.compiler", "_durable.packing",
-               "_durable.casefact", "_durable.runner"}),
-    frozenset({"differential", "assess", "batch", "jsonl", "questions", "lookahead"}),
-    frozenset({"engine"}),
-    frozenset({"whynot", "lint", "rendering", "render_patient", "render_clinician",
-               "interview", "scaffold", "testing", "vignettes", "cliparams", "cli"}),
-)
-LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}
+# The core's layers, lowest first: the folders (and the few top-level modules) of
+# kneerules/, so that `ls kneerules/` is the architecture. A module may import its own layer
+# or any below, never one above; nothing in the core imports an integration, and no module
+# imports the package root (it only re-exports). Integrations sit above the whole core.
+LAYERS = ("model", "hookspecs", "cases", "knowledge", "reasoning", "output", "batch",
+          "engine", "cli", "testing")
+
+
+def layer_of(module: str) -> int:
+    """The rank of a module (``reasoning.durable.runner``) by its top folder or file."""
+    top = module.split(".")[0]
+    return len(LAYERS) + INTEGRATIONS.index(top) if top in INTEGRATIONS else LAYERS.index(top)
+
+
+def all_modules() -> Iterator[tuple[str, Path]]:
+    """Every module of kneerules (the package root as ``kneerules``), integrations too."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        yield ".".join(parts) or "kneerules", path
 
 
 def core_modules() -> Iterator[tuple[str, Path]]:
     """Every module of the core package (integration subpackages excluded)."""
-    for path in sorted(PACKAGE.rglob("*.py")):
-        parts = path.relative_to(PACKAGE).with_suffix("").parts
-        if parts[0] in INTEGRATIONS:
-            continue
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        yield ".".join(parts) or "kneerules", path
+    for name, path in all_modules():
+        if name.split(".")[0] not in INTEGRATIONS:
+            yield name, path
 
 
 def _is_type_checking(node: ast.If) -> bool:
@@ -82,67 +84,61 @@ def _is_type_checking(node: ast.If) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
+def _module_named(name: str) -> bool:
+    path = PACKAGE.joinpath(*name.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
 def imported_modules(path: Path) -> set[str]:
-    """kneerules modules imported by ``path`` at run time, at any depth (not for typing)."""
+    """kneerules modules imported by ``path`` at any depth, type-only imports included."""
     found: set[str] = set()
-
-    def visit(node: ast.AST) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and _is_type_checking(child):
-                for other in child.orelse:
-                    visit(other)
-                continue
-            if isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
-                if child.module == "kneerules":
-                    # ``from kneerules import hookspecs`` names a module; ``hookimpl`` does not.
-                    for alias in child.names:
-                        sub = PACKAGE / f"{alias.name}.py"
-                        found.add(alias.name if sub.exists() else "kneerules")
-                elif child.module.startswith("kneerules."):
-                    found.add(child.module.removeprefix("kneerules."))
-            elif isinstance(child, ast.Import):
-                for alias in child.names:
-                    if alias.name.startswith("kneerules."):
-                        found.add(alias.name.removeprefix("kneerules."))
-            visit(child)
-
-    visit(ast.parse(path.read_text(encoding="utf-8")))
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "kneerules" or node.module.startswith("kneerules."):
+                base = node.module.removeprefix("kneerules").removeprefix(".")
+                for alias in node.names:
+                    # ``from kneerules.model import records`` names a module.
+                    sub = f"{base}.{alias.name}" if base else alias.name
+                    found.add(sub if _module_named(sub) else base or "kneerules")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("kneerules."):
+                    found.add(alias.name.removeprefix("kneerules."))
     return found
 
 
-IMPORTS = {name: imported_modules(path) for name, path in core_modules()}
-
-
-def test_every_core_module_has_a_layer() -> None:
-    """A new core module must be placed in a layer, so that the layering stays checked."""
-    assert set(IMPORTS) - set(LAYER_OF) == set()
+IMPORTS = {name: imported_modules(path) for name, path in all_modules()}
 
 
 @pytest.mark.parametrize("module", sorted(IMPORTS))
 def test_module_imports_only_its_layer_or_below(module: str) -> None:
-    """Data model and errors at the bottom, the engine above rules and reasoning, CLI on top."""
-    upward = sorted(
-        target for target in IMPORTS[module]
-        if target.split(".")[0] in INTEGRATIONS
-        or LAYER_OF.get(target, LAYER_OF.get(target.split(".")[0], 99)) > LAYER_OF[module]
-    )
+    """Data model at the bottom, then cases, knowledge, reasoning, output, batch, the engine,
+    the CLI; integrations above the core; type-only imports count too."""
+    if module == "kneerules":
+        return  # the root: its TYPE_CHECKING block re-exports the public API
+    core = module.split(".")[0] not in INTEGRATIONS  # an integration uses the public API
+    upward = sorted(target for target in IMPORTS[module]
+                    if (target == "kneerules" and core) or (
+                        target != "kneerules" and layer_of(target) > layer_of(module)))
     assert upward == [], f"kneerules.{module} imports from a higher layer: {upward}"
 
 
-def test_no_import_cycles() -> None:
-    """No cycle among core modules, counting imports inside functions too."""
-    graph = {name: {t for t in targets if t in IMPORTS and t != name}
-             for name, targets in IMPORTS.items()}
+def test_the_layers_are_the_folders() -> None:
+    """`ls kneerules/` shows the layers and the integrations, and nothing else of code."""
+    entries = {path.name.removesuffix(".py") for path in PACKAGE.iterdir()
+               if path.suffix == ".py" or (path / "__init__.py").exists()}
+    assert entries == {*LAYERS, *INTEGRATIONS, "__init__"}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     state: dict[str, int] = {}
     cycles: list[list[str]] = []
 
     def walk(node: str, path: list[str]) -> None:
         state[node] = 1
-        for nxt in sorted(graph[node]):
-            if nxt == "kneerules" or node == "kneerules":
-                continue  # the package root only re-exports, lazily
+        for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                cycles.append([*path[path.index(nxt):], nxt] if nxt in path else [node, nxt])
+                cycles.append([*path[path.index(nxt):], nxt])
             elif nxt not in state:
                 walk(nxt, [*path, nxt])
         state[node] = 2
@@ -150,7 +146,20 @@ def test_no_import_cycles() -> None:
     for name in sorted(graph):
         if name not in state:
             walk(name, [name])
-    assert cycles == []
+    return cycles
+
+
+def test_no_import_cycles() -> None:
+    """No cycle among the modules, integrations included, counting imports inside functions
+    and type-only imports; the root's re-exports are the only edges left out."""
+    graph = {name: {t for t in targets if t in IMPORTS and t not in (name, "kneerules")}
+             for name, targets in IMPORTS.items() if name != "kneerules"}
+    assert _cycles(graph) == []
+
+
+def test_a_cycle_is_found() -> None:
+    """The cycle finder sees a type-only loop of three modules (it cannot pass vacuously)."""
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
 
 
 def test_public_names_are_listed_once_and_agree() -> None:
@@ -176,11 +185,13 @@ def test_every_public_name_resolves(name: str) -> None:
     assert value is getattr(module, name)
 
 
-def test_version_comes_from_the_package_metadata() -> None:
-    """__version__ is what pip installed, not a second copy to keep in step."""
+def test_version_is_written_once_and_installed_as_written() -> None:
+    """__version__ is a static attribute, and what pip installed reads it (no second copy)."""
     from importlib.metadata import version
 
     assert kneerules.__version__ == version("kneerules")
+    assert "version" in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "dynamic"]
 
 
 def test_importing_kneerules_loads_no_engine_and_no_integration() -> None:
@@ -194,32 +205,26 @@ def test_importing_kneerules_loads_no_engine_and_no_integration() -> None:
     assert out.strip() == "[]"
 
 
-# What `kneerules eval` never needs: the batch machinery, the questions, importlib.metadata
-# (kneerules.entrypoints reads the same files), importlib.resources (the packages are
-# folders), PyYAML (with the data cache warm) and any integration's dependencies
-# (bench/README.md, "Cold start").
+# What `kneerules eval` never needs: the batch machinery, the questions and any
+# integration's code or dependencies beyond its light plugin module (bench/README.md).
 EVAL_NEVER_IMPORTS = (
-    "multiprocessing", "concurrent.futures", "kneerules.batch", "kneerules.questions",
-    "importlib.metadata", "email", "importlib.resources", "tempfile", "zipfile",
-    "kneerules.lookahead", "yaml", "dask", "distributed", "starlette",
+    "multiprocessing", "concurrent.futures", "kneerules.batch.pool",
+    "kneerules.reasoning.questions", "kneerules.reasoning.lookahead", "kneerules.fhir.mapper",
+    "kneerules.fhir.reader", "kneerules.service.app", "kneerules.population.run", "dask", "distributed", "starlette",
     "uvicorn", "jwt", "fhir.resources", "pydantic", "pandas", "pyarrow", "httpx")
 
 
 @pytest.mark.parametrize("output", ["text", "json"])
-def test_eval_imports_only_what_an_evaluation_needs(tmp_path: Path, output: str) -> None:
-    """`kneerules eval` (its data cache warm) loads no batch machinery, no PyYAML and no
-    integration dependency: each costs start-up time and none is used."""
+def test_eval_imports_only_what_an_evaluation_needs(output: str) -> None:
+    """`kneerules eval` loads no batch machinery and no integration or its dependency: each
+    costs start-up time and none is used."""
     code = ("import sys\nsys.argv = ['kneerules', 'eval', sys.argv[1], '--format', sys.argv[2]]"
-            "\nfrom kneerules.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass"
+            "\nfrom kneerules.cli.main import main\ntry:\n    main()\nexcept SystemExit:\n    pass"
             f"\nprint([m for m in {EVAL_NEVER_IMPORTS!r} if m in sys.modules])")
-    env = {**os.environ, "KNEERULES_CACHE_DIR": str(tmp_path)}
-    runs = [subprocess.run([sys.executable, "-c", code,
-                            str(ROOT / "examples" / "dvt-emergency.json"), output],
-                           capture_output=True, text=True, env=env, check=True)
-            for _ in range(2)]
-    assert runs[0].stdout.splitlines()[-1] == "['tempfile', 'yaml']"  # the data cache cold
-    assert runs[1].stdout.splitlines()[-1] == "[]"
-    assert runs[0].stdout.splitlines()[:-1] == runs[1].stdout.splitlines()[:-1]
+    run = subprocess.run([sys.executable, "-c", code,
+                          str(ROOT / "examples" / "dvt-emergency.json"), output],
+                         capture_output=True, text=True, check=True)
+    assert run.stdout.splitlines()[-1] == "[]"
 
 
 @pytest.mark.parametrize("error", [
@@ -242,7 +247,7 @@ def test_guide_hook_reference_is_generated_from_the_hookspecs() -> None:
     """docs/plugins.md's hook section is exactly what the hookspec docstrings generate."""
     guide = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
     assert hookdocs.rewrite_guide(guide) == guide, (
-        "run: .venv/bin/python -m kneerules.hookdocs docs/plugins.md")
+        "run: .venv/bin/python -m tools.hookdocs docs/plugins.md")
 
 
 @pytest.mark.parametrize("hook", hookdocs.hook_names())
@@ -286,14 +291,14 @@ def test_a_plugin_adds_a_command_through_the_hook() -> None:
 ])
 def test_the_installed_program_is_main_in_a_process_of_its_own(args: list[str],
                                                                code: int) -> None:
-    """The `kneerules` console script runs kneerules.cli.run, which gives exactly what
-    kneerules.cli.main gives: the same output and the same exit code."""
+    """The `kneerules` console script runs kneerules.cli.main.run, which gives exactly what
+    kneerules.cli.main.main gives: the same output and the same exit code."""
     from importlib.metadata import entry_points
 
     [script] = [ep for ep in entry_points(group="console_scripts") if ep.name == "kneerules"]
-    assert script.value == "kneerules.cli:run"
+    assert script.value == "kneerules.cli.main:run"
     results = [subprocess.run([sys.executable, "-c", f"import sys; sys.argv[0] = 'kneerules'; "
-                               f"from kneerules.cli import {entry}; {entry}()", *args],
+                               f"from kneerules.cli.main import {entry}; {entry}()", *args],
                               capture_output=True, text=True) for entry in ("main", "run")]
     assert results[0].returncode == results[1].returncode == code
     assert results[0].stdout == results[1].stdout
@@ -303,7 +308,7 @@ def test_the_installed_program_is_main_in_a_process_of_its_own(args: list[str],
 def test_hook_calls_can_be_traced() -> None:
     """KNEERULES_TRACE_HOOKS=1 shows each hook call, because every call goes through pluggy."""
     env = {**os.environ, "KNEERULES_TRACE_HOOKS": "1"}
-    result = subprocess.run([sys.executable, "-m", "kneerules.cli", "eval",
+    result = subprocess.run([sys.executable, "-m", "kneerules.cli.main", "eval",
                              str(ROOT / "examples" / "dvt-emergency.json")],
                             capture_output=True, text=True, env=env, check=True)
     assert "kneerules_rules [hook]" in result.stderr
@@ -388,20 +393,16 @@ def test_a_misbehaving_plugin_is_a_plugin_error_naming_it(plugin: object, messag
 
 
 @pytest.mark.slow
-def test_a_new_condition_is_one_folder_and_its_name_in_the_rule_set(tmp_path: Path) -> None:
-    """A copy of the source tree gains a plugin folder and a rule-set line; installed, it works."""
+def test_a_new_condition_is_one_file_and_its_name_in_the_rule_set(tmp_path: Path) -> None:
+    """A copy of the source tree gains one plugin YAML file and a rule-set line; installed,
+    the new condition is loaded with the others and leads when its finding is recorded."""
     source = tmp_path / "src"
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist", ".*")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, source / name if source.exists() else _mkdir(source) / name)
-    for name in ("kneerules", "kneerules_plugins", "kneerules_rulesets"):
-        shutil.copytree(ROOT / name, source / name, ignore=ignore)
-    folder = source / "kneerules_plugins" / "demo_condition"
-    folder.mkdir()
-    (folder / "__init__.py").write_text(
-        '"""A demonstration condition."""\n\nfrom kneerules.dataplugin import DataPlugin\n\n'
-        'plugin = DataPlugin.from_package(__name__, "demo_condition.yaml")\n')
-    (folder / "demo_condition.yaml").write_text(json.dumps({
+    shutil.copytree(ROOT / "kneerules", source / "kneerules", ignore=ignore)
+    data = source / "kneerules" / "knowledge" / "data"
+    (data / "plugins" / "demo_condition.yaml").write_text(json.dumps({
         "conditions": [{"id": "demo_condition", "name": "Demonstration condition",
                         "description": "only for this test", "source": "test",
                         "commonness": 9}],
@@ -410,7 +411,7 @@ def test_a_new_condition_is_one_folder_and_its_name_in_the_rule_set(tmp_path: Pa
                    "then": {"evidence": {"demo_condition": 6}},
                    "because": "the marker is there", "source": "test"}],
     }))
-    ruleset = source / "kneerules_rulesets" / "posterior-knee.yaml"
+    ruleset = data / "rulesets" / "posterior-knee.yaml"
     text = ruleset.read_text()
     ruleset.write_text(text.replace("  - hamstring_injury\n",
                                     "  - hamstring_injury\n  - demo_condition\n", 1))
@@ -422,7 +423,7 @@ def test_a_new_condition_is_one_folder_and_its_name_in_the_rule_set(tmp_path: Pa
     case = tmp_path / "case.json"
     case.write_text(json.dumps({"findings": {"pain.behind_knee": True, "demo.marker": True}}))
     env = {**os.environ, "PYTHONPATH": str(target)}
-    out = subprocess.run([sys.executable, "-m", "kneerules.cli", "eval", str(case),
+    out = subprocess.run([sys.executable, "-m", "kneerules.cli.main", "eval", str(case),
                           "--format", "json"], capture_output=True, text=True, env=env,
                          cwd=tmp_path, check=True).stdout
     assessment = json.loads(out)
@@ -438,7 +439,7 @@ def _mkdir(path: Path) -> Path:
 def test_renderers_are_a_registry_keyed_by_format_and_audience() -> None:
     """text and json are registered; an audience without its own renderer gets the general one."""
     from kneerules import Engine, to_dict
-    from kneerules.rendering import RenderOptions, formats, render, renderer
+    from kneerules.output.rendering import RenderOptions, formats, render, renderer
 
     assessment = Engine().evaluate({"findings": {"pain.behind_knee": True}})
     assert {"text", "json"} <= set(formats())
@@ -454,6 +455,24 @@ def test_renderers_are_a_registry_keyed_by_format_and_audience() -> None:
     try:
         assert render(assessment, "shout", "tester") == "ROUTINE"
     finally:
-        from kneerules import rendering
+        from kneerules.output import rendering
 
         del rendering._RENDERERS[("shout", "tester")]
+
+
+def test_building_an_engine_writes_nothing_outside_the_project(tmp_path: Path) -> None:
+    """Engine() and an evaluation in a fresh HOME (and working folder) leave both empty: no
+    cache, no config, no log is written as a side effect of using the library."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("XDG_", "KNEERULES_"))}
+    env.update(HOME=str(home), PYTHONDONTWRITEBYTECODE="1", TMPDIR=str(work))
+    code = ("from kneerules import Engine, to_json\n"
+            "print(to_json(Engine().evaluate({'findings': {'pain.behind_knee': True}}))[:1])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "{"
+    assert sorted(home.rglob("*")) == []
+    assert sorted(work.rglob("*")) == []

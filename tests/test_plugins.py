@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import types
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from kneerules import Engine, hookimpl
-from kneerules.cli import main
-from kneerules.errors import PluginError, RulesetError
-from kneerules.pluginmanager import builtin_plugin_names, get_plugin_manager
-from kneerules.policy import POLICY_FLOOR
+from kneerules.cli.main import main
+from kneerules.knowledge.plugins import BUILTIN_PLUGINS, builtin_plugin_names, get_plugin_manager
+from kneerules.knowledge.policy import POLICY_FLOOR
+from kneerules.model.errors import PluginError, RulesetError
 
 BUILTINS = sorted([
     "bakers_cyst", "calf_tear", "dvt", "general", "hamstring_injury", "hyperextended_knee",
@@ -124,7 +121,7 @@ def test_no_plugin_of_the_floor_can_be_switched_off(name: str) -> None:
 
 def test_a_ruleset_without_its_safety_plugin_is_refused(tmp_path: Path) -> None:
     """A rule set must include the safety plugin it names."""
-    from kneerules.errors import RuleDataError
+    from kneerules.model.errors import RuleDataError
 
     ruleset = tmp_path / "bad.yaml"
     ruleset.write_text("name: bad\nversion: '1'\ndescription: x\nsafety: dvt\nplugins: [general]\n")
@@ -140,9 +137,9 @@ def test_unknown_ruleset_names_the_available_ones() -> None:
 
 def _general_without(tmp_path: Path, rule_or_advice: str) -> object:
     """The general plugin's data with one rule or advice item cut out."""
-    from kneerules.dataplugin import DataPlugin
+    from kneerules.knowledge.dataplugin import DataPlugin
 
-    source = DataPlugin.from_package("kneerules_plugins.general", "general.yaml").data_file
+    source = BUILTIN_PLUGINS / "general.yaml"
     text = source.read_text(encoding="utf-8")
     start = text.index(f"  - id: {rule_or_advice}\n")
     end = text.find("\n  - id: ", start + 1)
@@ -160,7 +157,7 @@ def test_an_engine_missing_part_of_the_floor_is_refused(tmp_path: Path, cut: str
                                                         message: str) -> None:
     """A floor plugin replaced by one that lost a policy rule, the safety net or the
     cautions gives no engine at all."""
-    from kneerules.errors import SafetyError
+    from kneerules.model.errors import SafetyError
 
     pm = get_plugin_manager(entry_points=False)
     pm.unregister(name="general")
@@ -169,124 +166,12 @@ def test_an_engine_missing_part_of_the_floor_is_refused(tmp_path: Path, cut: str
         Engine(plugin_manager=pm)
 
 
-# --- Registering many plugins of one class (pluginmanager.PluginManager) ---------------------
-
-class _Marked:
-    """Hook implementations of every shape pluggy accepts, and attributes it must skip."""
-
-    name = "marked"
-    not_a_hook = 3
-
-    @hookimpl(tryfirst=True)
-    def kneerules_rules(self) -> list[object]:
-        return []
-
-    @hookimpl(specname="kneerules_facts")
-    def facts_by_another_name(self) -> list[object]:
-        return []
-
-    @hookimpl
-    @classmethod
-    def kneerules_conditions(cls) -> list[object]:
-        return []
-
-    @hookimpl
-    @staticmethod
-    def kneerules_advice() -> list[object]:
-        return []
-
-    def kneerules_scores(self) -> list[object]:  # not marked: pluggy ignores it
-        return []
-
-    @property
-    def kneerules_references(self) -> list[object]:  # a property is never run nor a hook
-        raise AssertionError("pluggy must not evaluate properties")
-
-
-class _Slotted:
-    __slots__ = ("kneerules_rules", "name")
-
-
-@hookimpl
-def _marked_function() -> list[object]:
-    return []
-
-
-def _with_own_hook() -> object:
-    plugin = _Marked()
-    plugin.kneerules_scores = _marked_function  # type: ignore[method-assign]
-    return plugin
-
-
-def _slotted(hook: bool) -> object:
-    plugin = _Slotted()
-    plugin.kneerules_rules = _marked_function if hook else None
-    return plugin
-
-
-def _module(hook: bool) -> types.ModuleType:
-    module = types.ModuleType(f"plugin_module_{hook}")
-    module.kneerules_rules = _marked_function if hook else (lambda: [])  # type: ignore[attr-defined]
-    return module
-
-
-def _hookimpls(pm: object) -> list[tuple[str, str, object, dict[str, object]]]:
-    import pluggy
-
-    assert isinstance(pm, pluggy.PluginManager)
-    return sorted(((name, impl.plugin_name, impl.function, dict(impl.opts))
-                   for name in vars(pm.hook) if not name.startswith("_")
-                   for impl in getattr(pm.hook, name).get_hookimpls()), key=repr)
-
-
-@pytest.mark.parametrize("plugins", [
-    pytest.param(lambda: [_Marked(), _Marked()], id="two instances of one class"),
-    pytest.param(lambda: [_Marked(), _with_own_hook()], id="an instance with its own hook"),
-    pytest.param(lambda: [_with_own_hook(), _Marked()], id="own hook first"),
-    pytest.param(lambda: [_slotted(False), _slotted(True)], id="a hook in a slot"),
-    pytest.param(lambda: [_Marked, _Marked()], id="a class and an instance"),
-    pytest.param(lambda: [_module(False), _module(True)], id="two modules"),
-    pytest.param(lambda: [__import__(f"kneerules_plugins.{name}").__dict__[name].plugin
-                          for name in builtin_plugin_names()], id="the built-in plugins"),
-])
-def test_kept_class_lookups_find_what_pluggy_finds(plugins: Any) -> None:
-    """Registering plugins of one class with class lookups kept finds exactly the hook
-    implementations, functions and options that pluggy's own manager finds."""
-    import pluggy
-
-    from kneerules import hookspecs
-    from kneerules.pluginmanager import PluginManager
-
-    found = []
-    for pm in (pluggy.PluginManager(hookspecs.PROJECT), PluginManager(hookspecs.PROJECT)):
-        pm.add_hookspecs(hookspecs)
-        objects = plugins()
-        with (pm.class_lookups_kept() if isinstance(pm, PluginManager)
-              else contextlib.nullcontext()):
-            for index, plugin in enumerate(objects):
-                pm.register(plugin, name=f"p{index}")
-        found.append([(hook, name, getattr(function, "__func__", function), opts)
-                      for hook, name, function, opts in _hookimpls(pm)])
-    assert found[0] == found[1]
-    assert found[0]
-
-
 @pytest.mark.parametrize("method", ["kneerules_rule", "knerules_rules"])
-def test_a_marked_misspelt_hook_of_a_second_instance_fails_loudly(method: str) -> None:
-    """A marked method that names no hook is refused even when the class's lookups are kept
-    from an earlier instance, whatever its name (a misspelt prefix too)."""
+def test_a_marked_misspelt_hook_fails_loudly(method: str) -> None:
+    """A marked method that names no hook is refused when the plugin manager is built,
+    whatever its name (a misspelt prefix too)."""
     from pluggy import PluginValidationError
 
-    from kneerules import hookspecs
-    from kneerules.pluginmanager import PluginManager
-
-    misspelt = type("Misspelt", (), {method: hookimpl(lambda self: [])})
-    pm = PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    with pm.class_lookups_kept():
-        pm.register(misspelt(), name="first")
-        pm.register(misspelt(), name="second")
-    assert [impl.plugin_name for impl in getattr(pm.hook, method).get_hookimpls()] == [
-        "first", "second"]
+    misspelt = type("Misspelt", (), {method: hookimpl(lambda self: []), "name": "misspelt"})
     with pytest.raises(PluginValidationError, match=method):
-        pm.check_pending()
+        get_plugin_manager(entry_points=False, extra=[misspelt()])

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from policy_v3 import RANK, expected, expected_notes
 
 from kneerules import Engine
-from kneerules.model import Assessment
+from kneerules.model.records import Assessment
 
 VOCABULARY = yaml.safe_load((files("kneerules") / "vocabulary.yaml").read_text("utf-8"))["facts"]
 FINDINGS = sorted(f["name"] for f in VOCABULARY if f["kind"] == "finding")

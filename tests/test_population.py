@@ -28,8 +28,8 @@ pq = pytest.importorskip("pyarrow.parquet")
 from distributed import Client  # noqa: E402
 
 from kneerules import Engine  # noqa: E402
-from kneerules.config import EngineConfig  # noqa: E402
-from kneerules.errors import EngineError  # noqa: E402
+from kneerules.knowledge.config import EngineConfig  # noqa: E402
+from kneerules.model.errors import EngineError  # noqa: E402
 from kneerules.population import audit, inputs  # noqa: E402
 from kneerules.population.run import local_cluster  # noqa: E402
 from kneerules.population.synthetic import synthetic_cases  # noqa: E402

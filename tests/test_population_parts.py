@@ -21,9 +21,9 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from kneerules import Engine  # noqa: E402
-from kneerules.config import EngineConfig  # noqa: E402
-from kneerules.errors import CaseError, EngineError  # noqa: E402
-from kneerules.model import EngineInfo  # noqa: E402
+from kneerules.knowledge.config import EngineConfig  # noqa: E402
+from kneerules.model.errors import CaseError, EngineError  # noqa: E402
+from kneerules.model.records import EngineInfo  # noqa: E402
 from kneerules.population import inputs, rows  # noqa: E402
 from kneerules.population.worker import EnginePlugin  # noqa: E402
 
@@ -42,8 +42,8 @@ def write_jsonl(path: Path, cases: list[Any]) -> Path:
 
 
 def test_eval_imports_no_audit_code_and_no_dask() -> None:
-    """`kneerules eval` with the extras installed loads only the light command module."""
-    code = ("import sys; from kneerules.cli import main\n"
+    """`kneerules eval` with the extras installed loads only the light plugin module."""
+    code = ("import sys; from kneerules.cli.main import main\n"
             "try:\n    main(['eval', 'examples/dvt-emergency.json'])\n"
             "except SystemExit:\n    pass\n"
             "heavy = ['dask', 'distributed', 'pyarrow', 'pandas', 'kneerules.population.run',"
@@ -63,7 +63,7 @@ def test_a_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 
     from click.testing import CliRunner
 
-    from kneerules.cli import main
+    from kneerules.cli.main import main
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -83,7 +83,7 @@ def test_usage_errors(tmp_path: Path, argv: list[str], message: str) -> None:
     """Options that cannot work together, or a bad --at, are usage errors (exit 2)."""
     from click.testing import CliRunner
 
-    from kneerules.cli import main
+    from kneerules.cli.main import main
 
     jsonl = write_jsonl(tmp_path / "cases.jsonl", [{"findings": {}}])
     result = CliRunner().invoke(main, ["audit", str(jsonl), "--out", str(tmp_path), *argv])
@@ -184,7 +184,7 @@ def test_age_bands(age: object, band: str) -> None:
 
 def test_error_rows_keep_every_problem() -> None:
     """An error row lists each problem with its path."""
-    from kneerules.errors import Problem
+    from kneerules.model.errors import Problem
 
     error = CaseError([Problem("$.a", "x"), Problem("$.b", "y")])
     info = rows.engine_columns(Engine.from_config(EngineConfig()).info)

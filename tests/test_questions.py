@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kneerules import Engine
-from kneerules.lint import lint
-from kneerules.model import Case, Question
-from kneerules.pluginmanager import get_plugin_manager
-from kneerules.questions import ASKED_KINDS, leading, timeframe_questions, with_answer
-from kneerules.ruledata import TIMEFRAME_RANK
+from kneerules.cli.lint import lint
+from kneerules.knowledge.plugins import get_plugin_manager
+from kneerules.model.records import Case, Question
+from kneerules.model.rules import TIMEFRAME_RANK
+from kneerules.reasoning.questions import ASKED_KINDS, leading, timeframe_questions, with_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))

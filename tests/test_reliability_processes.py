@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from kneerules import CaseError, Engine, PluginError, hookimpl, to_dict
-from kneerules import batch as batch_module
-from kneerules.pluginmanager import get_plugin_manager
+from kneerules.batch import pool as batch_module
+from kneerules.knowledge.plugins import get_plugin_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 KNEERULES = Path(sys.executable).parent / "kneerules"
@@ -145,7 +145,7 @@ def test_other_start_methods_give_the_same_results(method: str) -> None:
 def test_a_local_plugin_under_spawn_is_a_clear_error_up_front() -> None:
     """Asked for spawn explicitly, an engine whose plugin class cannot be pickled is an
     EngineError saying what to do, before any case is sent (it was a raw pickling error)."""
-    from kneerules.errors import EngineError
+    from kneerules.model.errors import EngineError
 
     class Local:
         name = "local_under_spawn"

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from kneerules import Engine
-from kneerules.dataplugin import DataPlugin
-from kneerules.errors import RuleDataError
-from kneerules.ruledata import walk_tests
+from kneerules.knowledge.dataplugin import DataPlugin
+from kneerules.model.errors import RuleDataError
+from kneerules.model.rules import walk_tests
 
 CONDITIONS = {
     # id: commonness rank (Summary: "The most common causes ... are a bakers cyst, meniscus
@@ -41,7 +41,7 @@ def test_every_rule_has_id_because_and_source(engine: Engine) -> None:
 
 def test_every_source_cites_the_bibliography(engine: Engine) -> None:
     """Rule, advice and condition sources cite a bibliography entry or a clinical section."""
-    from kneerules.bibliography import source_problems
+    from kneerules.knowledge.bibliography import source_problems
 
     sources = [(r.id, r.source) for r in engine.knowledge.rules]
     sources += [(a.id, a.source) for a in engine.knowledge.advice.values()]

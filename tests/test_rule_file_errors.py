@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from kneerules import Engine
-from kneerules.cli import main
-from kneerules.dataplugin import DataPlugin
-from kneerules.errors import RuleDataError
-from kneerules.pluginmanager import get_plugin_manager
+from kneerules.cli.main import main
+from kneerules.knowledge.dataplugin import DataPlugin
+from kneerules.knowledge.plugins import get_plugin_manager
+from kneerules.model.errors import RuleDataError
 
 HEAD = """\
 conditions:

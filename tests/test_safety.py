@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kneerules import Engine, hookimpl
-from kneerules.cli import main
-from kneerules.dataplugin import DataPlugin
-from kneerules.errors import PluginError, SafetyError
-from kneerules.pluginmanager import get_plugin_manager
-from kneerules.ruledata import LEVEL_RANK, SAFETY_PRIORITY_LIMIT
+from kneerules.cli.main import main
+from kneerules.knowledge.dataplugin import DataPlugin
+from kneerules.knowledge.plugins import BUILTIN_PLUGINS, get_plugin_manager
+from kneerules.model.errors import PluginError, SafetyError
+from kneerules.model.rules import LEVEL_RANK, SAFETY_PRIORITY_LIMIT
 
 DVT_FINDINGS = [
     "pain.behind_knee", "pain.calf", "sign.calf_swelling", "sign.whole_leg_swelling",
@@ -65,7 +65,7 @@ def with_finding(case: Mapping[str, Any], name: str, value: bool | None) -> dict
 
 def _negated(condition: Any, under_none: bool = False) -> set[str]:
     """Facts a condition tests under ``none`` (their presence can switch a rule off)."""
-    from kneerules.ruledata import FactTest, NoneOf
+    from kneerules.model.rules import FactTest, NoneOf
 
     if isinstance(condition, FactTest):
         return {condition.fact} if under_none or condition.is_ is False else set()
@@ -78,7 +78,7 @@ def _narrowing(engine: Engine) -> set[str]:
     by the Wells score's minus-2 item) and the complements the dvt plugin derives for D5,
     D6 and D6b. Recording them can lower the level by design (v3 replaces "never lower" for
     suspected DVT only)."""
-    from kneerules.ruledata import walk_tests
+    from kneerules.model.rules import walk_tests
 
     names: set[str] = set()
     for score in engine.knowledge.scores:
@@ -254,7 +254,7 @@ def _pm_with_dvt(replacement: object | None) -> Any:
 
 
 def _dvt_data() -> DataPlugin:
-    return DataPlugin.from_package("kneerules_plugins.dvt", "dvt.yaml", name="dvt")
+    return DataPlugin("dvt", BUILTIN_PLUGINS / "dvt.yaml")
 
 
 class RaisingAtEvaluation(DataPlugin):

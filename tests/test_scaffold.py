@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from freshenv import FreshEnv
 
-from kneerules.cli import main
+from kneerules.cli.main import main
 from kneerules.testing import (
     assert_advice,
     assert_fires,

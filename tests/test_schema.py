@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from test_bad_input import MALFORMED
 
 from kneerules import Engine, to_dict
-from kneerules.cli import main
-from kneerules.errors import CaseError
-from kneerules.schema import assessment_schema, case_schema
+from kneerules.cases.schema import assessment_schema, case_schema
+from kneerules.cli.main import main
+from kneerules.model.errors import CaseError
 
 ROOT = Path(__file__).resolve().parent.parent
 # The copy in tests/, and the shared public set beside the checkout when it is there.

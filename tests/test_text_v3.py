@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from kneerules import Engine
-from kneerules.interview import is_for_clinician, next_question
-from kneerules.model import Assessment
-from kneerules.rendering import RenderOptions, render
+from kneerules.cli.interview import is_for_clinician, next_question
+from kneerules.model.records import Assessment
+from kneerules.output.rendering import RenderOptions, render
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE_FILES = sorted((ROOT / "examples").glob("*.json")) + sorted(

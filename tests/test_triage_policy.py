@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from kneerules import Engine
-from kneerules.bibliography import cited
-from kneerules.policy import FLOOR_RULES, TIMEFRAME_WORDS
+from kneerules.knowledge.bibliography import cited
+from kneerules.knowledge.policy import FLOOR_RULES, TIMEFRAME_WORDS
 from kneerules.testing import assert_triage, case
 
 INJURED = {"pain.behind_knee": True, "injury.twisting": True}

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from kneerules import Engine
-from kneerules.cli import main
-from kneerules.vignettes import robustness, validate
+from kneerules.cli.main import main
+from kneerules.cli.vignettes import robustness, validate
 
 BAKERS = {"patient": {"age": 55}, "onset": "gradual",
           "findings": {"pain.behind_knee": True, "sign.swelling_behind_knee": True,

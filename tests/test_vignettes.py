@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from kneerules import Engine
-from kneerules.model import Assessment
+from kneerules.model.records import Assessment
 
 VIGNETTES = sorted((Path(__file__).parent / "vignettes").glob("*.json"))
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from kneerules import Engine, to_dict
-from kneerules.model import ScoreResult
+from kneerules.model.records import ScoreResult
 
 ALL_ITEMS = [
     "active_cancer", "paralysis_or_plaster", "bedridden_or_surgery", "deep_vein_tenderness",
@@ -147,7 +147,7 @@ def test_alternative_diagnosis_item(engine: Engine, findings: dict[str, bool],
 def test_display_says_at_least_while_unrecorded_items_could_lift_it(engine: Engine) -> None:
     """The text says "at least N, M items not recorded" and never "unlikely" while unknowns
     could lift the score to 2 (issue 11, item 5)."""
-    from kneerules.rendering import render_text
+    from kneerules.output.rendering import render_text
 
     assessment = engine.evaluate({"side": "left", "findings": {
         "pain.calf": True, "sign.calf_swelling": True, "risk.previous_dvt": True}})

@@ -9,7 +9,7 @@ the provenance of every field (``pip install kneerules[fhir]``).
 55
 
 The core never imports this package: ``Engine.evaluate_fhir`` and ``kneerules eval
---fhir`` find it through the ``kneerules.readers`` entry point. Its names load on first
+--fhir`` find it through its integration plugin (:mod:`kneerules.fhir.plugin`). Its names load on first
 use, so that ``kneerules.fhir.commands`` (loaded by every ``kneerules`` command) stays light.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kneerules.lazy import lazy_exports
+from kneerules import lazy_exports
 
 _LAZY = {
     "map_fhir": "kneerules.fhir.mapper",

@@ -1,6 +1,5 @@
-"""``kneerules questionnaire`` and ``kneerules fhir-case``: registered under the
-``kneerules.commands`` entry points. Light on purpose: every ``kneerules`` command loads
-this module, so FHIR code and libraries are imported inside the commands only."""
+"""``kneerules questionnaire`` and ``kneerules fhir-case`` (added by
+:mod:`kneerules.fhir.plugin`). FHIR code and libraries are imported inside the commands."""
 
 from __future__ import annotations
 
@@ -11,8 +10,7 @@ from typing import Any
 
 import click
 
-from kneerules.cliparams import parse_index_time
-from kneerules.hookspecs import hookimpl
+from kneerules.cli.params import parse_index_time
 
 _EXTRA = "pip install 'kneerules[fhir]'"
 
@@ -40,10 +38,10 @@ def questionnaire_command(ruleset: str, disable: Sequence[str]) -> None:
     """
     import json
 
-    from kneerules import __version__
-    from kneerules.cli import build_engine
+    from kneerules.cli.params import build_engine
     from kneerules.fhir.questionnaire import build_questionnaire
     from kneerules.fhir.strict import check_resource
+    from kneerules.model.version import __version__
 
     require_fhir_library()
     engine = build_engine(ruleset, disable)
@@ -66,10 +64,10 @@ def fhir_case_command(path: str, at: str | None, ruleset: str, disable: Sequence
     provenance of every field and the conflicts left unknown (JSON)."""
     import json
 
-    from kneerules.case_validation import parse_json
-    from kneerules.cli import build_engine
-    from kneerules.errors import CaseError, KneerulesError
+    from kneerules.cases.validation import parse_json
+    from kneerules.cli.params import build_engine
     from kneerules.fhir.reader import read_fhir
+    from kneerules.model.errors import CaseError, KneerulesError
 
     when = parse_index_time(at) or datetime.now(UTC)
     engine = build_engine(ruleset, disable)
@@ -89,10 +87,3 @@ def fhir_case_command(path: str, at: str | None, ruleset: str, disable: Sequence
     except KneerulesError as error:
         raise click.ClickException(str(error)) from None
     click.echo(json.dumps(mapped.to_dict(), indent=2, ensure_ascii=False))
-
-
-@hookimpl
-def kneerules_register_commands(cli: click.Group) -> None:
-    """The FHIR commands."""
-    cli.add_command(questionnaire_command)
-    cli.add_command(fhir_case_command)

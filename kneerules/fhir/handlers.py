@@ -7,10 +7,8 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from kneerules.errors import Problem
 from kneerules.fhir import questionnaire
-from kneerules.fhir.mappings import CONVERTERS, NO_UNIT, FhirMapping
-from kneerules.fhir.resources import (
+from kneerules.fhir.elements import (
     clinical_time,
     codings,
     laterality,
@@ -18,11 +16,13 @@ from kneerules.fhir.resources import (
     resolve_reference,
     status_code,
 )
+from kneerules.fhir.mappings import CONVERTERS, NO_UNIT, FhirMapping
 from kneerules.fhir.timing import birth_age, parse_span, window_verdict
-from kneerules.model import FactValue
+from kneerules.model.errors import Problem
+from kneerules.model.records import FactValue
 
 if TYPE_CHECKING:
-    from kneerules.fhir.mapper import Entry, Mapper
+    from kneerules.fhir.model import Entry, MappingRun
 
 INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 _POSITIVE = {"H", "HH", "HU", "A", "AA", "POS", "DET"}
@@ -30,7 +30,7 @@ _NEGATIVE = {"N", "L", "LL", "LU", "NEG", "ND"}
 _SEX = {"male": "male", "female": "female", "other": "other", "unknown": "unknown"}
 
 
-def _matching(mapper: Mapper, kind: str, concept: Any) -> list[FhirMapping]:
+def _matching(mapper: MappingRun, kind: str, concept: Any) -> list[FhirMapping]:
     found: list[FhirMapping] = []
     for system, code in codings(concept):
         for mapping in mapper.index.get((kind, system or ""), ()):
@@ -47,7 +47,7 @@ def _finite(number: int | float) -> bool:
 
 
 # --- Patient ---
-def _patient(mapper: Mapper, entry: Entry) -> None:
+def _patient(mapper: MappingRun, entry: Entry) -> None:
     resource = entry.resource
     if not mapper.is_the_patient(entry):
         return  # a second patient: refused already
@@ -89,7 +89,7 @@ _OBSERVATION_SKIP = {"entered-in-error": "entered-in-error", "cancelled": "cance
                      "registered": "registered: no result yet", "unknown": "status unknown"}
 
 
-def _observation(mapper: Mapper, entry: Entry) -> None:
+def _observation(mapper: MappingRun, entry: Entry) -> None:
     resource = entry.resource
     for mapping in _matching(mapper, "Observation", resource.get("code")):
         skip = _OBSERVATION_SKIP.get(str(resource.get("status")))
@@ -110,7 +110,7 @@ def _observation(mapper: Mapper, entry: Entry) -> None:
             _side(mapper, entry, mapping)
 
 
-def _side(mapper: Mapper, entry: Entry, mapping: FhirMapping) -> None:
+def _side(mapper: MappingRun, entry: Entry, mapping: FhirMapping) -> None:
     side = laterality(entry.resource)
     if side == "conflict":
         mapper.ignore(entry, "side", mapping.id, "bodySite codes more than one side")
@@ -118,7 +118,7 @@ def _side(mapper: Mapper, entry: Entry, mapping: FhirMapping) -> None:
         mapper.offer(entry, "side", side, mapping.id)
 
 
-def _quantity(mapper: Mapper, entry: Entry, mapping: FhirMapping
+def _quantity(mapper: MappingRun, entry: Entry, mapping: FhirMapping
               ) -> tuple[FactValue | None, str | None]:
     resource = entry.resource
     if "valueInteger" in resource:
@@ -158,7 +158,7 @@ def _quantity(mapper: Mapper, entry: Entry, mapping: FhirMapping
     return value, None
 
 
-def _coded(mapper: Mapper, entry: Entry, mapping: FhirMapping
+def _coded(mapper: MappingRun, entry: Entry, mapping: FhirMapping
            ) -> tuple[FactValue | None, str | None]:
     concept = entry.resource.get("valueCodeableConcept")
     for system, code in codings(concept):
@@ -170,7 +170,7 @@ def _coded(mapper: Mapper, entry: Entry, mapping: FhirMapping
     return None, f"no answer the mapping knows (codes: {shown}): left unknown"
 
 
-def _positive(mapper: Mapper, entry: Entry, mapping: FhirMapping
+def _positive(mapper: MappingRun, entry: Entry, mapping: FhirMapping
               ) -> tuple[FactValue | None, str | None]:
     resource = entry.resource
     flags = resource.get("interpretation")
@@ -210,7 +210,7 @@ _READERS: dict[str, Any] = {"quantity": _quantity, "coded": _coded, "positive": 
 _ACTIVE = {"active", "recurrence", "relapse"}
 
 
-def _settle(mapper: Mapper, entry: Entry, mapping: FhirMapping, value: FactValue,
+def _settle(mapper: MappingRun, entry: Entry, mapping: FhirMapping, value: FactValue,
             skip: str | None, *, side: bool = False) -> None:
     """Offers ``value`` for the mapping's facts unless the record is skipped or outside
     the mapping's time window, in which case the provenance says why it was ignored."""
@@ -224,7 +224,7 @@ def _settle(mapper: Mapper, entry: Entry, mapping: FhirMapping, value: FactValue
         _side(mapper, entry, mapping)
 
 
-def _condition(mapper: Mapper, entry: Entry) -> None:
+def _condition(mapper: MappingRun, entry: Entry) -> None:
     resource = entry.resource
     for mapping in _matching(mapper, "Condition", resource.get("code")):
         verification = status_code(resource.get("verificationStatus"))
@@ -245,7 +245,7 @@ def _condition(mapper: Mapper, entry: Entry) -> None:
 
 
 # --- Procedure ---
-def _procedure(mapper: Mapper, entry: Entry) -> None:
+def _procedure(mapper: MappingRun, entry: Entry) -> None:
     resource = entry.resource
     status = resource.get("status")
     for mapping in _matching(mapper, "Procedure", resource.get("code")):
@@ -257,7 +257,7 @@ def _procedure(mapper: Mapper, entry: Entry) -> None:
 _INTENTS = {"order", "original-order", "reflex-order", "filler-order", "instance-order"}
 
 
-def _medication_concept(mapper: Mapper, entry: Entry) -> Any:
+def _medication_concept(mapper: MappingRun, entry: Entry) -> Any:
     resource = entry.resource
     if "medicationCodeableConcept" in resource:
         return resource["medicationCodeableConcept"]
@@ -275,7 +275,7 @@ def _medication_concept(mapper: Mapper, entry: Entry) -> Any:
     return target.get("code") if target is not None else None
 
 
-def _medication(mapper: Mapper, entry: Entry) -> None:
+def _medication(mapper: MappingRun, entry: Entry) -> None:
     resource = entry.resource
     kind = str(resource["resourceType"])
     status = resource.get("status")
@@ -304,7 +304,7 @@ def _medication(mapper: Mapper, entry: Entry) -> None:
         _settle(mapper, entry, mapping, value, skip)
 
 
-def _response(mapper: Mapper, entry: Entry) -> None:
+def _response(mapper: MappingRun, entry: Entry) -> None:
     questionnaire.map_response(mapper, entry)
 
 

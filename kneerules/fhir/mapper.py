@@ -16,31 +16,22 @@ from typing import Any
 
 import attrs
 
-from kneerules.errors import CaseError, Problem
-from kneerules.fhir.handlers import HANDLERS
-from kneerules.fhir.mappings import FhirMapping, load_mappings
-from kneerules.fhir.model import FhirCase, FhirError, Provenance
-from kneerules.fhir.resources import (
+from kneerules.fhir.elements import (
     Identity,
     clinical_time,
     resolve_reference,
     same_resource,
     version_of,
 )
-from kneerules.messages import key_path
-from kneerules.model import CASE_FORMAT, FactValue
-from kneerules.ruledata import FactSpec
+from kneerules.fhir.handlers import HANDLERS
+from kneerules.fhir.mappings import FhirMapping, load_mappings
+from kneerules.fhir.model import Entry, FhirCase, FhirError, Provenance
+from kneerules.model.errors import CaseError, Problem
+from kneerules.model.messages import key_path
+from kneerules.model.records import CASE_FORMAT, FactValue
+from kneerules.model.rules import FactSpec
 
 _PATIENT_FIELDS = ("patient.age", "patient.sex", "onset", "side")
-
-
-@attrs.frozen
-class Entry:
-    """One resource of the input, its JSON path and its Bundle fullUrl."""
-
-    resource: Mapping[str, Any]
-    path: str
-    full_url: str | None
 
 
 @attrs.frozen
@@ -53,7 +44,7 @@ class _Candidate:
 
 @functools.cache
 def _core_vocabulary() -> Mapping[str, FactSpec]:
-    from kneerules.knowledge_base import core_vocabulary
+    from kneerules.knowledge.base import core_vocabulary
 
     return {fact.name: fact for fact in core_vocabulary()}
 
@@ -304,7 +295,7 @@ class Mapper:
         return FhirCase(case, tuple(provenance), tuple(problems))
 
     def _case(self, chosen: Mapping[str, FactValue]) -> Any:
-        from kneerules.case_validation import parse_case
+        from kneerules.cases.validation import parse_case
 
         data: dict[str, Any] = {"format": CASE_FORMAT}
         if self.patient_label is not None and self.patient_label.startswith("Patient/"):

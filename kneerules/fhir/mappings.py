@@ -12,9 +12,9 @@ from typing import Any, Literal, cast
 
 import attrs
 
-from kneerules.errors import Problem, RuleDataError
-from kneerules.messages import describe, did_you_mean
-from kneerules.ruledata import FactSpec
+from kneerules.model.errors import Problem, RuleDataError
+from kneerules.model.messages import describe, did_you_mean
+from kneerules.model.rules import FactSpec
 
 MAPPINGS_FORMAT = "kneerules.fhir-mappings/1"
 RESOURCE_TYPES = ("Observation", "Condition", "Procedure", "MedicationStatement",
@@ -183,7 +183,7 @@ def _load_entries(data: Any, source: str, origin: str
 
 
 def builtin_mapping_data() -> Any:
-    from kneerules.datafiles import read_text, read_yaml
+    from kneerules.knowledge.loading import read_text, read_yaml
 
     resource = files("kneerules.fhir") / "mappings.yaml"
     return read_yaml(read_text(resource), "kneerules/fhir/mappings.yaml")
@@ -215,7 +215,9 @@ def collect_mappings(extra: Iterable[tuple[str, Any]] = ()
 def plugin_mappings(plugin_manager: Any) -> list[tuple[str, Any]]:
     """Every mapping entry the plugins return from ``kneerules_fhir_mappings``, by plugin name."""
     entries: list[tuple[str, Any]] = []
-    for impl in plugin_manager.hook.kneerules_fhir_mappings.get_hookimpls():
+    # The hookspec is added only when some plugin implements the hook (kneerules_addhooks).
+    caller = getattr(plugin_manager.hook, "kneerules_fhir_mappings", None)
+    for impl in caller.get_hookimpls() if caller is not None else ():
         result = impl.function()
         if isinstance(result, Sequence) and not isinstance(result, str | bytes):
             entries += [(impl.plugin_name, entry) for entry in result]

@@ -1,14 +1,22 @@
 """What :func:`~kneerules.fhir.map_fhir` returns: a case, where each field came from, and
-the conflicts it would not guess at (see /work/coord/FHIR_API.md)."""
+the conflicts it would not guess at; and what the resource handlers see of a mapping run
+(:class:`Entry`, :class:`MappingRun`)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
 
-from kneerules.errors import CaseError, Problem
-from kneerules.model import Case, FactValue
+from kneerules.model.errors import CaseError, Problem
+from kneerules.model.records import Case, FactValue
+from kneerules.model.rules import FactSpec
+
+if TYPE_CHECKING:
+    from kneerules.fhir.elements import Identity
+    from kneerules.fhir.mappings import FhirMapping
 
 Status = Literal["used", "ignored"]
 
@@ -46,7 +54,7 @@ class FhirCase:
     """Conflicts between resources (two sides, two values): the field is left unknown."""
 
     def to_dict(self) -> dict[str, Any]:
-        from kneerules.case_validation import case_data
+        from kneerules.cases.validation import case_data
 
         return {
             "case": case_data(self.case),
@@ -59,3 +67,36 @@ class FhirError(CaseError):
     """FHIR input refused: another patient's resource, an unknown unit, a malformed resource.
 
     Each problem is located by its JSON path in the input (``$.entry[3].resource...``)."""
+
+
+@attrs.frozen
+class Entry:
+    """One resource of the input, its JSON path and its Bundle fullUrl."""
+
+    resource: Mapping[str, Any]
+    path: str
+    full_url: str | None
+
+
+class MappingRun(Protocol):
+    """What a resource handler (:mod:`kneerules.fhir.handlers`) sees of one run of the
+    mapping (:class:`kneerules.fhir.mapper.Mapper`): it offers values and records what it
+    ignored or refused; it never reaches back into the mapper."""
+
+    vocabulary: Mapping[str, FactSpec]
+    at: datetime
+    index: dict[tuple[str, str], list[FhirMapping]]
+    refusals: list[Problem]
+
+    def is_the_patient(self, entry: Entry) -> bool: ...
+
+    def lookup(self, identity: Identity) -> Mapping[str, Any] | None: ...
+
+    def ignore(self, entry: Entry, field: str, rule: str, reason: str,
+               value: FactValue | None = None) -> None: ...
+
+    def offer(self, entry: Entry, field: str, value: FactValue, rule: str,
+              latest_wins: bool = False) -> None: ...
+
+
+__all__ = ["Entry", "FhirCase", "FhirError", "MappingRun", "Provenance"]

@@ -12,12 +12,12 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from kneerules.errors import Problem
-from kneerules.model import Case, FactValue
-from kneerules.ruledata import FactSpec
+from kneerules.model.errors import Problem
+from kneerules.model.records import Case, FactValue
+from kneerules.model.rules import FactSpec
 
 if TYPE_CHECKING:
-    from kneerules.fhir.mapper import Entry, Mapper
+    from kneerules.fhir.model import Entry, MappingRun
 
 QUESTIONNAIRE_URL = "urn:kneerules:fhir:Questionnaire:kneerules"
 CHOICE_SYSTEM = "urn:kneerules:fhir:CodeSystem:"
@@ -127,11 +127,11 @@ def _value(spec: FactSpec, answer: Mapping[str, Any]) -> FactValue | str | None:
     return "!expected valueDecimal or valueInteger"
 
 
-def map_response(mapper: Mapper, entry: Entry) -> None:
+def map_response(mapper: MappingRun, entry: Entry) -> None:
     """Offer every answer of a kneerules QuestionnaireResponse to ``mapper``."""
-    from kneerules.fhir.resources import clinical_time
+    from kneerules.fhir.elements import clinical_time
     from kneerules.fhir.timing import window_verdict
-    from kneerules.messages import did_you_mean
+    from kneerules.model.messages import did_you_mean
 
     resource = entry.resource
     canonical = resource.get("questionnaire")

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kneerules.errors import Problem
-from kneerules.messages import key_path
-from kneerules.readers import ReaderError
+from kneerules.knowledge.readers import ReaderError
+from kneerules.model.errors import Problem
+from kneerules.model.messages import key_path
 
 
 def _model(kind: str) -> Any:
@@ -31,7 +31,7 @@ def _model(kind: str) -> Any:
 
 def check_resource(resource: Mapping[str, Any], path: str = "$") -> list[Problem]:
     """Every way ``resource`` breaks the FHIR R4 structure, each with its JSON path; a
-    :class:`~kneerules.readers.ReaderError` naming the extra if fhir.resources is missing."""
+    :class:`~kneerules.knowledge.readers.ReaderError` naming the extra if fhir.resources is missing."""
     kind = resource.get("resourceType")
     model = _model(kind if isinstance(kind, str) else "")  # "" is no type: None
     from pydantic import ValidationError

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kneerules.lazy import lazy_exports
+from kneerules import lazy_exports
 
 if TYPE_CHECKING:
     from kneerules.population.run import AuditResult, audit

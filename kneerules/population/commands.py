@@ -1,4 +1,4 @@
-"""``kneerules audit``: registered under the ``kneerules.commands`` entry points.
+"""``kneerules audit``: the ``kneerules.integrations`` entry point ``population``.
 
 Light on purpose: the CLI imports this module on every start, so Dask and pyarrow are
 imported only inside the command, and their absence is reported naming the extra."""
@@ -13,7 +13,7 @@ import time
 
 import click
 
-from kneerules.cliparams import parse_index_time
+from kneerules.cli.params import parse_index_time
 from kneerules.hookspecs import hookimpl
 
 _PARQUET = (".parquet", ".pq")
@@ -68,9 +68,9 @@ def audit_command(paths: tuple[pathlib.Path, ...], out: pathlib.Path, scheduler:
     _require("distributed", "dask", "kneerules audit")
     if output_format == "parquet" or any(p.suffix.lower() in _PARQUET for p in paths):
         _require("pyarrow", "parquet", "Parquet input or output (--format parquet)")
-    from kneerules.config import EngineConfig
-    from kneerules.errors import KneerulesError
-    from kneerules.pluginmanager import disabled_from_env
+    from kneerules.knowledge.config import EngineConfig
+    from kneerules.knowledge.plugins import disabled_from_env
+    from kneerules.model.errors import KneerulesError
     from kneerules.population.run import audit
 
     names = [*disabled_from_env(), *(n for v in disable for n in v.replace(",", " ").split())]

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 import attrs
 
-from kneerules.errors import CaseError, KneerulesError, Problem
-from kneerules.ruledata import FactSpec
+from kneerules.model.errors import CaseError, KneerulesError, Problem
+from kneerules.model.rules import FactSpec
 
 Kind = Literal["jsonl", "parquet", "fhir", "fhir-jsonl"]
 JSONL_SUFFIXES = (".jsonl", ".ndjson")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kneerules.errors import CaseError, KneerulesError
-from kneerules.model import Assessment, EngineInfo
+from kneerules.model.errors import CaseError, KneerulesError
+from kneerules.model.records import Assessment, EngineInfo
 
 # Policy v2's timeframes, most pressing first (docs/triage-policy.md).
 TIMEFRAMES = ("now", "today", "within_48_hours", "within_2_weeks", "routine")

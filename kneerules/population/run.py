@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from kneerules.batch import cpu_count
-from kneerules.config import EngineConfig
-from kneerules.errors import EngineError, KneerulesError
+from kneerules.batch.pool import cpu_count
+from kneerules.knowledge.config import EngineConfig
+from kneerules.model.errors import EngineError, KneerulesError
 from kneerules.population import inputs, output
 from kneerules.population.summary import PartResult, summarise
 
@@ -88,7 +88,7 @@ def audit(
     parts = inputs.plan(paths, partition_size, engine.vocabulary)
     fhir = any(part.kind in ("fhir", "fhir-jsonl") for part in parts)
     if fhir:
-        from kneerules.readers import load_reader
+        from kneerules.knowledge.readers import load_reader
 
         load_reader("fhir")  # no FHIR reader installed: say so before starting anything
         if at is None:

@@ -11,7 +11,7 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from kneerules.ruledata import FactSpec
+from kneerules.model.rules import FactSpec
 
 
 def synthetic_cases(vocabulary: Mapping[str, FactSpec], count: int, *, seed: int = 0,

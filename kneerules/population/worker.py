@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from distributed import WorkerPlugin, get_worker
 
-from kneerules.config import EngineConfig
-from kneerules.errors import CaseError, EngineError, KneerulesError
-from kneerules.model import EngineInfo
+from kneerules.knowledge.config import EngineConfig
+from kneerules.model.errors import CaseError, EngineError, KneerulesError
+from kneerules.model.records import EngineInfo
 from kneerules.population import inputs, output, rows
 from kneerules.population.summary import PartResult, Tally
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from distributed import Worker
 
     from kneerules.engine import Engine
-    from kneerules.model import Case
+    from kneerules.model.records import Case
 
 MALLOC_TRIM = "MALLOC_TRIM_THRESHOLD_"  # the variable glibc reads at start-up
 

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kneerules.model import Assessment
+from kneerules.model.records import Assessment
 
 INDICATORS = {"emergency": "critical", "urgent": "warning", "routine": "info"}
 LEVEL_WORDS = {"emergency": "Emergency", "urgent": "Urgent", "routine": "Routine"}

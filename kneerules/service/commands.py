@@ -47,7 +47,7 @@ def serve_command(config_path: str, host: str | None, port: int | None, workers:
     Every call must carry a JWT signed by a configured issuer; see the README.
     """
     _require_extra()
-    from kneerules.errors import KneerulesError
+    from kneerules.model.errors import KneerulesError
     from kneerules.service.app import create_app
     from kneerules.service.config import ServiceConfig
     from kneerules.service.server import run

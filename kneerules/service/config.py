@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from kneerules.errors import KneerulesError, Problem
+from kneerules.model.errors import KneerulesError, Problem
 
 ALLOWED_ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512",
                       "PS256", "PS384", "PS512")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kneerules.model import EngineInfo
+from kneerules.model.records import EngineInfo
 
 HOOKS = ("patient-view", "encounter-start")
 VERSIONS_EXTENSION = "org.kneerules.versions"

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from kneerules.engine import Engine
-from kneerules.errors import CaseError
+from kneerules.model.errors import CaseError
 from kneerules.service.cards import triage_card, unavailable_card
 from kneerules.service.discovery import HOOKS
 from kneerules.service.store import IssuedCard

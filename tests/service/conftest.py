@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from kneerules import Engine
-from kneerules.service.cardcheck import check_response
+from tests.service.cardcheck import check_response
 
 HERE = Path(__file__).resolve().parent
 SIGNER = HERE / "signer"

@@ -14,10 +14,10 @@ from hook_requests import DVT_FINDINGS, NO_KNEE_FINDINGS, ROUTINE_FINDINGS, hook
 
 from kneerules import Engine
 from kneerules.fhir import QUESTIONNAIRE_URL as QUESTIONNAIRE
-from kneerules.pluginmanager import get_plugin_manager
-from kneerules.service.cardcheck import check_response
+from kneerules.knowledge.plugins import get_plugin_manager
 from kneerules.service.discovery import discovery_document, prefetch_templates
 from kneerules.service.hooks import Triager, parse_request
+from tests.service.cardcheck import check_response
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)

@@ -14,7 +14,7 @@ from conftest import FHIR_TOKEN, SERVICE_ID, Service
 from hook_requests import DVT_FINDINGS, NO_KNEE_FINDINGS, ROUTINE_FINDINGS, hook_request
 
 from kneerules import Engine
-from kneerules.service.cardcheck import check_response
+from tests.service.cardcheck import check_response
 
 PREFETCH_KEYS = {"patient", "questionnaireResponse", "observations", "conditions",
                  "procedures", "medicationRequests", "medicationStatements"}

@@ -15,12 +15,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kneerules import Engine, get_plugin_manager, hookimpl
-from kneerules.service.cardcheck import check_card, check_response
 from kneerules.service.cards import escape_markdown
 from kneerules.service.config import Security, ServiceConfigError, load_config, parse_config
 from kneerules.service.discovery import prefetch_templates
 from kneerules.service.hooks import Triager, parse_request
 from kneerules.service.security import KeySets, Unauthorized, fetch_jwks
+from tests.service.cardcheck import check_card, check_response
 
 GOOD = {"public_url": "https://cds.example.org",
         "security": {"issuers": [{"iss": "https://ehr.example.org",
@@ -225,7 +225,7 @@ def test_serve_with_a_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     """`kneerules serve` with an invalid file exits 1 naming the setting, no traceback."""
     from click.testing import CliRunner
 
-    from kneerules.cli import main
+    from kneerules.cli.main import main
 
     config = tmp_path / "service.yaml"
     config.write_text("public_url: http://127.0.0.1:8080\nsecurity:\n  algorithms: [HS256]\n")
@@ -240,7 +240,7 @@ def test_feedback_without_a_store_is_a_clear_error(tmp_path: Path) -> None:
     """`kneerules feedback` before the service ever ran says so and exits 1."""
     from click.testing import CliRunner
 
-    from kneerules.cli import main
+    from kneerules.cli.main import main
 
     config = tmp_path / "service.yaml"
     config.write_text(f"public_url: http://127.0.0.1:8080\nstore: {tmp_path / 'none.sqlite'}\n"

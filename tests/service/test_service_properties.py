@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kneerules import Engine
-from kneerules.pluginmanager import get_plugin_manager
-from kneerules.service.cardcheck import check_response
+from kneerules.knowledge.plugins import get_plugin_manager
 from kneerules.service.cards import INDICATORS
 from kneerules.service.discovery import prefetch_templates
 from kneerules.service.hooks import Triager, parse_request
+from tests.service.cardcheck import check_response
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 ENGINE = Engine(plugin_manager=get_plugin_manager(entry_points=False))

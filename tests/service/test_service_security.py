@@ -17,10 +17,10 @@ from conftest import OOB_ISSUER, SERVICE_ID, TENANT, Service
 from hook_requests import ROUTINE_FINDINGS, hook_request
 
 from kneerules import Engine
-from kneerules.service.cardcheck import check_response
 from kneerules.service.config import load_config
 from kneerules.service.security import Unauthorized, Verifier
 from kneerules.service.store import Store
+from tests.service.cardcheck import check_response
 
 PATH = f"/cds-services/{SERVICE_ID}"
 

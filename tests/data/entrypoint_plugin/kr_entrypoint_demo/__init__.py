@@ -1,7 +1,7 @@
 """A plugin module whose hooks are plain functions: kneerules finds it by its entry point."""
 
 from kneerules import hookimpl
-from kneerules.ruledata import Conclusions, ConditionInfo, FactSpec, FactTest, Rule
+from kneerules.model.rules import Conclusions, ConditionInfo, FactSpec, FactTest, Rule
 
 
 @hookimpl

@@ -1,1 +1,0 @@
-"""The built-in condition plugins: one package per condition, its clinical content in YAML."""

@@ -1,5 +1,0 @@
-"""Compartment syndrome: a serious condition of policy v2 (policy floor)."""
-
-from kneerules.dataplugin import DataPlugin
-
-plugin = DataPlugin.from_package(__name__, "compartment_syndrome.yaml")

@@ -1,5 +1,0 @@
-"""Extensor mechanism rupture: a serious condition of policy v2 (policy floor)."""
-
-from kneerules.dataplugin import DataPlugin
-
-plugin = DataPlugin.from_package(__name__, "extensor_mechanism_rupture.yaml")

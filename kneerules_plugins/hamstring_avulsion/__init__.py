@@ -1,5 +1,0 @@
-"""Hamstring avulsion: a serious condition of policy v2 (policy floor)."""
-
-from kneerules.dataplugin import DataPlugin
-
-plugin = DataPlugin.from_package(__name__, "hamstring_avulsion.yaml")

@@ -1,5 +1,0 @@
-"""Limb ischaemia: a serious condition of policy v2 (policy floor)."""
-
-from kneerules.dataplugin import DataPlugin
-
-plugin = DataPlugin.from_package(__name__, "limb_ischaemia.yaml")

@@ -1,1 +1,0 @@
-"""Named rule sets: which plugins make up an evaluation, and how results are graded."""
