@@ -22,7 +22,8 @@ from policy_v3 import RANK, expected, expected_notes
 from kneerules import Engine
 from kneerules.model.records import Assessment
 
-VOCABULARY = yaml.safe_load((files("kneerules") / "knowledge" / "data" / "vocabulary.yaml").read_text("utf-8"))["facts"]
+VOCABULARY = yaml.safe_load((files("kneerules") / "knowledge" / "data" / "vocabulary.yaml")
+                            .read_text("utf-8"))["facts"]
 FINDINGS = sorted(f["name"] for f in VOCABULARY if f["kind"] == "finding")
 # What the policy reads: drawn more often, so that rules and their boundaries are hit.
 POLICY_FINDINGS = sorted({
