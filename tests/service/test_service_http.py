@@ -49,11 +49,13 @@ def test_discovery_lists_both_hooks_under_one_id(service: Service, engine: Engin
 
 
 @pytest.mark.parametrize("hook", ["patient-view", "encounter-start"])
-def test_dvt_emergency_is_a_critical_card(service: Service, engine: Engine, hook: str) -> None:
-    """A suspected DVT in the record gives one critical card with its red flags."""
+def test_suspected_dvt_is_a_same_day_warning_card(service: Service, engine: Engine,
+                                                  hook: str) -> None:
+    """A suspected DVT in the record gives one warning card (policy v3: the same-day DVT
+    pathway, urgent, not an emergency) with its red flags."""
     [card] = cards_of(service, hook_request(engine, DVT_FINDINGS, hook=hook))
-    assert card["indicator"] == "critical"
-    assert card["summary"].startswith("Possible deep vein thrombosis")
+    assert card["indicator"] == "warning"
+    assert card["summary"].startswith("Possible blood clot in the leg (DVT)")
     assert "**Red flags**" in card["detail"]
     assert "QuestionnaireResponse/qr\\-1 version 1" in card["detail"]
     assert card["source"]["label"] == (f"kneerules {engine.info.version}, rule set "
@@ -94,7 +96,7 @@ def test_unavailable_prefetch_is_unknown(service: Service, engine: Engine, value
     """A key null, an empty Bundle or an OperationOutcome leaves its findings unknown."""
     body = hook_request(engine, DVT_FINDINGS, observations=value, conditions=value)
     [card] = cards_of(service, body)
-    assert card["indicator"] == "critical"
+    assert card["indicator"] == "warning"  # the suspected DVT, today
     assert "temperature" not in card["detail"]
 
 
@@ -125,7 +127,7 @@ def test_missing_prefetch_is_read_with_fhir_authorization(service: Service,
     before = len(service.key_sets.hits)
     data = service.call(_with_authorization(body, service.key_sets.url("/fhir")))
     [card] = data.json()["cards"]
-    assert card["indicator"] == "critical"
+    assert card["indicator"] == "warning"  # the suspected DVT, today
     [path] = [p for p in service.key_sets.hits[before:] if p.startswith("/fhir/")]
     assert path.startswith("/fhir/QuestionnaireResponse?subject=pat-1&questionnaire=")
     assert service.key_sets.fhir_auth[-1] == f"Bearer {FHIR_TOKEN}"
