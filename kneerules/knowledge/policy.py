@@ -1,12 +1,14 @@
-"""Triage policy v2 as the engine enforces it: timeframes, the policy floor, safe advice.
+"""Triage policy v3 as the engine enforces it: timeframes, the policy floor, the message
+precedence, safe advice.
 
 The clinical rules themselves are data in the plugins; this module holds what the
-engine must know whatever the plugins say (``docs/triage-policy.md``,
-"Triage policy, version 2" and "Advice under policy v2"):
+engine must know whatever the plugins say (``docs/triage-policy.md``):
 
 - the timeframes, their order and the level each one means;
 - the policy floor: the plugins and rules that hold the policy, which no rule set may
   leave out and no one may switch off;
+- the message precedence: which rule's message is ``triage.message`` when several set the
+  timeframe (a rule says which policy rule it carries in its ``policy`` field);
 - which treatments advice may never carry while a rule names a serious condition, or
   while a finding is recorded (pregnancy and anti-inflammatories...).
 """
@@ -47,8 +49,9 @@ SERIOUS_CONDITIONS: tuple[str, ...] = (
     "hamstring_avulsion",
     "extensor_mechanism_rupture",
 )
-"""The conditions policy v2's advice rules name: no compression, exercise, stretching or
-massage while a rule names one of them."""
+"""The serious conditions of triage policy v2 and v3 (v3 adds cellulitis), each named by
+red-flag rules of its own plugin; no compression, exercise, stretching or massage is
+advised while one of them is named (:data:`UNSAFE_WHILE_NAMED`)."""
 
 POLICY_FLOOR: tuple[str, ...] = (
     "dvt",
