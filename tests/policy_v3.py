@@ -371,6 +371,25 @@ def rules(c: Case) -> list[tuple[str, str, tuple[str, ...]]]:
     return out
 
 
+PRECEDENCE = [
+    "2", "8", "1p", "1", "11", "12", "9", "13", "1w", "7b", "7c", "S", "3", "19", "4", "4d",
+    "5", "5b", "6", "6b", "U1b", "4b", "4c", "5c", "5d", "5e", "6c", "7", "7a", "7d", "7e",
+    "10", "12b", "14", "15", "20", "21a", "21c", "U1", "U2", "7f", "10b", "16", "17", "18a",
+    "21", "21b", "22", "18", "18b", "23",
+]
+"""The message precedence: triage.message is the message of the first of the rules that
+set the timeframe, in this order."""
+
+
+def message_rule(data: Mapping[str, Any]) -> str | None:
+    """The rule whose message is triage.message (None when no rule sets a timeframe)."""
+    applying = rules(Case(data))
+    if not applying:
+        return None
+    top = max(RANK[tf] for _, tf, _ in applying)
+    return min((rule for rule, tf, _ in applying if RANK[tf] == top), key=PRECEDENCE.index)
+
+
 def leading(c: Case, applying: list[tuple[str, str, tuple[str, ...]]]) -> list[str]:
     """R1: the conditions decisive rules put first, in order (each once, only if named)."""
     fired = {rule for rule, _, _ in applying}

@@ -4,7 +4,8 @@
 never reads the rule data); over 20,000 seeded random cases drawn from vocabulary 1.2 the
 engine must give its level and timeframe exactly (0 under-triage, 0 over-triage), name the
 same conditions (red flags, and must_not_miss in the differential), put R1's conditions at
-the head of the differential in R1's order, and give D3's input note exactly when due.
+the head of the differential in R1's order, give D3's input note exactly when due, and take
+triage.message from the first rule of the message precedence.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from policy_v3 import RANK, expected, expected_notes
+from policy_v3 import RANK, expected, expected_notes, message_rule
 
 from kneerules import Engine
 from kneerules.model.records import Assessment
+from kneerules.model.rules import Rule
+from kneerules.reasoning.assess import say_timeframe
 
 VOCABULARY = yaml.safe_load((files("kneerules") / "knowledge" / "data" / "vocabulary.yaml")
                             .read_text("utf-8"))["facts"]
@@ -144,6 +147,14 @@ def random_case(rng: random.Random) -> dict[str, Any]:
     return case
 
 
+_RULES: dict[int, dict[str, Rule]] = {}
+
+
+def _rules(engine: Engine) -> dict[str, Rule]:
+    """The engine's rules by id (made once per engine)."""
+    return _RULES.setdefault(id(engine), {r.id: r for r in engine.knowledge.rules})
+
+
 def named(assessment: Assessment) -> set[str]:
     return {f.condition for f in assessment.red_flags if f.condition}
 
@@ -172,6 +183,13 @@ def compare(engine: Engine, case: dict[str, Any]) -> list[str]:
         wrong.append(f"differential starts {head}, R1 says {lead}")
     if {n.id for n in got.notes if n.id.startswith("input.side")} != expected_notes(case):
         wrong.append(f"notes {[n.id for n in got.notes]}")
+    first = message_rule(case)
+    if first is not None:
+        rules = _rules(engine)
+        messages = {say_timeframe(triage.message, timeframe) for r in got.triage.because
+                    if rules[r].policy == first and (triage := rules[r].then.triage)}
+        if got.triage.message not in messages:
+            wrong.append(f"message {got.triage.message!r} is not rule {first}'s")
     for entry in got.differential:
         if entry.must_not_miss:
             assert entry.likelihood in ("possible", "likely"), entry
