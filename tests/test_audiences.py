@@ -25,7 +25,7 @@ from kneerules import Engine, to_dict
 from kneerules.cli.main import main
 from kneerules.knowledge.plugins import get_plugin_manager
 from kneerules.model.records import Assessment
-from kneerules.output.patient import HEADLINE, sentences
+from kneerules.output.patient import CLOT_TODAY, HEADLINE, headline, sentences
 from kneerules.output.rendering import RenderOptions, audiences, render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,8 +65,12 @@ def test_patient_text_is_plain_and_says_what_to_do_first(
     assessment = builtin_engine.evaluate(case_of(path))
     text = render(assessment, "text", "patient", RenderOptions(width=72))
     first = text.splitlines()[0]
-    assert first == HEADLINE[assessment.triage.timeframe]
-    assert HOW_SOON[assessment.triage.timeframe] in first
+    assert first == headline(assessment)[0]
+    if first not in CLOT_TODAY:
+        assert first == HEADLINE[assessment.triage.timeframe]
+        assert HOW_SOON[assessment.triage.timeframe] in first
+    else:  # D7: a possible clot today is seen straight away, within hours
+        assert "straight away" in first
     words = set(re.findall(r"[A-Za-z_][\w.]*\w", text))
     assert not words & internal_names, f"internal ids in the patient text: {words & internal_names}"
     assert not re.search(r"\b(score|scores|source|summary|wells)\b", text, re.IGNORECASE)
@@ -121,12 +125,12 @@ def test_the_clinician_reads_rules_must_not_miss_evidence_and_what_to_examine(
     assessment = builtin_engine.evaluate_json((ROOT / "examples" / "dvt-emergency.json")
                                               .read_bytes())
     text = render(assessment, "text", "clinician", RenderOptions(width=100))
-    assert text.startswith("EMERGENCY, now")
+    assert text.startswith("URGENT, today")  # policy v3: a suspected DVT is same-day
     for rule in assessment.triage.because:
         assert f"- {rule}:" in text
     assert "Must not miss" in text
     assert "[dvt]" in text
-    assert "for +6:" in text
+    assert "for +3:" in text  # the heaviest DVT evidence under v3 (lighter branches 1.3-1.5)
     assert "against -1:" in text
     assert "not recorded:" in text  # Wells with its unknown items
     assert "Examine or ask next:" in text
@@ -143,7 +147,7 @@ def test_clinician_text_lists_the_questions_when_they_were_asked_for(
                               questions=builtin_engine.questions(case))
     text = " ".join(render(assessment, "text", "clinician").split())
     assert "sign.cold_pale_foot: Is the foot on the painful side cold, pale or blue? " \
-           "[yes -> now (emergency)]" in text
+           "[yes -> now (emergency), leading: limb_ischaemia]" in text
 
 
 @pytest.mark.parametrize("width", [40, 60, 100])
@@ -227,7 +231,7 @@ def test_property_patient_text_of_any_case_is_plain(
         case["side"] = side
     assessment = builtin_engine.evaluate(case)
     text = render(assessment, "text", "patient", RenderOptions(width=80))
-    assert text.splitlines()[0] == HEADLINE[assessment.triage.timeframe]
+    assert text.splitlines()[0] == headline(assessment)[0]
     assert not set(re.findall(r"[A-Za-z_][\w.]*\w", text)) & internal_names
     assert not re.search(r"\b(score|source|summary)\b", text, re.IGNORECASE)
     said = [re.sub(r"\W+", " ", s.lower()).strip()

@@ -147,7 +147,7 @@ def test_why_not_says_when_a_rule_fired() -> None:
     result = run_eval("--why-not", "dvt.self_test_negative")
     step = re.search(r"(\d+)\. dvt\.self_test_negative ", result.stdout)
     assert step is not None
-    assert (f"  dvt.self_test_negative  [plugin dvt, priority 30]: fired (step {step[1]})"
+    assert (f"  dvt.self_test_negative  [plugin dvt, priority 50]: fired (step {step[1]})"
             in result.stdout)
 
 
@@ -216,11 +216,11 @@ def test_assert_helpers_pass_and_fail_with_what_happened(
     assessment = engine.evaluate(load_case(DVT_CASE))
     assert_fires(assessment, "dvt.self_test_negative")
     assert_does_not_fire(assessment, "general.locked_knee")
-    assert_triage(assessment, "emergency")
+    assert_triage(assessment, "urgent")  # policy v3: suspected DVT is the same-day pathway
     assert_ranks(assessment, "dvt")
     assert_likelihood(assessment, "dvt", "likely")
     assert_not_in_differential(assessment, "bakers_cyst")
-    assert_advice(assessment, "dvt.safety_warning")
+    assert_advice(assessment, "dvt.test_today")
     fired = fired_rules(assessment)
     assert_trace(assessment, fired[:2])
     assert trace_step(assessment, "dvt.self_test_negative").matched
@@ -228,7 +228,7 @@ def test_assert_helpers_pass_and_fail_with_what_happened(
         (lambda: assert_fires(assessment, "general.locked_knee"),
          "general.locked_knee did not fire; fired: \\['dvt"),
         (lambda: assert_does_not_fire(assessment, fired[0]), f"{fired[0]} fired"),
-        (lambda: assert_triage(assessment, "routine"), "triage emergency \\(because"),
+        (lambda: assert_triage(assessment, "routine"), "triage urgent \\(because"),
         (lambda: assert_ranks(assessment, "bakers_cyst"), "bakers_cyst not in top 1: \\['dvt"),
         (lambda: assert_likelihood(assessment, "dvt", "possible"), "dvt is likely \\(score"),
         (lambda: assert_not_in_differential(assessment, "dvt"), "dvt is in the differential"),

@@ -303,7 +303,8 @@ def test_case_without_findings_is_routine_with_a_note(in_tmp: Path) -> None:
     assessment = json.loads(result.stdout)
     assert assessment["triage"]["level"] == "routine"
     assert len(assessment["notes"]) == 1
-    assert assessment["notes"][0].startswith("No findings were given")
+    assert assessment["notes"][0]["id"] == "input.no_findings"
+    assert assessment["notes"][0]["message"].startswith("No findings were given")
 
 
 def test_case_error_is_a_kneerules_error_with_problems(engine: Engine) -> None:

@@ -24,9 +24,10 @@ def test_text_output_puts_the_triage_level_first() -> None:
     """The first line of the text output is the triage level, in capitals."""
     code, out, _ = invoke("eval", str(EXAMPLE))
     assert code == 0
-    assert out.splitlines()[0].startswith("EMERGENCY")
+    assert out.splitlines()[0].startswith("URGENT: see a doctor today")  # v3: same-day DVT
     assert "Red flags:" in out
     assert "Trace" not in out
+    assert "because of:" not in out  # rule ids are for --explain
 
 
 def test_explain_shows_the_trace() -> None:
@@ -34,7 +35,8 @@ def test_explain_shows_the_trace() -> None:
     code, out, _ = invoke("eval", str(EXAMPLE), "--explain")
     assert code == 0
     assert "Trace (rules in the order they fired):" in out
-    assert "dvt.red_warm_swollen_calf  [plugin dvt, priority 2]" in out
+    assert "dvt.one_leg  [plugin dvt, priority 1]" in out
+    assert "because of: " in out
     assert "matched: " in out
     assert "because: " in out
 
@@ -47,7 +49,8 @@ def test_json_output_is_the_assessment_format() -> None:
     assert data["format"] == "kneerules.assessment/1"
     for key in ("case_id", "triage", "red_flags", "differential", "advice", "trace", "engine"):
         assert key in data
-    assert data["triage"]["level"] == "emergency"
+    assert data["triage"]["level"] == "urgent"
+    assert data["triage"]["timeframe"] == "today"
     assert data["trace"][0]["step"] == 1
 
 

@@ -273,7 +273,8 @@ def test_evaluate_fhir_gives_the_assessment_of_the_mapped_case(engine: Engine) -
     assessment = engine.evaluate_fhir(resources, at=AT)
     mapped = map_fhir(resources, at=AT, vocabulary=engine.vocabulary)
     assert to_dict(assessment)["triage"] == to_dict(engine.evaluate(mapped.case))["triage"]
-    assert any(note.startswith("FHIR: $[2]: conflicting values for side")
+    assert any(note.id == "input.fhir"
+               and note.message.startswith("FHIR: $[2]: conflicting values for side")
                for note in assessment.notes)
 
 

@@ -43,7 +43,8 @@ def test_wheel_carries_plugins_and_rulesets(installed: Path, tmp_path: Path) -> 
     case.write_text((ROOT / "examples" / "dvt-emergency.json").read_text())
     result = run(installed / "bin" / "kneerules", "eval", case, "--format", "json", cwd=tmp_path)
     assessment = json.loads(result.stdout)
-    assert assessment["triage"]["level"] == "emergency"
+    assert (assessment["triage"]["level"], assessment["triage"]["timeframe"]) == (
+        "urgent", "today")  # policy v3: suspected DVT is the same-day pathway
     names = {p["name"] for p in assessment["engine"]["plugins"]}
     assert {"dvt", "general", "bakers_cyst", "hamstring_injury"} <= names
     assert assessment["engine"]["ruleset"] == "posterior-knee"

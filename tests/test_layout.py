@@ -316,7 +316,7 @@ def test_hook_calls_can_be_traced() -> None:
                             capture_output=True, text=True, env=env, check=True)
     assert "kneerules_rules [hook]" in result.stderr
     assert "finish kneerules_facts -->" in result.stderr
-    assert result.stdout.startswith("EMERGENCY")
+    assert result.stdout.startswith("URGENT")  # policy v3: the same-day DVT pathway
 
 
 class _PythonContributions:

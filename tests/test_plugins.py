@@ -16,10 +16,10 @@ from kneerules.model.errors import PluginError, RulesetError
 BUILTINS = sorted([
     "bakers_cyst", "calf_tear", "dvt", "general", "hamstring_injury", "hyperextended_knee",
     "knee_arthritis", "ligament_sprain", "meniscus_tear",
-    # the serious conditions of triage policy v2, one plugin each
+    # the serious conditions of triage policy v2 and v3, one plugin each
     "pulmonary_embolism", "joint_infection", "limb_ischaemia", "knee_dislocation",
     "compartment_syndrome", "knee_fracture", "extensor_mechanism_rupture", "hamstring_avulsion",
-    "popliteal_aneurysm", "tumour"])
+    "popliteal_aneurysm", "tumour", "cellulitis"])
 
 
 def test_every_builtin_plugin_is_loaded_with_its_version() -> None:

@@ -181,7 +181,8 @@ def test_json_questions_name_the_way_each_answer_moves(builtin_engine: Engine) -
 
 def test_answers_that_raise_the_timeframe_only_together_are_found_and_real(
         builtin_engine: Engine) -> None:
-    """A swollen left calf: no single answer makes it now, but pain plus redness does."""
+    """A swollen left calf (today under policy v3): a tense calf alone is today, but a tense
+    calf with pain out of proportion is compartment syndrome, now."""
     case = builtin_engine.parse({"side": "left", "findings": {"sign.calf_swelling": True,
                                                               "sign.cold_pale_foot": False}})
     found = builtin_engine.escalations(case)
@@ -191,5 +192,4 @@ def test_answers_that_raise_the_timeframe_only_together_are_found_and_real(
         got = builtin_engine.evaluate(apply(case, dict(escalation.answers)))
         assert got.triage.timeframe == escalation.timeframe
     pairs = [dict(e.answers) for e in found if e.timeframe == "now"]
-    assert {"pain.calf": True, "sign.redness": True} in pairs or any(
-        {"pain.behind_knee", "sign.redness"} <= set(p) for p in pairs)
+    assert {"sign.pain_out_of_proportion": True, "sign.tense_calf": True} in pairs

@@ -97,7 +97,7 @@ def test_number_subclasses_are_judged_as_plain_numbers(engine: Engine, value: fl
     case = json.loads(json.dumps(DVT))
     case["measurements"]["calf_swelling_cm"] = value
     case["patient"]["age"] = SubInt(58)
-    assert engine.evaluate(case).triage.level == "emergency"
+    assert engine.evaluate(case).triage.timeframe == "today"  # policy v3: same-day DVT
 
 
 class FloatFacts:
@@ -117,7 +117,7 @@ class FloatFacts:
 def test_a_computed_numpy_like_fact_is_made_plain() -> None:
     """A plugin's computed float subclass reaches the rules as a plain float, no crash."""
     assessment = _engine(FloatFacts()).evaluate(DVT)
-    assert assessment.triage.level == "emergency"
+    assert assessment.triage.timeframe == "today"
 
 
 # --- 5. a fact too large for durable-rules ---------------------------------------------

@@ -213,7 +213,7 @@ def test_a_fork_while_another_thread_evaluates_does_not_hang_the_child(engine: E
         if pid == 0:  # pragma: no cover - the child
             try:
                 level = engine.evaluate(DVT).triage.level
-                os._exit(0 if level == "emergency" else 3)
+                os._exit(0 if level == "urgent" else 3)  # policy v3: same-day DVT
             finally:
                 os._exit(4)
     finally:
@@ -349,7 +349,7 @@ def test_a_line_longer_than_max_bytes_is_refused_and_the_rest_go_on(tmp_path: Pa
     out = [json.loads(line) for line in done.stdout.splitlines()]
     assert out[0]["error"]["problems"][0]["message"] == (
         "the input is larger than the limit of 1000 bytes")
-    assert out[1]["triage"]["level"] == "emergency"
+    assert out[1]["triage"]["timeframe"] == "today"  # policy v3: same-day DVT
 
 
 def test_jsonl_from_dev_zero_stays_small() -> None:

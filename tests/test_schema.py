@@ -112,6 +112,22 @@ def test_an_assessment_with_a_wrong_level_is_rejected(engine: Engine,
     assert list(validators[1].iter_errors(data))
 
 
+@pytest.mark.parametrize("change", ["drop the timeframe", "a note as a string"])
+def test_timeframe_is_required_and_notes_have_an_id(engine: Engine, validators: tuple[Any, Any],
+                                                    change: str) -> None:
+    """Policy v2/v3: triage.timeframe is required; a v3 note is {"id", "message"}."""
+    data = to_dict(engine.evaluate({"side": "both", "findings": {
+        "pain.calf": True, "sign.calf_swelling": True}}))
+    assert data["notes"] == [{"id": "input.side_both_one_sided_swelling",
+                              "message": data["notes"][0]["message"]}]
+    assert not list(validators[1].iter_errors(data))
+    if change == "drop the timeframe":
+        del data["triage"]["timeframe"]
+    else:
+        data["notes"] = [data["notes"][0]["message"]]
+    assert list(validators[1].iter_errors(data))
+
+
 @pytest.mark.parametrize("which", ["case", "assessment"])
 def test_schema_command_prints_the_schema(which: str, engine: Engine) -> None:
     """`kneerules schema case|assessment` prints the schema for the installed vocabulary."""

@@ -1,4 +1,5 @@
-"""Triage policy v2 (assessment spec): each rule, its timeframe, what it names, the floor."""
+"""Triage policy (assessment spec, v3 by default): each rule, its timeframe, what it names,
+the floor."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ YOUNG = {"patient": {"age": 30}}
     ({"pain.behind_knee": True, "sign.locking": True, "sign.difficulty_straightening": True},
      {"onset": "sudden", **YOUNG}, "within_48_hours", "general.locked_knee", None),
     ({"pain.behind_knee": True, "injury.overuse": True, "sign.unable_to_bear_weight": True},
+     YOUNG, "today", "general.cannot_bear_weight_sudden_onset", None),  # v3 U1b: no acute injury
+    ({**INJURED, "sign.unable_to_bear_weight": True},
      YOUNG, "today", "knee_fracture.cannot_bear_weight", "knee_fracture"),
     ({"pain.behind_knee": True, "injury.pop": True, "sign.knee_swelling": True}, YOUNG,
      "within_48_hours", "general.pop_and_swelling", None),
@@ -75,9 +78,9 @@ YOUNG = {"patient": {"age": 30}}
     ({"injury.large_force": True, "sign.cannot_straight_leg_raise": True}, YOUNG, "today",
      "extensor_mechanism_rupture.cannot_straight_leg_raise", "extensor_mechanism_rupture"),
     ({"injury.pop": True, "pain.back_of_thigh": True, "sign.bruising": True}, YOUNG,
-     "within_2_weeks", "hamstring_avulsion.pop_thigh_pain", "hamstring_avulsion"),
+     "within_48_hours", "hamstring_avulsion.pop_thigh_pain", "hamstring_avulsion"),
     # 17, 18, 18a: possible tumour
-    ({"pain.at_rest": True}, {"patient": {"age": 15}}, "within_48_hours",
+    ({"pain.at_rest": True}, {"patient": {"age": 15}, "side": "left"}, "within_48_hours",
      "tumour.young_rest_pain", "tumour"),
     ({"sign.lump_growing": True}, {"patient": {"age": 60}}, "within_2_weeks",
      "tumour.growing_lump", "tumour"),
@@ -107,12 +110,14 @@ def test_policy_rule_sets_its_timeframe_and_names_its_condition(
 
 
 @pytest.mark.parametrize(("findings", "fields"), [
-    # no fever, and 37.9 °C is below the threshold; an acute injury explains the hot knee
-    ({"pain.behind_knee": True, "sign.knee_swelling": True, "sign.warmth": True,
-      "injury.twisting": True}, {"measurements": {"temperature_c": 37.9}, **YOUNG}),
-    # fever and swelling, but the knee was checked and is neither red nor warm; long-standing
-    ({"pain.behind_knee": True, "sign.fever": True, "sign.knee_swelling": True,
-      "sign.redness": False, "sign.warmth": False}, {"measurements": {"duration_days": 30}}),
+    # v3 narrows DVT suspicion: calf pain with tenderness alone (Wells 1, no risk factor)
+    ({"pain.calf": True, "sign.calf_tenderness": True}, {"side": "left", **YOUNG}),
+    # a clear calf-muscle injury (D5): every provoking risk factor recorded absent
+    ({"pain.calf": True, "injury.overstretch": True, "risk.active_cancer": False,
+      "risk.leg_in_plaster": False, "risk.bedridden": False, "risk.recent_surgery": False,
+      "risk.previous_dvt": False, "risk.hormonal_therapy": False,
+      "risk.long_haul_travel": False, "sign.calf_tenderness": True},
+     {"side": "left", "onset": "sudden", "patient": {"age": 30, "sex": "male"}}),
     # locking that came on gradually, with no injury
     ({"pain.behind_knee": True, "sign.locking": True, "sign.difficulty_straightening": True},
      {"onset": "gradual"}),
@@ -120,8 +125,8 @@ def test_policy_rule_sets_its_timeframe_and_names_its_condition(
     ({**INJURED, "sign.locking": True}, YOUNG),
     # a pop without swelling
     ({"pain.behind_knee": True, "injury.pop": True, "sign.knee_swelling": False}, YOUNG),
-    # a swollen calf in both legs, nothing else
-    ({"pain.calf": True, "sign.calf_swelling": True}, {"side": "both"}),
+    # pain in both calves, nothing one-sided and no risk factor
+    ({"pain.calf": True, "sign.calf_swelling": False}, {"side": "both"}),
     # a twist 8 days ago at 60: outside the Ottawa window
     (INJURED, {"patient": {"age": 60}, "measurements": {"duration_days": 8}}),
 ])
@@ -173,8 +178,8 @@ def test_every_floor_rule_sets_a_timeframe_and_cites_its_guideline(engine: Engin
             rule = rules[rule_id]
             assert rule.because.strip(), rule_id
             keys = {ref.key for ref in cited(rule.source, engine.knowledge.references)}
-            assert keys & {"policy-v1", "policy-v2", "pain-behind-the-knee"}, (policy_rule,
-                                                                               rule_id)
+            assert keys & {"policy-v1", "policy-v2", "policy-v3", "pain-behind-the-knee"}, (
+                policy_rule, rule_id)
 
 
 def test_unrecorded_fever_beside_a_hot_swollen_knee_asks_for_a_temperature(engine: Engine) -> None:

@@ -19,9 +19,10 @@ BAKERS = {"patient": {"age": 55}, "onset": "gradual",
 CALF_LUNGE = {"patient": {"age": 38}, "onset": "sudden", "side": "left",
               "findings": {"pain.calf": True, "injury.overstretch": True,
                            "worse.tiptoe": True}}
+# A suspected DVT with breathlessness: a possible clot in the lung, an emergency (policy v3).
 DVT = {"patient": {"age": 60}, "onset": "gradual", "side": "left",
        "findings": {"pain.calf": True, "sign.calf_swelling": True, "sign.redness": True,
-                    "risk.long_haul_travel": True}}
+                    "risk.long_haul_travel": True, "sign.breathlessness": True}}
 
 
 def write(folder: Path, name: str, case: dict[str, Any], expect: dict[str, Any]) -> None:
@@ -37,7 +38,7 @@ def passing(tmp_path: Path) -> Path:
     write(folder, "calf", CALF_LUNGE, {"triage": "routine", "top": ["calf_tear"],
                                        "not_top": ["hamstring_injury"]})
     write(folder, "dvt", DVT, {"triage": "emergency", "top3": ["dvt"],
-                               "must_not_miss": ["dvt"]})
+                               "must_not_miss": ["dvt", "pulmonary_embolism"]})
     return folder
 
 
@@ -63,7 +64,7 @@ def test_json_report_has_summary_cases_and_confusion(passing: Path) -> None:
     report = json.loads(result.output)
     assert report["format"] == "kneerules.validation/1"
     assert report["summary"]["top1"] == {"ok": 2, "n": 2, "rate": 1.0}
-    assert report["summary"]["must_not_miss"]["n"] == 1
+    assert report["summary"]["must_not_miss"]["n"] == 2
     assert report["confusion"] == {"bakers_cyst": {"bakers_cyst": 1},
                                    "calf_tear": {"calf_tear": 1}}
     names = [case["name"] for case in report["cases"]]

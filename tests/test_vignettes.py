@@ -18,6 +18,14 @@ from kneerules.model.records import Assessment
 
 VIGNETTES = sorted((Path(__file__).parent / "vignettes").glob("*.json"))
 
+R1_OVERRIDES: dict[str, tuple[str, ...]] = {
+    # Its "top" (dvt) predates policy v3 and was not among the 12 vignettes refreshed for it;
+    # R1 (a), which is normative, puts PE first whenever a sign of PE is recorded, then the
+    # DVT it came from (the issue lists "PE presentations rank DVT above PE" as a fault).
+    "dvt-with-chest-pain": ("pulmonary_embolism", "dvt"),
+}
+"""Vignettes whose expected leader contradicts policy v3's R1: the order R1 gives instead."""
+
 
 def load(path: Path) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -57,7 +65,10 @@ def test_vignette(engine: Engine, path: Path) -> None:
     flagged = {e.condition for e in assessment.differential if e.must_not_miss}
     missing = [c for c in expect.get("must_not_miss", []) if c not in flagged]
     assert not missing, f"{missing} not must_not_miss in {order}"
-    if "top" in expect:
+    if path.stem in R1_OVERRIDES:
+        head = R1_OVERRIDES[path.stem]
+        assert tuple(order[:len(head)]) == head, f"ranked {order}"
+    elif "top" in expect:
         assert order, "empty differential"
         assert order[0] in expect["top"], f"ranked {order}"
     if "top3" in expect:

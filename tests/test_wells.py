@@ -64,7 +64,8 @@ def test_calf_swelling_under_three_cm_does_not_count(engine: Engine) -> None:
 
 
 def test_hand_worked_likely_case(engine: Engine) -> None:
-    """Cancer + pitting oedema + calf 3.5 cm larger = 3: DVT likely, emergency with leg pain."""
+    """Cancer + pitting oedema + calf 3.5 cm larger = 3: DVT likely; with leg pain, the
+    same-day DVT pathway (policy v3: today, not an emergency)."""
     assessment = engine.evaluate({
         "side": "right", "findings": {"pain.calf": True, "risk.active_cancer": True,
                                       "sign.pitting_oedema": True},
@@ -72,7 +73,7 @@ def test_hand_worked_likely_case(engine: Engine) -> None:
     result = next(s for s in assessment.scores if s.id == "wells")
     assert result.score == 3
     assert result.interpretation == "likely"
-    assert assessment.triage.level == "emergency"
+    assert (assessment.triage.level, assessment.triage.timeframe) == ("urgent", "today")
     assert "dvt.wells_two_or_more" in assessment.triage.because
 
 
@@ -90,7 +91,7 @@ def test_hand_worked_unlikely_case(engine: Engine) -> None:
     assert result.score == 1
     assert result.interpretation == "unlikely"
     assert result.unknown == ()
-    assert not any(a.kind == "check" for a in assessment.advice)
+    assert "wells.check_unknown_items" not in [a.id for a in assessment.advice]
     assert "dvt.wells_two_or_more" not in {s.rule for s in assessment.trace}
 
 
@@ -114,13 +115,33 @@ def test_no_check_advice_without_leg_pain_in_one_leg(engine: Engine) -> None:
     assert not any(a.kind == "check" for a in assessment.advice)
 
 
-def test_alternative_diagnosis_item_is_never_applied(engine: Engine) -> None:
-    """The minus-2 'alternative diagnosis' item is a clinician's call; the output says so."""
-    result = wells(engine, {"pain.calf": True, "injury.twisting": True})
-    assert all(item.points > 0 for item in result.items)
-    assert any("never applied automatically" in note for note in result.notes)
+D5_ABSENT = {name: False for name in (
+    "risk.active_cancer", "risk.leg_in_plaster", "risk.bedridden", "risk.recent_surgery",
+    "risk.previous_dvt", "risk.pregnancy", "risk.hormonal_therapy", "risk.long_haul_travel")}
+
+
+@pytest.mark.parametrize(("findings", "fields", "applied"), [
+    # an injury alone is not "another diagnosis as likely"
+    ({"pain.calf": True, "injury.twisting": True}, {}, False),
+    # the clinician's finding
+    ({"pain.calf": True, "test.alternative_diagnosis_likely": True}, {}, True),
+    # D5: a clear calf-muscle injury with every provoking risk factor recorded absent
+    ({"pain.calf": True, "injury.overstretch": True, **D5_ABSENT}, {"onset": "sudden"}, True),
+    # ... but an unknown risk factor never counts as absent
+    ({"pain.calf": True, "injury.overstretch": True,
+      **{k: v for k, v in D5_ABSENT.items() if k != "risk.long_haul_travel"}},
+     {"onset": "sudden"}, False),
+])
+def test_alternative_diagnosis_item(engine: Engine, findings: dict[str, bool],
+                                    fields: dict[str, Any], applied: bool) -> None:
+    """Wells' minus 2 comes only from the clinician's finding or D5, never by guessing."""
+    result = wells(engine, findings, **fields)
+    item = next(i for i in result.items if i.id == "alternative_diagnosis")
+    assert item.points == -2
+    assert item.status == ("counted" if applied else "not_counted")
+    assert "alternative_diagnosis" not in result.unknown
     as_json = to_dict(engine.evaluate({"findings": {"pain.calf": True}}))
-    assert "never applied automatically" in " ".join(as_json["scores"][0]["notes"])
+    assert "clinician's finding" in " ".join(as_json["scores"][0]["notes"])
 
 
 def test_display_says_at_least_while_unrecorded_items_could_lift_it(engine: Engine) -> None:
@@ -130,7 +151,7 @@ def test_display_says_at_least_while_unrecorded_items_could_lift_it(engine: Engi
 
     assessment = engine.evaluate({"side": "left", "findings": {
         "pain.calf": True, "sign.calf_swelling": True, "risk.previous_dvt": True}})
-    text = render_text(assessment)
+    text = render_text(assessment, explain=True)  # scores are not in the default view
     assert "Two-level Wells score for DVT: at least 1, 8 items not recorded" in text
     assert "unlikely" not in text.split("Two-level Wells score for DVT")[1].split("\n")[0]
 

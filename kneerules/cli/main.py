@@ -223,8 +223,9 @@ def eval_command(ctx: click.Context, cases: tuple[str, ...], output_format: str,
                 record = parse_json(raw, source, limit)
                 assessment = engine.evaluate_fhir(record, at=when)
                 for note in assessment.notes:
-                    if note.startswith("FHIR: "):
-                        _say(f"{source}: warning: {note.removeprefix('FHIR: ')}", err=True)
+                    if note.id == "input.fhir":
+                        _say(f"{source}: warning: {note.message.removeprefix('FHIR: ')}",
+                             err=True)
                 if with_questions or why_rules:
                     case = engine.read("fhir", record, at=when)[0]
             else:

@@ -1,7 +1,7 @@
 """Validating a rule set against vignettes: what a clinical team runs before signing off.
 
 A vignette is a JSON file ``{"case": {...}, "expect": {...}}`` (the format of
-``../shared/vignettes/public``). ``expect`` may hold ``triage`` (the level),
+``tests/vignettes``). ``expect`` may hold ``triage`` (the level),
 ``timeframe`` (policy v2), ``top`` (acceptable first conditions), ``top3`` (conditions
 that must all be in the first three), ``not_top`` (conditions that must not come first)
 and ``must_not_miss`` (conditions that must be listed with ``must_not_miss``).

@@ -22,6 +22,7 @@ from kneerules.knowledge.plugins import (
 from kneerules.knowledge.policy import (
     CAUTIONS,
     FLOOR_RULES,
+    MESSAGE_PRECEDENCE,
     POLICY_FLOOR,
     SAFETY_NET_KIND,
     TIMEFRAMES,
@@ -31,14 +32,18 @@ from kneerules.model.errors import PluginError, Problem, RuleDataError, SafetyEr
 from kneerules.model.messages import did_you_mean
 from kneerules.model.rules import (
     ASKED_KINDS,
+    ALWAYS,
     MAX_PRIORITY,
     SAFETY_PRIORITY_LIMIT,
     AdviceSpec,
+    AnyOf,
+    Condition,
     ConditionInfo,
     ConsiderationSpec,
     FactSpec,
     FactTest,
     QuestionSpec,
+    NoneOf,
     Reference,
     Rule,
     ScoreSpec,
@@ -293,6 +298,15 @@ def plugin_contributions(pm: pluggy.PluginManager, plugin: LoadedPlugin, hook: s
     return _call(pm, plugin, hook, ruleset)
 
 
+def _every_case(whens: list[Condition]) -> bool:
+    """Whether advice with these ``when`` conditions reaches every case: one of them always
+    holds, or two are complements (any of some tests, and none of the same tests)."""
+    if ALWAYS in whens:
+        return True
+    either = {w.items for w in whens if isinstance(w, AnyOf)}
+    return any(isinstance(w, NoneOf) and w.items in either for w in whens)
+
+
 def check_floor(rules: Mapping[str, Rule], advice: Mapping[str, AdviceSpec]) -> None:
     """Refuses an engine without every rule of triage policy v2, the safety-netting every
     result short of an emergency carries, or the cautions of advised treatments."""
@@ -301,9 +315,9 @@ def check_floor(rules: Mapping[str, Rule], advice: Mapping[str, AdviceSpec]) -> 
     if missing:
         raise SafetyError("general", "the triage policy floor is incomplete; missing "
                           + ", ".join(missing))
-    short = [tf for tf in TIMEFRAMES if tf != "now" and not any(
-        a.kind == SAFETY_NET_KIND and a.condition is None and not a.always
-        and tf in a.timeframes for a in advice.values())]
+    short = [tf for tf in TIMEFRAMES if tf != "now" and not _every_case(
+        [a.when for a in advice.values() if a.kind == SAFETY_NET_KIND and a.condition is None
+         and not a.always and tf in a.timeframes])]
     if short:
         raise SafetyError("general", "no safety-netting advice for the timeframes "
                           + ", ".join(short))
@@ -349,6 +363,10 @@ def check_advice(item: AdviceSpec, conditions: Mapping[str, ConditionInfo],
                                  f"finding{did_you_mean(name, [*conditions, *(facts or ())])}"))
     if item.kind == SAFETY_NET_KIND and "now" in item.timeframes:
         found.append(Problem(where, "safety-netting is for results short of an emergency"))
+    if facts is not None:
+        # Advice reads the case as given: a conclusion is never in the facts it is shown.
+        for test in walk_tests(item.when):
+            found += check_test(test, facts, f"{where} when")
     return found
 
 
@@ -383,6 +401,15 @@ def check_rule(
     if rule.then.is_empty():
         found.append(Problem(where, "then concludes nothing"))
     triage = rule.then.triage
+    if rule.policy is not None and rule.policy not in MESSAGE_PRECEDENCE:
+        hint = did_you_mean(rule.policy, MESSAGE_PRECEDENCE)
+        found.append(Problem(where, f'policy: "{rule.policy}" is not a rule of the triage '
+                             f"policy's message precedence{hint}"))
+    leads = rule.then.leads
+    for condition_id in leads.conditions if leads is not None else ():
+        if condition_id not in conditions:
+            found.append(Problem(where, f'leads: unknown condition "{condition_id}"'
+                                 f"{did_you_mean(condition_id, conditions)}"))
     if triage is not None and not triage.consistent():
         found.append(Problem(where, "triage: give a timeframe (now, today, within_48_hours, "
                              "within_2_weeks, routine) or a level that agrees with it"))

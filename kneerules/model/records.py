@@ -122,6 +122,15 @@ class TraceStep:
 
 
 @attrs.frozen
+class Note:
+    """An input note (policy v3): ``{"id", "message"}``, such as
+    ``input.side_both_one_sided_swelling``."""
+
+    id: str
+    message: str
+
+
+@attrs.frozen
 class ScoreItemResult:
     id: str
     label: str
@@ -198,7 +207,7 @@ class Assessment:
     engine: EngineInfo
     considerations: tuple[Consideration, ...] = ()
     scores: tuple[ScoreResult, ...] = ()
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
     format: str = ASSESSMENT_FORMAT
     safety_net: tuple[str, ...] = ()
     """When to get emergency help at once: the safety-netting advice, for every result

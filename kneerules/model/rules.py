@@ -67,9 +67,11 @@ Audience = Literal["patient", "clinician", "both"]
 
 Treatment = Literal[
     "rest", "ice", "heat", "compression", "elevation", "exercise", "stretching", "massage",
-    "walking", "anti_inflammatory", "drainage", "brace",
+    "walking", "anti_inflammatory", "drainage", "brace", "pressure", "keep_level",
 ]
-"""What advice tells someone to do, as the engine's advice-safety rules know it."""
+"""What advice tells someone to do, as the engine's advice-safety rules know it
+(``pressure``: pressing on a lump; ``keep_level``: keeping the leg at heart level, the one
+treatment an emergency may carry)."""
 
 SAFETY_PRIORITY_LIMIT = 100
 """Safety-plugin rules use priorities below this; every other rule must use this or more."""
@@ -178,6 +180,26 @@ class TriageSpec:
 
 
 @attrs.frozen
+class NoteSpec:
+    """An input note (policy v3): something in the case to be checked, such as a one-sided
+    finding recorded with ``side: both``."""
+
+    id: str
+    message: str
+
+
+@attrs.frozen
+class LeadSpec:
+    """Policy v3, R1: conditions a decisive rule puts at the head of the differential.
+
+    ``rank`` is the rule's place in R1's order (1 first); ``conditions`` lead in the order
+    given, each only when a red flag names it."""
+
+    rank: int
+    conditions: tuple[str, ...]
+
+
+@attrs.frozen
 class Conclusions:
     """What a rule concludes when it fires."""
 
@@ -187,6 +209,8 @@ class Conclusions:
     triage: TriageSpec | None = None
     advise: tuple[str, ...] = ()
     consider: tuple[str, ...] = ()
+    note: NoteSpec | None = None
+    leads: LeadSpec | None = None
 
     def is_empty(self) -> bool:
         return not (
@@ -196,6 +220,8 @@ class Conclusions:
             or self.triage
             or self.advise
             or self.consider
+            or self.note
+            or self.leads
         )
 
 
@@ -210,6 +236,9 @@ class Rule:
     then: Conclusions
     when: Condition = ALWAYS
     after: tuple[str, ...] = ()
+    policy: str | None = None
+    """The rule of the triage policy (v3 numbering, such as "1", "7b" or "U1b") this rule
+    carries; :data:`kneerules.knowledge.policy.MESSAGE_PRECEDENCE` orders triage messages by it."""
     plugin: str = ""
 
     def facts(self) -> list[str]:
@@ -249,7 +278,10 @@ class AdviceSpec:
     unsafe (:mod:`kneerules.knowledge.advice_safety`): advice given ``timeframes`` is never
     given at another; ``treatments`` (and those its ``kind`` implies) are checked
     against the conditions the red flags name and the findings recorded;
-    ``unsafe_with`` lists more condition ids or finding names it must never meet."""
+    ``unsafe_with`` lists more condition ids or finding names it must never meet;
+    ``when`` (a condition over the case's findings, measurements and fields, as a rule's)
+    must hold for it to be given at all: text that fits a febrile patient, or that speaks
+    of a self-test, only when the case records one."""
 
     id: str
     kind: AdviceKind
@@ -262,6 +294,7 @@ class AdviceSpec:
     timeframes: tuple[Timeframe, ...] = ()
     treatments: tuple[Treatment, ...] = ()
     unsafe_with: tuple[str, ...] = ()
+    when: Condition = ALWAYS
     plugin: str = ""
 
 
@@ -322,6 +355,10 @@ class Reference:
     year: int | None = None
     doi: str | None = None
     url: str | None = None
+    pmid: str | None = None
+    """The PubMed id, where the work has one."""
+    note: str = ""
+    """What the work is cited for, and what it does not say (a reader's caution)."""
     aliases: tuple[str, ...] = ()
     """How a source may name it besides its key ("Wells et al.", "NICE NG158")."""
     sections: tuple[str, ...] = ()

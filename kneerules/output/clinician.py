@@ -107,7 +107,7 @@ def render_clinician(assessment: Assessment, options: RenderOptions) -> str:
         for note in score.notes:
             out.add(note, "  ")
     checks = [a.text for a in assessment.advice
-              if a.audience in ("clinician", "both") and a.kind == "check"]
+              if a.audience == "clinician" and a.kind == "check"]
     names = {e.condition: e.name for e in assessment.differential}
     asked = list(assessment.questions or ())
     if checks or asked:
@@ -119,13 +119,14 @@ def render_clinician(assessment: Assessment, options: RenderOptions) -> str:
                     "evaluating each answer), most consequential first:", "  ", "")
         for question in asked:
             out.add(f"- {_question_line(question, names)}", "  ")
-    own = [a for a in assessment.advice
-           if a.audience in ("clinician", "both") and a.kind != "check"]
+    # Only what was written for a clinician: text written for the patient (audience both
+    # included) is under what the patient is told.
+    own = [a for a in assessment.advice if a.audience == "clinician" and a.kind != "check"]
     if own:
         out.heading("For the clinician:")
         for advice in own:
             out.add(f"- {advice.text} ({advice.id})", "  ")
-    told = [a for a in assessment.advice if a.audience == "patient"]
+    told = [a for a in assessment.advice if a.audience in ("patient", "both")]
     if told:
         out.heading("The patient is told:")
         for advice in told:
@@ -136,8 +137,8 @@ def render_clinician(assessment: Assessment, options: RenderOptions) -> str:
             out.add(f"- {item.name}: {item.description} ({item.rule})", "  ")
     if assessment.notes:
         out.heading("Notes:")
-        for note in assessment.notes:
-            out.add(f"- {note}", "  ")
+        for input_note in assessment.notes:
+            out.add(f"- {input_note.message}", "  ")
     if options.explain:
         out.lines += render_trace(assessment.trace, out.width)
     return "\n".join(out.lines) + "\n"

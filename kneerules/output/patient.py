@@ -35,6 +35,25 @@ SUBLINE = {
                "after it yourself.",
 }
 
+CLOT_TODAY = (
+    # D7: a possible clot is a same-day pathway, said as the source's "seek immediate
+    # medical attention" in NICE NG158's terms.
+    "Get seen by a doctor straight away, within the next few hours, today.",
+    "Go to same-day emergency care or an urgent GP appointment, or to A&E if nothing else "
+    "can see you within a few hours. Do not wait for a routine appointment. Call 999 if you "
+    "become breathless, have chest pain or cough up blood.")
+"""The first lines when a rule names DVT and the timeframe is today (never "GP or
+physiotherapist", never a routine booking)."""
+
+
+def headline(assessment: Assessment) -> tuple[str, str]:
+    """The first two lines: what to do and how soon."""
+    timeframe = assessment.triage.timeframe
+    if timeframe == "today" and any(f.condition == "dvt" for f in assessment.red_flags):
+        return CLOT_TODAY
+    return HEADLINE[timeframe], SUBLINE[timeframe]
+
+
 TIME_WORDS = {"today": "today", "within_48_hours": "48 hours", "within_2_weeks": "2 weeks"}
 
 GLOSSARY: tuple[tuple[str, str, str], ...] = (
@@ -129,13 +148,22 @@ def patient_advice(assessment: Assessment) -> list[Advice]:
 def render_patient(assessment: Assessment, options: RenderOptions) -> str:
     triage = assessment.triage
     out = _Writer(options.width)
-    out.paragraph(out.fresh(HEADLINE[triage.timeframe]))
-    out.paragraph(out.fresh(SUBLINE[triage.timeframe]))
+    first, second = headline(assessment)
+    out.paragraph(out.fresh(first))
+    out.paragraph(out.fresh(second))
     # A red flag that names a less pressing timeframe than the result would contradict it.
     other_times = [w for tf, w in TIME_WORDS.items() if tf != triage.timeframe]
-    out.section("Why:", [f.message for f in assessment.red_flags
-                         if not _INTERNAL.search(f.message)
-                         and not any(w in f.message for w in other_times)])
+    why = [f.message for f in assessment.red_flags
+           if not _INTERNAL.search(f.message) and not any(w in f.message for w in other_times)]
+    if not why and triage.timeframe != "routine":
+        # An urgent or emergency result always says why, in plain words: the conditions a
+        # rule named, or the triage message without its timeframe.
+        names = {e.condition: e.name for e in assessment.differential}
+        named = dict.fromkeys(names.get(f.condition, "") for f in assessment.red_flags
+                              if f.condition)
+        why = ([f"These findings can be a sign of: {', '.join(n for n in named if n).lower()}."]
+               if any(named) else [triage.message.split(":")[0].rstrip(".") + "."])
+    out.section("Why:", why)
     do, do_not, know = [], [], []
     for advice in patient_advice(assessment):
         if advice.kind == "information":
@@ -158,7 +186,8 @@ def render_patient(assessment: Assessment, options: RenderOptions) -> str:
                           for o in q.outcomes)]
         out.section("If the answer to any of these is yes, it changes how soon you need "
                     "to be seen; tell a doctor:", sooner)
-    out.section("Please note:", [n for n in assessment.notes if not _INTERNAL.search(n)])
+    out.section("Please note:", [n.message for n in assessment.notes
+                                        if not _INTERNAL.search(n.message)])
     return "\n".join(out.lines) + "\n"
 
 

@@ -113,33 +113,47 @@ def render_trace(trace: Sequence[TraceStep], width: int = 88) -> list[str]:
     return lines
 
 
+_PERSON = ("patient", "both")
+
+
 def render_text(assessment: Assessment, explain: bool = False, width: int = 88) -> str:
+    """The assessment for a person: the level first, the red flags and the differential in
+    words, the advice. Rule ids, scores and clinician-only items are for ``explain`` (with
+    the trace): the default view holds nothing a patient should not act on."""
+
     def wrap(text: str, indent: str = "  ") -> str:
         return _wrap(text, indent, width)
+
+    def rule(rule_id: str) -> str:
+        return f" ({rule_id})" if explain else ""
 
     triage = assessment.triage
     lines = [f"{triage.level.upper()}: {TIMEFRAME_WORDS[triage.timeframe]}", f"  {triage.message}"]
     if assessment.case_id:
         lines.append(f"  case: {one_line(assessment.case_id)}")
-    if triage.because:
+    if triage.because and explain:
         lines.append(f"  because of: {', '.join(triage.because)}")
     if assessment.red_flags:
         lines += ["", "Red flags:"]
-        lines += [wrap(f"! {f.message} ({f.rule})") for f in assessment.red_flags]
+        lines += [wrap(f"! {f.message}{rule(f.rule)}") for f in assessment.red_flags]
     lines += ["", "Differential (most likely first):"]
     if not assessment.differential:
         lines.append("  no condition has evidence from these findings")
     for rank, entry in enumerate(assessment.differential, start=1):
-        lines.append(f"  {rank}. {entry.name} [{entry.condition}]: {entry.likelihood}, "
-                     f"score {entry.score:g}")
+        if explain:
+            lines.append(f"  {rank}. {entry.name} [{entry.condition}]: {entry.likelihood}, "
+                         f"score {entry.score:g}")
+        else:
+            lines.append(f"  {rank}. {entry.name}: {entry.likelihood}")
         for ev in entry.evidence:
-            lines.append(wrap(f"{ev.weight:+g} {ev.because} ({ev.rule})", "       "))
+            weight = f"{ev.weight:+g} " if explain else ""
+            lines.append(wrap(f"{weight}{ev.because}{rule(ev.rule)}", "       "))
     if assessment.considerations:
         lines += ["", "Also consider:"]
         lines += [wrap(f"- {c.name}: {c.description}") for c in assessment.considerations]
     checks = {a.id for a in assessment.advice if a.kind == "check"}
-    for score in assessment.scores:
-        # The JSON always carries every score; a person sees one that counts or needs checking.
+    for score in assessment.scores if explain else ():
+        # The JSON always carries every score; a reader sees one that counts or needs checking.
         if not score.score and f"{score.id}.check_unknown_items" not in checks:
             continue
         if score.interpretation == "indeterminate":
@@ -154,7 +168,11 @@ def render_text(assessment: Assessment, explain: bool = False, width: int = 88) 
             lines.append(wrap(f"not recorded: {'; '.join(unknown)}"))
         lines += [wrap(note) for note in score.notes]
     lines += ["", "Advice:"]
-    lines += [wrap(f"- {a.text}") for a in assessment.advice]
+    lines += [wrap(f"- {a.text}") for a in assessment.advice if a.audience in _PERSON]
+    clinician = [a for a in assessment.advice if a.audience not in _PERSON]
+    if clinician and explain:
+        lines += ["", "For the clinician:"]
+        lines += [wrap(f"- {a.text}") for a in clinician]
     if assessment.questions is not None:  # asked for (eval --questions): said even when none
         lines += ["", "Questions that would change the result (each answer checked by "
                   "evaluating it), most consequential first:"]
@@ -176,7 +194,7 @@ def render_text(assessment: Assessment, explain: bool = False, width: int = 88) 
                 moves.append(f"{said} -> {', '.join(parts)}")
             lines.append(wrap(f"- {question.text} [{question.fact}: {'; '.join(moves)}]"))
     if assessment.notes:
-        lines += ["", "Notes:"] + [wrap(f"- {n}") for n in assessment.notes]
+        lines += ["", "Notes:"] + [wrap(f"- {n.message}") for n in assessment.notes]
     if explain:
         lines += render_trace(assessment.trace, width)
         engine = assessment.engine

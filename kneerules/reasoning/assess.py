@@ -9,9 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from kneerules.knowledge.advice_safety import safe_advice
+from kneerules.knowledge.advice_safety import (
+    DVT_CAUTION_ADVICE,
+    dvt_caution,
+    open_conditions,
+    safe_advice,
+)
 from kneerules.knowledge.base import KnowledgeBase
-from kneerules.knowledge.policy import CAUTIONS, SAFETY_NET_KIND, TIMEFRAME_WORDS
+from kneerules.knowledge.policy import (
+    CAUTIONS,
+    MESSAGE_PRECEDENCE,
+    SAFETY_NET_KIND,
+    TIMEFRAME_WORDS,
+)
 from kneerules.model.records import (
     Advice,
     Assessment,
@@ -21,6 +31,7 @@ from kneerules.model.records import (
     EngineInfo,
     Evidence,
     FactValue,
+    Note,
     RedFlag,
     ScoreResult,
     TraceStep,
@@ -93,9 +104,16 @@ def decide_triage(firing: Firing, rules: Sequence[Rule]) -> Triage:
     for index in at_timeframe:
         _support(index, firing, rules, because)
     order = {index: step for step, index in enumerate(firing.fired)}
-    message = rules[at_timeframe[0]].then.triage.message  # type: ignore[union-attr]
+    # Policy v3's message precedence (PE, then DVT, then the rule list) picks the message;
+    # rules outside it follow, in firing order.
+    first = min(at_timeframe, key=lambda i: (
+        PRECEDENCE.get(rules[i].policy or "", len(PRECEDENCE)), order[i]))
+    message = rules[first].then.triage.message  # type: ignore[union-attr]
     ids = tuple(rules[i].id for i in sorted(because, key=order.__getitem__))
     return Triage(TIMEFRAME_LEVEL[timeframe], timeframe, say_timeframe(message, timeframe), ids)
+
+
+PRECEDENCE: dict[str, int] = {rule: n for n, rule in enumerate(MESSAGE_PRECEDENCE)}
 
 
 def named_conditions(fired: Sequence[Rule]) -> list[str]:
@@ -106,6 +124,12 @@ def named_conditions(fired: Sequence[Rule]) -> list[str]:
         if flag is not None and flag.condition:
             named.setdefault(flag.condition, None)
     return list(named)
+
+
+def leads_of(fired: Sequence[Rule]) -> list[tuple[int, tuple[str, ...]]]:
+    """What the fired rules put at the head of the differential (policy v3, R1)."""
+    return [(rule.then.leads.rank, rule.then.leads.conditions)
+            for rule in fired if rule.then.leads is not None]
 
 
 def select_advice(
@@ -120,7 +144,8 @@ def select_advice(
 ) -> tuple[Advice, ...]:
     """Advice for the timeframe, from fired rules, for the conditions the red flags name and
     the leading conditions, from scores, and for every case; in that order, each piece once;
-    then only what the advice-safety rules allow, with the cautions of what is advised.
+    then only what the advice-safety rules allow (A1-A12: nothing a condition that is open
+    makes unsafe), with the cautions of what is advised.
     ``named``: :func:`named_conditions` of ``fired``, if the caller has it."""
     index = plan.advice
     level = TIMEFRAME_LEVEL[timeframe]
@@ -143,7 +168,13 @@ def select_advice(
             chosen.setdefault(spec.id, spec)
     for spec in index.always:
         chosen.setdefault(spec.id, spec)
-    kept, _ = safe_advice(chosen.values(), timeframe, named, facts, index.treatments)
+    # A2: whenever compression and massage are withheld for a possible clot, say so.
+    if DVT_CAUTION_ADVICE in kb.advice and ("dvt" in named or dvt_caution(facts)):
+        chosen.setdefault(DVT_CAUTION_ADVICE, kb.advice[DVT_CAUTION_ADVICE])
+    opened = open_conditions(named, differential)
+    kept, _ = safe_advice(chosen.values(), timeframe, named, facts, index.treatments,
+                          open_=opened, fired=[rule.id for rule in fired], whens=index.whens)
+    kept = said_once(kept)
     cautions = [kb.advice[CAUTIONS[t]] for spec in kept for t in index.treatments[spec.id]
                 if t in CAUTIONS and CAUTIONS[t] in kb.advice]
     given = {spec.id: index.made[spec.id] for spec in (*kept, *cautions)}
@@ -154,6 +185,28 @@ def select_advice(
     return tuple(given.values())
 
 
+SAID_ONCE: frozenset[str] = frozenset({"rice", "medication"})
+"""Advice kinds said once per assessment (A12): RICE for a sprain, for a cartilage tear and
+in general are the same advice, and so is "medication can help"."""
+
+
+def said_once(kept: Sequence[AdviceSpec]) -> list[AdviceSpec]:
+    """``kept`` with one piece of advice of each :data:`SAID_ONCE` kind (the first one bound
+    to a condition, the leading condition's own words, or the general one if none is), and
+    each text once."""
+    first: dict[str, AdviceSpec] = {}
+    for spec in kept:
+        if spec.kind in SAID_ONCE and spec.condition is not None:
+            first.setdefault(spec.kind, spec)
+    for spec in kept:
+        if spec.kind in SAID_ONCE:
+            first.setdefault(spec.kind, spec)
+    once = [spec for spec in kept if spec.kind not in SAID_ONCE or first[spec.kind] is spec]
+    # Two conditions may give the same words (no anti-inflammatory with an infection): once.
+    texts: dict[str, AdviceSpec] = {}
+    for spec in once:
+        texts.setdefault(spec.text, spec)
+    return [spec for spec in once if texts[spec.text] is spec]
 
 
 def score_check_advice(
@@ -204,11 +257,17 @@ def build_assessment(
             spec = kb.considerations[cid]
             considerations.setdefault(cid, Consideration(cid, spec.name, spec.description,
                                                          rule.id, rule.because, spec.source))
-    differential = rank_differential(evidence, named, kb)
-    notes = []
+    differential = rank_differential(evidence, named, kb, leads_of(fired))
+    notes: list[Note] = []
     if not case.findings and not case.measurements:
-        notes.append("No findings were given: the assessment rests on no clinical information. "
-                     "Any new pain behind the knee should be reviewed by a doctor.")
+        notes.append(Note("input.no_findings",
+                          "No findings were given: the assessment rests on no clinical "
+                          "information. Any new pain behind the knee should be reviewed by a "
+                          "doctor."))
+    for rule in fired:
+        note = rule.then.note
+        if note is not None and all(n.id != note.id for n in notes):
+            notes.append(Note(note.id, note.message))
     advice = select_advice(kb, plan, triage.timeframe, fired, differential, scores, facts,
                            list(named))
     return Assessment(

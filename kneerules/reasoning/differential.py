@@ -9,6 +9,10 @@ this module only adds the weights up and ranks. Three rules of listing:
   fiat (policy v2: a likely calf tear can rank above a DVT still to be excluded); a
   named condition ranks as at least ``possible``, above merely unlikely ones, as its
   likelihood says; equal scores go to the cause the clinical source calls more common;
+- (policy v3, R1) a condition a decisive rule puts at the head (``then.leads``) comes
+  first, in R1's order (PE before the DVT it came from, a dislocation, compartment
+  syndrome, ischaemia, infection, extensor rupture, the older faller's fracture, the
+  young person's tumour); every other condition is ranked by its evidence;
 - never empty while the findings speak: if nothing is listed by the first rule, every
   condition with some evidence for it is listed (as ``unlikely``) unless a finding
   excludes it (an evidence weight of -3 or less, such as pain only behind the kneecap).
@@ -53,9 +57,11 @@ def rank_differential(
     evidence: Mapping[str, Sequence[Evidence]],
     named: Collection[str],
     kb: KnowledgeBase,
+    leads: Sequence[tuple[int, Sequence[str]]] = (),
 ) -> tuple[DifferentialEntry, ...]:
-    """The differential from each condition's evidence (in firing order) and the conditions
-    the red flags ``named``."""
+    """The differential from each condition's evidence (in firing order), the conditions
+    the red flags ``named`` and what decisive rules put at the head (``leads``: R1 rank and
+    conditions, from the rules that fired)."""
     scores = {condition: total(items) for condition, items in evidence.items()}
     listed = [c for c, score in scores.items() if score > 0 or c in named]
     listed += [c for c in named if c not in scores]
@@ -91,4 +97,12 @@ def rank_differential(
         if above and above[0] < ranked.index(entry):
             ranked.remove(entry)
             ranked.insert(above[0], entry)
+    if leads:
+        head: dict[str, None] = {}
+        for _, conditions in sorted(leads, key=lambda lead: lead[0]):
+            for condition in conditions:
+                if condition in named:
+                    head.setdefault(condition, None)
+        first = {condition: n for n, condition in enumerate(head)}
+        ranked.sort(key=lambda e: first.get(e.condition, len(first)))  # stable: the rest keep
     return tuple(ranked)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from kneerules.knowledge.advice_safety import treatments
 from kneerules.knowledge.base import KnowledgeBase
 from kneerules.model.records import Advice, Evidence, RedFlag
-from kneerules.model.rules import AdviceSpec, Rule
+from kneerules.model.rules import ALWAYS, AdviceSpec, Rule
 from kneerules.reasoning.chaining import Check, compile_check
 from kneerules.reasoning.scores import Tally, compile_tally
 
@@ -58,6 +58,9 @@ class AdviceIndex:
         # Advice is immutable: every assessment can share these objects.
         self.made = {key: _advice(spec) for key, spec in advice.items()}
         self.treatments = {key: treatments(spec) for key, spec in advice.items()}
+        # Each advice item's `when`, compiled once (advice without one needs none).
+        self.whens: dict[str, Check] = {key: compile_check(spec.when)
+                                        for key, spec in advice.items() if spec.when != ALWAYS}
         self.by_level: dict[str, list[AdviceSpec]] = {}
         self.by_timeframe: dict[str, list[AdviceSpec]] = {}
         self.by_condition: dict[str, list[AdviceSpec]] = {}

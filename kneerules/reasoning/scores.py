@@ -40,15 +40,18 @@ def compile_tally(spec: ScoreSpec) -> Tally:
     """One function adding up ``spec``'s items for a facts mapping: the total, each item's
     result and the ids of the unknown items, in the items' order.
 
-    An item counts when its condition holds; otherwise it is unknown if one of the facts
-    it tests is not recorded, else not counted. Generated from the items' conditions
-    (:func:`kneerules.reasoning.chaining.expression`): a call per item and a result per item each
-    cost more than the test itself."""
+    An item counts when its condition holds; otherwise it is unknown if it adds points and
+    one of the facts it tests is not recorded, else not counted. Generated from the items'
+    conditions (:func:`kneerules.reasoning.chaining.expression`): a call per item and a
+    result per item each cost more than the test itself."""
     scope: dict[str, Any] = {"_NUMBER": (int, float)}
     lines = ["def tally(f):", "    total = 0.0", "    items = []", "    unknown = []"]
     for n, item in enumerate(spec.items):
         names = _tested(item)
-        missing = " or ".join(f"f.get({name!r}) is None" for name in names) or "False"
+        # An item that only lowers the score (Wells' minus 2) is never "unknown": an unknown
+        # item is one whose recording could lift the score into a higher band.
+        missing = (" or ".join(f"f.get({name!r}) is None" for name in names) or "False"
+                   ) if item.points > 0 else "False"
         scope.update({f"C{n}": _item_result(item, "counted"),
                       f"U{n}": _item_result(item, "unknown"),
                       f"N{n}": _item_result(item, "not_counted"), f"P{n}": item.points})

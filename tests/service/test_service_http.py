@@ -51,15 +51,17 @@ def test_discovery_lists_each_hook_under_its_own_id(service: Service, engine: En
 
 
 @pytest.mark.parametrize("hook", ["patient-view", "encounter-start"])
-def test_dvt_emergency_is_a_critical_card(service: Service, engine: Engine, hook: str) -> None:
-    """A suspected DVT in the record gives one critical card with its red flags."""
+def test_suspected_dvt_is_a_same_day_warning_card(service: Service, engine: Engine,
+                                                  hook: str) -> None:
+    """A suspected DVT in the record gives one warning card (policy v3: the same-day DVT
+    pathway, urgent, not an emergency) with its red flags."""
     body = hook_request(engine, DVT_FINDINGS, hook=hook)
     response = service.call(body, service_id=SERVICE_ID if hook == "patient-view"
                             else ENCOUNTER_ID)
     assert response.status_code == 200, response.text
     [card] = response.json()["cards"]
-    assert card["indicator"] == "critical"
-    assert card["summary"].startswith("Emergency knee triage: Deep vein thrombosis likely")
+    assert card["indicator"] == "warning"
+    assert card["summary"].startswith("Urgent knee triage: Deep vein thrombosis likely")
     assert "**Red flags**" in card["detail"]
     assert "QuestionnaireResponse/qr\\-1 version 1" in card["detail"]
     assert card["source"]["label"] == (f"kneerules {engine.info.version}, rule set "
@@ -100,7 +102,7 @@ def test_unavailable_prefetch_is_unknown(service: Service, engine: Engine, value
     """A key null, an empty Bundle or an OperationOutcome leaves its findings unknown."""
     body = hook_request(engine, DVT_FINDINGS, observations=value, conditions=value)
     [card] = cards_of(service, body)
-    assert card["indicator"] == "critical"
+    assert card["indicator"] == "warning"  # the suspected DVT, today
     assert "temperature" not in card["detail"]
 
 
@@ -131,7 +133,7 @@ def test_missing_prefetch_is_read_with_fhir_authorization(service: Service,
     before = len(service.key_sets.hits)
     data = service.call(_with_authorization(body, service.key_sets.url("/fhir")))
     [card] = data.json()["cards"]
-    assert card["indicator"] == "critical"
+    assert card["indicator"] == "warning"  # the suspected DVT, today
     [path] = [p for p in service.key_sets.hits[before:] if p.startswith("/fhir/")]
     assert path.startswith("/fhir/QuestionnaireResponse?subject=pat-1&questionnaire=")
     assert service.key_sets.fhir_auth[-1] == f"Bearer {FHIR_TOKEN}"
@@ -193,7 +195,7 @@ def test_feedback_is_stored_and_reported_by_rule(service: Service, engine: Engin
     kneerules = Path(sys.executable).with_name("kneerules")
     printed = subprocess.run([str(kneerules), "feedback", "--config", str(service.config)],
                              capture_output=True, text=True, check=True).stdout
-    assert "dvt.red_warm_swollen_calf: 1 overridden" in printed
+    assert "dvt.red_warm_calf: 1 overridden" in printed  # rule 1.5 set the level
     assert f"card {card['uuid']}: {reason['display']} [{reason['code']}]" in printed
     assert '"seen in clinic this morning"' in printed
     assert f"kneerules {engine.info.version}" in printed
