@@ -172,11 +172,18 @@ def test_d_dimer_boolean_or_non_finite_value(service: Service, engine: Engine,
         assert value.decode() in response.json()["issue"][0]["diagnostics"]
 
 
-def test_d_dimer_units_in_the_cli(tmp_path: Path) -> None:
+def test_d_dimer_units_in_the_cli(tmp_path: Path, engine: Engine) -> None:
     """`kneerules eval --fhir`: a text-only unit leaves the D-dimer unknown, with a note."""
+    from kneerules.fhir.questionnaire import case_to_response
+
+    # The patient reports pain behind the knee: a record without a complaint is not triaged.
+    response = case_to_response(engine.parse({"findings": {"pain.behind_knee": True}}),
+                                engine.vocabulary, subject=f"Patient/{PATIENT_ID}",
+                                authored=NOW)
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
         {"resource": {"resourceType": "Patient", "id": PATIENT_ID, "gender": "male",
                       "birthDate": "1970-01-01"}},
+        {"resource": response},
         {"resource": _dimer(0.8, {"unit": "mg/L"},
                             {"value": 500, "system": UCUM, "code": "ng/mL"})}]}
     path = tmp_path / "bundle.json"
