@@ -88,7 +88,7 @@ def test_fhir_case_prints_case_provenance_and_problems() -> None:
 
 def test_an_unknown_reader_names_the_extra() -> None:
     """Asking for a reader no integration installed says what to install."""
-    with pytest.raises(ReaderError, match=r"pip install 'kneerules\[hl7v2\]'"):
+    with pytest.raises(ReaderError, match=r"pip install '\.\[hl7v2\]' in a clone"):
         load_reader("hl7v2")
 
 
@@ -109,7 +109,7 @@ def test_questionnaire_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(sys.modules, "fhir.resources.R4B", None)
     result = _run("questionnaire")
     assert result.exit_code == 1
-    assert "this command needs the FHIR extra: pip install 'kneerules[fhir]'" in result.output
+    assert "this command needs the FHIR extra: pip install '.[fhir]' in a clone" in result.output
 
 
 def test_strict_mapping_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,5 +117,5 @@ def test_strict_mapping_without_the_extra_names_it(monkeypatch: pytest.MonkeyPat
     from kneerules.fhir import map_fhir
 
     monkeypatch.setitem(sys.modules, "fhir.resources.R4B", None)
-    with pytest.raises(ReaderError, match=r"pip install 'kneerules\[fhir\]'"):
+    with pytest.raises(ReaderError, match=r"pip install '\.\[fhir\]' in a clone"):
         map_fhir({"resourceType": "Patient", "id": "p"}, strict=True)

@@ -24,13 +24,40 @@ def run(*args: str | Path, cwd: Path, check: bool = True) -> subprocess.Complete
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtual environment with kneerules installed from its built wheel."""
-    work = tmp_path_factory.mktemp("install")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """kneerules built as a wheel from the files git tracks here, as in a fresh clone (a
+    build folder or egg-info left in this tree would add files a clone does not have)."""
+    import shutil
+
+    work = tmp_path_factory.mktemp("wheel")
+    source = work / "src"
+    for name in run("git", "ls-files", cwd=ROOT).stdout.split():
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
     dist = work / "dist"
-    run(sys.executable, "-m", "build", "--wheel", "--outdir", dist, ROOT, cwd=work)
+    run(sys.executable, "-m", "build", "--wheel", "--outdir", dist, source, cwd=work)
     wheels = list(dist.glob("kneerules-*.whl"))
     assert len(wheels) == 1
+    return wheels[0]
+
+
+def test_the_wheel_holds_every_file_of_the_package(wheel: Path) -> None:
+    """Every file tracked under kneerules/ is in the wheel (a data file left out of the
+    package data, such as the FHIR mappings, breaks an installed kneerules only)."""
+    import zipfile
+
+    tracked = run("git", "ls-files", "kneerules", cwd=ROOT).stdout.split()
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = set(archive.namelist())
+    assert sorted(set(tracked) - shipped) == []
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
+    """A fresh virtual environment with kneerules installed from its built wheel."""
+    work = tmp_path_factory.mktemp("install")
+    wheels = [wheel]
     env_dir = work / "venv"
     venv.create(env_dir, with_pip=True)
     run(env_dir / "bin" / "pip", "install", "--quiet", wheels[0], cwd=work)

@@ -73,7 +73,7 @@ def test_a_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     jsonl = write_jsonl(tmp_path / "cases.jsonl", [{"findings": {}}])
     result = CliRunner().invoke(main, ["audit", str(jsonl), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
-    assert f"pip install 'kneerules[{extra}]'" in result.output
+    assert f"pip install '.[{extra}]' in a clone" in result.output
 
 
 @pytest.mark.parametrize(("argv", "message"), [

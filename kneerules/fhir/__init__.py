@@ -1,5 +1,5 @@
 """FHIR R4 in: a patient's record (a Bundle or a list of resources) becomes a case, with
-the provenance of every field (``pip install kneerules[fhir]``).
+the provenance of every field (the ``fhir`` extra).
 
 >>> from datetime import datetime, UTC
 >>> from kneerules.fhir import map_fhir

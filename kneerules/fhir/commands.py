@@ -11,8 +11,9 @@ from typing import Any
 import click
 
 from kneerules.cli.params import parse_index_time
+from kneerules.model.messages import install_extra
 
-_EXTRA = "pip install 'kneerules[fhir]'"
+_EXTRA = install_extra("fhir")
 
 
 def require_fhir_library() -> Any:

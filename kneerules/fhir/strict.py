@@ -13,15 +13,15 @@ from typing import Any
 
 from kneerules.knowledge.readers import ReaderError
 from kneerules.model.errors import Problem
-from kneerules.model.messages import key_path
+from kneerules.model.messages import install_extra, key_path
 
 
 def _model(kind: str) -> Any:
     try:
         from fhir.resources.R4B import get_fhir_model_class
     except ImportError:
-        raise ReaderError("checking FHIR resources needs the fhir extra: pip install "
-                          "'kneerules[fhir]'") from None
+        raise ReaderError("checking FHIR resources needs the fhir extra: "
+                          + install_extra("fhir")) from None
 
     try:
         return get_fhir_model_class(kind)

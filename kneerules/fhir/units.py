@@ -22,6 +22,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from kneerules.model.messages import install_extra
+
 UCUM = "http://unitsofmeasure.org"
 _ANNOTATION = re.compile(r"\{([^{}]*)\}")
 _MAX_CODE = 64
@@ -84,7 +86,7 @@ def convert(value: float, source: str, target: str) -> float:
     registry = _registry()
     if registry is None:
         raise Incomparable(f"converting {source!r} to {target!r} needs the fhir extra "
-                           "(ucumvert): pip install 'kneerules[fhir]'")
+                           f"(ucumvert): {install_extra('fhir')}")
     try:
         one = registry.from_ucum(plain_source or "1")
         other = registry.from_ucum(plain_target or "1")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kneerules.model.errors import KneerulesError
+from kneerules.model.messages import install_extra
 
 RECORD_SIZE_FACTOR = 16
 """A record a reader takes (a FHIR Bundle: a whole patient's resources) may be this many
@@ -47,14 +48,13 @@ def load_reader(name: str) -> Callable[..., Any]:
     reader = readers.get(name)
     if reader is None:
         raise ReaderError(f"no {name!r} reader is installed (installed: "
-                          f"{', '.join(sorted(readers)) or 'none'}); pip install "
-                          f"'kneerules[{name}]' from a clone or a built wheel")
+                          f"{', '.join(sorted(readers)) or 'none'}); {install_extra(name)}")
 
     def read(*args: Any, **options: Any) -> Any:
         try:
             return reader(*args, **options)
         except ImportError as error:
-            raise ReaderError(f"the {name!r} reader needs the {name} extra: pip install "
-                              f"'kneerules[{name}]' ({error})") from None
+            raise ReaderError(f"the {name!r} reader needs the {name} extra: "
+                              f"{install_extra(name)} ({error})") from None
 
     return read

@@ -90,3 +90,11 @@ def is_number(value: Any) -> TypeGuard[int | float]:
 
 def expect(description: str, value: Any) -> Invalid:
     return Invalid([("", f"expected {description}, got {describe(value)}")])
+
+
+def install_extra(extra: str) -> str:
+    """How to install one of kneerules' extras: kneerules is not on PyPI, so from a clone of
+    its repository or from a wheel built there (``make dist``)."""
+    return (f"pip install '.[{extra}]' in a clone of kneerules (or the built wheel: "
+            f"pip install 'dist/kneerules-VERSION-py3-none-any.whl[{extra}]')")
+

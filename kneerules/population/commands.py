@@ -21,8 +21,10 @@ _PARQUET = (".parquet", ".pq")
 
 def _require(module: str, extra: str, why: str) -> None:
     if importlib.util.find_spec(module) is None:
+        from kneerules.model.messages import install_extra
+
         raise click.UsageError(f"{why} needs {module}, which is not installed: "
-                               f"pip install 'kneerules[{extra}]'")
+                               f"{install_extra(extra)}")
 
 
 @click.command("audit")

@@ -1,1 +1,1 @@
-"""The CDS Hooks 2.0 service (``kneerules serve``); needs ``pip install kneerules[service]``."""
+"""The CDS Hooks 2.0 service (``kneerules serve``); needs the ``service`` extra."""

@@ -6,9 +6,10 @@ from __future__ import annotations
 import click
 
 from kneerules.hookspecs import hookimpl
+from kneerules.model.messages import install_extra
 
-_MISSING = ("the CDS Hooks service needs its extra: pip install 'kneerules[service]' "
-            "(missing: {name})")
+_MISSING = ("the CDS Hooks service needs its extra: " + install_extra("service")
+            + " (missing: {name})")
 
 
 def _require_extra() -> None:
