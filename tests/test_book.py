@@ -212,7 +212,7 @@ def test_a_hazard_naming_a_missing_rule_is_flagged(kb: KnowledgeBase, tmp_path: 
     log = tmp_path / "docs" / "safety" / "hazard-log.yaml"
     log.parent.mkdir(parents=True)
     shutil.copy(HAZARD_LOG, log)
-    text = log.read_text().replace("dvt.red_warm_swollen_calf,", "dvt.no_such_rule,", 1)
+    text = log.read_text().replace("dvt.d_dimer_positive,", "dvt.no_such_rule,", 1)
     log.write_text(text)
     book = make_book(kb, log)
     assert book["hazards"][0]["missing_rules"] == ["dvt.no_such_rule"]

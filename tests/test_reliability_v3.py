@@ -312,7 +312,7 @@ def test_answers_left_out_for_their_age_are_said_so(tmp_path: Path) -> None:
     done = kneerules("eval", "--fhir", str(record), "--at", AT, "--format", "json")
     assert done.returncode == 0, done.stderr
     notes = json.loads(done.stdout)["notes"]
-    assert any("5 inputs of the record were left out" in n for n in notes), notes
+    assert any("5 inputs of the record were left out" in n["message"] for n in notes), notes
     for audience in ("any", "patient", "clinician"):
         text = kneerules("eval", "--fhir", str(record), "--at", AT, "--audience", audience,
                          env={**os.environ, "COLUMNS": "300"})

@@ -125,6 +125,7 @@ def test_after_an_injury_only_when_there_was_one(engine: Engine, drawn: dict[str
                              text.lower())
 
 
+@pytest.mark.parametrize("path", CASE_FILES, ids=IDS)
 def test_rice_and_medication_are_advised_once(engine: Engine, path: Path) -> None:
     """In the assessment itself (JSON and every view), RICE and "medication can help" come
     once, in the leading condition's words when it has its own."""

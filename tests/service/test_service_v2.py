@@ -75,12 +75,12 @@ def _other_patients_dvt(engine: Engine) -> dict[str, Any]:
 
 def test_another_patients_prefetch_gives_no_card_from_their_data(service: Service,
                                                                   engine: Engine) -> None:
-    """context.patientId pat-1 with p2's record: no critical card from p2's data, a warning."""
+    """context.patientId pat-1 with p2's record: no DVT card from p2's data, a warning."""
     found = cards(service.call(_other_patients_dvt(engine)))
     assert [c["indicator"] for c in found] == ["warning"]
     assert found[0]["summary"] == "The record held another patient's data: it was ignored."
     assert "Patient/p2" in found[0]["detail"]
-    assert "critical" not in json.dumps(found)
+    assert "Deep vein thrombosis" not in json.dumps(found)
 
 
 @pytest.mark.parametrize(("reference", "ours"), [
@@ -96,9 +96,11 @@ def test_subject_compared_as_a_reference(service: Service, engine: Engine, refer
     body["fhirServer"] = service.key_sets.url("/fhir")
     for entry in body["prefetch"]["questionnaireResponse"]["entry"]:
         entry["resource"]["subject"] = {"reference": reference.format(server=body["fhirServer"])}
-    found = cards(service.call(body))
-    indicators = [c["indicator"] for c in found]
-    assert indicators == (["critical"] if ours else ["warning"])
+    [card] = cards(service.call(body))
+    if ours:  # policy v3: a suspected DVT is the same-day pathway, a warning card
+        assert card["summary"].startswith("Urgent knee triage: Deep vein thrombosis likely")
+    else:
+        assert card["summary"] == "The record held another patient's data: it was ignored."
 
 
 def test_fetched_resources_are_checked_too(service: Service, engine: Engine) -> None:
@@ -227,8 +229,8 @@ def test_clinician_card_text(service: Service, engine: Engine) -> None:
     assert "self-test" not in text.replace("\\", "")
     assert "dvt." not in card["summary"]
     assert ".;" not in card["detail"].replace("\\", "")
-    assert card["summary"] == ("Emergency knee triage: Deep vein thrombosis likely, Calf tear "
-                               "possible; 3 red flags.")
+    assert card["summary"] == ("Urgent knee triage: Deep vein thrombosis likely, Calf tear "
+                               "possible; 4 red flags.")
 
 
 def test_unreadable_record_is_a_warning_with_200(service: Service, engine: Engine) -> None:
