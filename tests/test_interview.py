@@ -167,17 +167,17 @@ def test_a_patient_who_does_not_know_anything_gets_the_empty_cases_verdict(
 
 def test_answers_that_change_the_timeframe_only_together_keep_the_interview_going(
         engine: Engine) -> None:
-    """Breathlessness alone or calf pain alone leaves it routine; both make it now: asked."""
+    """Lowered immunity alone or a swollen knee alone leaves it routine; together: today."""
     case = engine.parse({"side": "left"})
     single = {q.fact: q.changes for q in engine.questions(case)}
-    assert single.get("sign.breathlessness") is None
-    assert single.get("pain.calf") != "timeframe"
+    assert single.get("risk.immunosuppressed") is None
+    assert single.get("sign.knee_swelling") != "timeframe"
     facts, _ = engine.case_facts(case)
     settler = Settler(engine.knowledge)
-    both = settler.outlook(facts, {"pain.calf", "sign.breathlessness"})
-    assert (both.settled, both.highest) == (False, "now")
-    assert {"pain.calf", "sign.breathlessness"} <= both.relevant
-    alone = settler.outlook(facts, {"sign.breathlessness"})
+    both = settler.outlook(facts, {"sign.knee_swelling", "risk.immunosuppressed"})
+    assert (both.settled, both.highest) == (False, "today")
+    assert {"sign.knee_swelling", "risk.immunosuppressed"} <= both.relevant
+    alone = settler.outlook(facts, {"risk.immunosuppressed"})
     assert alone.settled
 
 
@@ -245,7 +245,8 @@ def test_replay_prints_the_questions_and_the_usual_assessment(engine: Engine) ->
                                     "answer": "left"}
     built = replay(engine, vignette_case(engine, path))
     assert data["assessment"] == to_dict(engine.evaluate(built.case))
-    assert data["assessment"]["triage"]["timeframe"] == "now"
+    # Policy v3: a calf DVT without a sign of a clot in the lung is the same-day pathway.
+    assert data["assessment"]["triage"]["timeframe"] == "today"
 
 
 def test_replay_keeps_a_field_recorded_as_unknown(engine: Engine) -> None:
@@ -442,4 +443,25 @@ def test_no_built_in_gate_hides_what_a_rule_needs(engine: Engine) -> None:
     knowledge = attrs.evolve(engine.knowledge, questions={
         **engine.knowledge.questions, "risk.pregnancy": unexplained})
     assert [(leak.question, leak.rule) for leak in gate_leaks(knowledge)] == [
-        ("risk.pregnancy", "dvt.pregnancy_leg_symptoms")]
+        ("risk.pregnancy", "dvt.pregnancy_leg_symptoms"),
+        ("risk.pregnancy", "general.pregnancy_both_legs_swollen")]
+
+
+def test_a_patient_who_says_no_to_everything_records_no_negative_d_dimer(
+        engine: Engine) -> None:
+    """A swollen calf after a flight, "no" to every yes-or-no question: the D-dimer (a test
+    result, asked only of a clinician) stays unknown, so the DVT is not excluded: today."""
+    interview = Interview(engine, case=engine.parse(
+        {"side": "left", "patient": {"age": 58, "sex": "male"}, "onset": "gradual",
+         "findings": {"pain.calf": True, "sign.calf_swelling": True,
+                      "risk.long_haul_travel": True}}))
+    while (question := interview.next_question()) is not None:
+        if question.kind == "checklist":
+            interview.answer(question.id, {i.fact: False for i in question.items})
+        else:
+            interview.answer(question.id, False if question.kind == "finding" else DONT_KNOW)
+    assert "test.d_dimer_positive" not in interview.case.facts()
+    assert interview.assessment().triage.timeframe == "today"
+    assert "test.d_dimer_positive" in {
+        i.fact for q in interview.still_to_examine() for i in q.items} | {
+        q.id for q in interview.still_to_examine()}

@@ -11,7 +11,7 @@ question is asked only while its answer could still change the verdict:
    answering the rest, answers taken together, would change the timeframe or the
    must-not-miss conditions), the first question that records a fact the undecided
    rules read;
-3. then, up to :data:`LEADING_BUDGET` questions in all, the first question one answer
+3. then, up to :data:`LEADING_BUDGET` patient questions in all, the first question one answer
    to which would change the leading condition (checked by evaluating it).
 
 A follow-up is asked only once its gate holds. "Don't know" leaves a fact unknown and
@@ -140,9 +140,10 @@ def parse_answer(text: str, question: _Asking, spec: FactSpec) -> FactValue | ob
 
 
 LEADING_BUDGET = 12
-"""Questions in all past which the interview no longer asks only to sharpen the leading
-condition (the timeframe and the must-not-miss conditions are settled by then; a
-question that could still change those is always asked)."""
+"""Patient questions in all past which the interview no longer asks only to sharpen the
+leading condition (the timeframe and the must-not-miss conditions are settled by then; a
+question that could still change those is always asked). A clinician's examination
+questions are not counted: they add to the interview, they do not shorten it."""
 
 DEFAULT_SECTION: Section = "history"
 DEFAULT_ORDER = 1000
@@ -265,12 +266,18 @@ class Interview:
                 relevant |= self._gate_facts(relevant)
                 chosen = next((spec for spec in askable
                                if relevant.intersection(spec.facts)), None)
-        if chosen is None and len(self.asked) < self.leading_budget:
+        if chosen is None and self._interviewed() < self.leading_budget:
             chosen = self._sharpens_leading(askable)
         if chosen is None:
             return None
         self._pending = self._put(chosen)
         return self._pending
+
+    def _interviewed(self) -> int:
+        """Questions put to the patient so far: the leading budget bounds how long a person
+        is interviewed, so a clinician's examination findings (asked last, and only of a
+        clinician) do not use it up."""
+        return sum(1 for a in self.asked if a.question.audience == "patient")
 
     def _gate_facts(self, relevant: set[str]) -> set[str]:
         """The facts of the gates in front of relevant follow-ups: asked to open them."""

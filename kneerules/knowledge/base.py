@@ -31,8 +31,8 @@ from kneerules.knowledge.rulesets import RulesetSpec
 from kneerules.model.errors import PluginError, Problem, RuleDataError, SafetyError
 from kneerules.model.messages import did_you_mean
 from kneerules.model.rules import (
-    ASKED_KINDS,
     ALWAYS,
+    ASKED_KINDS,
     MAX_PRIORITY,
     SAFETY_PRIORITY_LIMIT,
     AdviceSpec,
@@ -42,8 +42,8 @@ from kneerules.model.rules import (
     ConsiderationSpec,
     FactSpec,
     FactTest,
-    QuestionSpec,
     NoneOf,
+    QuestionSpec,
     Reference,
     Rule,
     ScoreSpec,
