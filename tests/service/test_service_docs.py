@@ -29,7 +29,8 @@ def _example() -> ModuleType:
 
 
 def test_the_worked_example_reaches_a_first_card(tmp_path: Path) -> None:
-    """examples/service/first_card.py: keys, serve, call -> one critical DVT card."""
+    """examples/service/first_card.py: keys, serve, call -> one DVT card, a warning (policy
+    v3: a suspected DVT is the same-day pathway)."""
     first_card = _example()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -58,5 +59,5 @@ def test_the_worked_example_reaches_a_first_card(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=20)
-    assert [card["indicator"] for card in cards] == ["critical"]
-    assert cards[0]["summary"].startswith("Emergency knee triage: Deep vein thrombosis")
+    assert [card["indicator"] for card in cards] == ["warning"]
+    assert cards[0]["summary"].startswith("Urgent knee triage: Deep vein thrombosis")
