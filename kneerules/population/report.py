@@ -71,6 +71,8 @@ details summary{cursor:pointer}
 .bars li{grid-template-columns:1fr 4.5em 3.6em}
 .bars .name{grid-column:1/-1}
 body{padding:.5em .6em 2em}
+}
+@media (max-width:899px){
 table.stacked thead{display:none}
 table.stacked,table.stacked tbody,table.stacked tfoot{display:block}
 table.stacked tr{display:block;padding:.4em 0;border-bottom:1px solid #ddd}
