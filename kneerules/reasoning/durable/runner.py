@@ -1,8 +1,10 @@
 """durable-rules, wrapped so that none of its measured traps can reach a user.
 
-See ``docs/durable-rules.md`` for the traps; each defence below
-names the one it answers. One :class:`DurableRunner` owns one host and one
-compiled ruleset and evaluates one case at a time under its lock.
+See ``docs/durable-rules.md`` for the traps; each defence below names the one it
+answers. One :class:`DurableRunner` owns the durable-rules rulesets of one rule set (its
+rules packed several to a ruleset, :mod:`kneerules.reasoning.durable.packing`), each with
+one session that every case reuses, all its facts retracted afterwards; it evaluates one
+case at a time under its lock.
 """
 
 from __future__ import annotations
