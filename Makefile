@@ -41,7 +41,7 @@ $(CORE_STAMP): pyproject.toml
 	touch $(CORE_STAMP)
 
 demo: $(CORE_STAMP)
-	$(BIN)/kneerules eval examples/dvt-emergency.json --explain
+	$(BIN)/kneerules eval examples/dvt-same-day.json --explain
 
 # A wheel (and sdist) in dist/: kneerules is not on PyPI, so this is how it is shipped.
 dist: $(STAMP)

@@ -39,7 +39,7 @@ from kneerules.reasoning.chaining import PythonChain
 from kneerules.testing import data_plugin, make_test_engine
 
 BIN = Path(sys.executable).parent
-EXAMPLE = ROOT / "examples" / "dvt-emergency.json"
+EXAMPLE = ROOT / "examples" / "dvt-same-day.json"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -316,7 +316,7 @@ def bench_cold_start(report: Report, rounds: int) -> None:
     exe = str(BIN / "kneerules")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for key, label, argv, extra in (
-        ("cold_eval_s", "kneerules eval examples/dvt-emergency.json", [exe, "eval", EXAMPLE],
+        ("cold_eval_s", "kneerules eval examples/dvt-same-day.json", [exe, "eval", EXAMPLE],
          {}),
         ("cold_eval_json_s", "  ... --format json", [exe, "eval", EXAMPLE, "--format", "json"],
          {}),

@@ -122,7 +122,7 @@ def test_every_audience_golden_has_an_example() -> None:
 def test_the_clinician_reads_rules_must_not_miss_evidence_and_what_to_examine(
         builtin_engine: Engine) -> None:
     """The DVT example for a clinician: the setting rules, must-not-miss, for/against, Wells."""
-    assessment = builtin_engine.evaluate_json((ROOT / "examples" / "dvt-emergency.json")
+    assessment = builtin_engine.evaluate_json((ROOT / "examples" / "dvt-same-day.json")
                                               .read_bytes())
     text = render(assessment, "text", "clinician", RenderOptions(width=100))
     assert text.startswith("URGENT, today")  # policy v3: a suspected DVT is same-day
@@ -155,7 +155,7 @@ def test_clinician_text_lists_the_questions_when_they_were_asked_for(
 def test_text_wraps_to_the_width_asked(builtin_engine: Engine, audience: str,
                                        width: int) -> None:
     """No line is longer than the width unless it is one unbreakable word."""
-    assessment = builtin_engine.evaluate_json((ROOT / "examples" / "dvt-emergency.json")
+    assessment = builtin_engine.evaluate_json((ROOT / "examples" / "dvt-same-day.json")
                                               .read_bytes())
     for line in render(assessment, "text", audience, RenderOptions(width=width)).splitlines():
         assert len(line) <= width or " " not in line.strip(), line
@@ -203,7 +203,7 @@ def test_eval_questions_adds_them_to_the_json() -> None:
 def test_no_score_check_is_given_to_the_patient(builtin_engine: Engine) -> None:
     """'A clinician should check for ...' (a score's unknown items) is the clinician's."""
     assessment: Assessment = builtin_engine.evaluate_json(
-        (ROOT / "examples" / "dvt-emergency.json").read_bytes())
+        (ROOT / "examples" / "dvt-same-day.json").read_bytes())
     checks = [a for a in assessment.advice if a.id.endswith(".check_unknown_items")]
     assert checks
     assert all(a.audience == "clinician" for a in checks)

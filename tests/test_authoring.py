@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GUIDE = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
 EXAMPLE_DATA = (ROOT / "examples" / "popliteus_tendinopathy_plugin" / "src" /
                 "kneerules_popliteus_tendinopathy" / "popliteus_tendinopathy.yaml")
-DVT_CASE = ROOT / "examples" / "dvt-emergency.json"
+DVT_CASE = ROOT / "examples" / "dvt-same-day.json"
 
 
 def code_blocks(language: str) -> list[str]:

@@ -116,7 +116,7 @@ def test_cli_jsonl_from_stdin_one_job(one_by_one: list[dict[str, Any]]) -> None:
     assert [json.loads(line) for line in result.stdout.splitlines()] == one_by_one[:5]
 
 
-@pytest.mark.parametrize("extra", [["examples/dvt-emergency.json"], ["--explain"],
+@pytest.mark.parametrize("extra", [["examples/dvt-same-day.json"], ["--explain"],
                                    ["--format", "text"]])
 def test_cli_jsonl_refuses_options_it_cannot_honour(extra: list[str]) -> None:
     """--jsonl with a CASE, --explain or --format text is a usage error (exit 2)."""

@@ -12,7 +12,7 @@ from kneerules import __version__
 from kneerules.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "dvt-emergency.json"
+EXAMPLE = ROOT / "examples" / "dvt-same-day.json"
 
 
 def invoke(*args: str, stdin: str | None = None) -> tuple[int, str, str]:

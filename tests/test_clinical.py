@@ -360,7 +360,7 @@ def test_dvt_warning_text_in_a_dvt_emergency(engine: Engine) -> None:
     """A suspected DVT (today under policy v3) says the clot must be ruled out today and
     how (D7), that it can be life-threatening, and that the negative self-test it records
     does not rule it out."""
-    assessment = engine.evaluate(json.loads((EXAMPLES / "dvt-emergency.json").read_text()))
+    assessment = engine.evaluate(json.loads((EXAMPLES / "dvt-same-day.json").read_text()))
     texts = [a.text for a in assessment.advice]
     assert any("must be ruled out today" in t and "straight away" in t for t in texts)
     assert any("life-threatening" in t for t in texts)
@@ -388,7 +388,7 @@ EXAMPLE_EXPECT: dict[str, tuple[str, str | None]] = {
     "hamstring-strain.json": ("routine", "hamstring_injury"),
     # policy v3: a suspected DVT is the same-day pathway (urgent, today); the file keeps its
     # name because tools and docs refer to it
-    "dvt-emergency.json": ("urgent", "dvt"),
+    "dvt-same-day.json": ("urgent", "dvt"),
     # the emergency is the infection, outside the eight: no leader is expected
     "joint-infection-emergency.json": ("emergency", None),
     # pain only behind the kneecap: no posterior cause should be more than unlikely

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "dvt-emergency.json"
+EXAMPLE = Path(__file__).parent.parent / "examples" / "dvt-same-day.json"
 # Every engine loads the FHIR integration plugin (the kneerules.integrations entry point),
 # which is light: the package shell and its hookspec, nothing else of FHIR.
 LIGHT = {"kneerules.fhir", "kneerules.fhir.plugin", "kneerules.fhir.hookspecs",

@@ -67,7 +67,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
 def test_wheel_carries_plugins_and_rulesets(installed: Path, tmp_path: Path) -> None:
     """From outside the repo, the installed wheel evaluates an example with every plugin."""
     case = tmp_path / "case.json"
-    case.write_text((ROOT / "examples" / "dvt-emergency.json").read_text())
+    case.write_text((ROOT / "examples" / "dvt-same-day.json").read_text())
     result = run(installed / "bin" / "kneerules", "eval", case, "--format", "json", cwd=tmp_path)
     assessment = json.loads(result.stdout)
     assert (assessment["triage"]["level"], assessment["triage"]["timeframe"]) == (

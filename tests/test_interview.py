@@ -233,7 +233,7 @@ def test_the_library_api_takes_only_the_question_asked_and_valid_answers(
 
 def test_replay_prints_the_questions_and_the_usual_assessment(engine: Engine) -> None:
     """ask --replay: one JSON object, ids as facts, checklists by item, the assessment JSON."""
-    path = ROOT / "examples" / "dvt-emergency.json"
+    path = ROOT / "examples" / "dvt-same-day.json"
     result = CliRunner().invoke(main, ["ask", "--replay", str(path)])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)

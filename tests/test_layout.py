@@ -225,7 +225,7 @@ def test_eval_imports_only_what_an_evaluation_needs(output: str) -> None:
             "\nfrom kneerules.cli.main import main\ntry:\n    main()\nexcept SystemExit:\n    pass"
             f"\nprint([m for m in {EVAL_NEVER_IMPORTS!r} if m in sys.modules])")
     run = subprocess.run([sys.executable, "-c", code,
-                          str(ROOT / "examples" / "dvt-emergency.json"), output],
+                          str(ROOT / "examples" / "dvt-same-day.json"), output],
                          capture_output=True, text=True, check=True)
     assert run.stdout.splitlines()[-1] == "[]"
 
@@ -287,9 +287,9 @@ def test_a_plugin_adds_a_command_through_the_hook() -> None:
 
 
 @pytest.mark.parametrize(("args", "code"), [
-    (["eval", str(ROOT / "examples" / "dvt-emergency.json"), "--format", "json"], 0),
-    (["eval", str(ROOT / "examples" / "dvt-emergency.json"), "--disable", "dvt"], 1),
-    (["eval", "--format", "yaml", str(ROOT / "examples" / "dvt-emergency.json")], 2),
+    (["eval", str(ROOT / "examples" / "dvt-same-day.json"), "--format", "json"], 0),
+    (["eval", str(ROOT / "examples" / "dvt-same-day.json"), "--disable", "dvt"], 1),
+    (["eval", "--format", "yaml", str(ROOT / "examples" / "dvt-same-day.json")], 2),
     (["--version"], 0),
 ])
 def test_the_installed_program_is_main_in_a_process_of_its_own(args: list[str],
@@ -312,7 +312,7 @@ def test_hook_calls_can_be_traced() -> None:
     """KNEERULES_TRACE_HOOKS=1 shows each hook call, because every call goes through pluggy."""
     env = {**os.environ, "KNEERULES_TRACE_HOOKS": "1"}
     result = subprocess.run([sys.executable, "-m", "kneerules.cli.main", "eval",
-                             str(ROOT / "examples" / "dvt-emergency.json")],
+                             str(ROOT / "examples" / "dvt-same-day.json")],
                             capture_output=True, text=True, env=env, check=True)
     assert "kneerules_rules [hook]" in result.stderr
     assert "finish kneerules_facts -->" in result.stderr

@@ -46,7 +46,7 @@ def test_eval_imports_no_audit_code_and_no_dask() -> None:
     """`kneerules eval` with the extras installed loads no population code at all: the
     integrations load only for a command the core lacks or a hook it does not define."""
     code = ("import sys; from kneerules.cli.main import main\n"
-            "try:\n    main(['eval', 'examples/dvt-emergency.json'])\n"
+            "try:\n    main(['eval', 'examples/dvt-same-day.json'])\n"
             "except SystemExit:\n    pass\n"
             "heavy = ['dask', 'distributed', 'pyarrow', 'pandas', 'kneerules.population.run',"
             " 'kneerules.population.worker', 'kneerules.population.inputs']\n"

@@ -21,7 +21,7 @@ from kneerules.knowledge.plugins import get_plugin_manager
 from kneerules.model.rules import FactSpec, Rule
 
 ROOT = Path(__file__).resolve().parent.parent
-DVT = json.loads((ROOT / "examples" / "dvt-emergency.json").read_text())
+DVT = json.loads((ROOT / "examples" / "dvt-same-day.json").read_text())
 
 
 def _engine(*plugins: object) -> Engine:
@@ -168,7 +168,7 @@ def test_a_spoofing_case_id_is_shown_not_obeyed(tmp_path: Path, output_format: s
     if output_format == "text":
         assert "  case: a\\x1b[1A\\x1b[2K\\rROUTINE\\n\\x9b2J\\x1b]0;title\\x07\n" in result.stdout
         assert result.stdout.count("\n") == CliRunner().invoke(
-            main, ["eval", "examples/dvt-emergency.json"]).stdout.count("\n")
+            main, ["eval", "examples/dvt-same-day.json"]).stdout.count("\n")
     else:
         assert json.loads(result.stdout)["case_id"] == SPOOF
 
@@ -208,7 +208,7 @@ def _with_plugin(monkeypatch: pytest.MonkeyPatch, plugin: object) -> None:
     monkeypatch.setattr(kneerules.cli.lint, "get_plugin_manager", patched)
 
 
-@pytest.mark.parametrize("command", [["eval", "examples/dvt-emergency.json"], ["plugins"],
+@pytest.mark.parametrize("command", [["eval", "examples/dvt-same-day.json"], ["plugins"],
                                      ["check"]])
 def test_a_plugin_error_is_escaped_in_every_command(monkeypatch: pytest.MonkeyPatch,
                                                     command: list[str]) -> None:
@@ -252,7 +252,7 @@ class WrongMapping:
     (Exiting(), "kneerules_rules() raised SystemExit(0)"),
     (WrongTypes(), "kneerules_rules() returned items of type dict, expected Rule"),
 ], ids=["SystemExit", "wrong types"])
-@pytest.mark.parametrize("command", [["eval", "examples/dvt-emergency.json"], ["plugins"],
+@pytest.mark.parametrize("command", [["eval", "examples/dvt-same-day.json"], ["plugins"],
                                      ["check"]])
 def test_a_misbehaving_plugin_is_a_plugin_error_in_every_command(
         monkeypatch: pytest.MonkeyPatch, plugin: object, message: str,
@@ -316,7 +316,7 @@ def test_disable_as_a_string_is_one_name() -> None:
 @pytest.mark.parametrize("how", ["option", "env"])
 def test_cli_refuses_an_unknown_disabled_name(how: str) -> None:
     """--disable and KNEERULES_DISABLE with a misspelt name exit 1 with the closest name."""
-    args = ["eval", "examples/dvt-emergency.json"]
+    args = ["eval", "examples/dvt-same-day.json"]
     env = {}
     if how == "option":
         args += ["--disable", "hamstring"]

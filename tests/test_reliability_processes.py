@@ -23,7 +23,7 @@ from kneerules.batch import pool as batch_module
 
 ROOT = Path(__file__).resolve().parent.parent
 KNEERULES = Path(sys.executable).parent / "kneerules"
-DVT = json.loads((ROOT / "examples" / "dvt-emergency.json").read_text())
+DVT = json.loads((ROOT / "examples" / "dvt-same-day.json").read_text())
 CASES = [{**json.loads(p.read_text()), "case_id": p.stem}
          for p in sorted((ROOT / "examples").glob("*.json"))]
 
@@ -277,15 +277,15 @@ def test_sigterm_to_the_parent_ends_the_workers(tmp_path: Path) -> None:
 
 def test_eval_with_stdout_closed_is_an_error() -> None:
     """With standard output closed, eval says so and exits non-zero (it exited 0, silent)."""
-    done = _kneerules("eval", "examples/dvt-emergency.json", stdout=None, stderr=subprocess.PIPE,
+    done = _kneerules("eval", "examples/dvt-same-day.json", stdout=None, stderr=subprocess.PIPE,
                       capture_output=False, pass_fds=(), preexec_fn=lambda: os.close(1))
     assert done.returncode == 1
     assert b"standard output is closed" in done.stderr
     assert b"Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("args", [["examples/dvt-emergency.json"],
-                                  ["--jsonl", "examples/dvt-emergency.json"]],
+@pytest.mark.parametrize("args", [["examples/dvt-same-day.json"],
+                                  ["--jsonl", "examples/dvt-same-day.json"]],
                          ids=["eval", "--jsonl"])
 def test_eval_to_a_full_disk_is_an_error(args: list[str]) -> None:
     """Writing to /dev/full is a one-line error and exit 1, not a traceback."""

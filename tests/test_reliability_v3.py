@@ -25,7 +25,7 @@ from kneerules.knowledge.plugins import get_plugin_manager
 
 ROOT = Path(__file__).resolve().parent.parent
 KNEERULES = Path(sys.executable).parent / "kneerules"
-DVT = json.loads((ROOT / "examples" / "dvt-emergency.json").read_text())
+DVT = json.loads((ROOT / "examples" / "dvt-same-day.json").read_text())
 BAKERS = {"patient": {"age": 55}, "onset": "gradual",
           "findings": {"pain.behind_knee": True, "sign.swelling_behind_knee": True,
                        "worse.bending_knee": True}}

@@ -107,7 +107,7 @@ def test_the_case_schema_rejects_each_malformed_case(name: str, data: Any,
 def test_an_assessment_with_a_wrong_level_is_rejected(engine: Engine,
                                                       validators: tuple[Any, Any]) -> None:
     """The assessment schema is no rubber stamp: an unknown triage level breaks it."""
-    data = to_dict(engine.evaluate(CASES["examples/dvt-emergency.json"]))
+    data = to_dict(engine.evaluate(CASES["examples/dvt-same-day.json"]))
     data["triage"]["level"] = "whenever"
     assert list(validators[1].iter_errors(data))
 

@@ -47,7 +47,7 @@ def test_discovery_matches_its_golden(builtin_engine: Engine) -> None:
 
 
 @pytest.mark.parametrize(("name", "case"), [
-    ("dvt-emergency", DVT_FINDINGS), ("routine", ROUTINE_FINDINGS),
+    ("dvt-same-day", DVT_FINDINGS), ("routine", ROUTINE_FINDINGS),
     ("no-knee-pain", NO_KNEE_FINDINGS)])
 def test_cards_match_their_golden(builtin_engine: Engine, name: str,
                                   case: dict[str, Any]) -> None:
