@@ -338,4 +338,5 @@ class PythonPipeline:
         facts, scores = engine.case_facts(parsed)
         fired, derived_by = self.chain.run(facts)
         firing = Firing(uid="", sid="", fired=fired, derived_by=derived_by)
-        return build_assessment(engine.knowledge, parsed, facts, scores, firing, engine.info)
+        return build_assessment(engine.knowledge, engine.plan, parsed, facts, scores, firing,
+                                engine.info)

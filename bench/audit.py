@@ -70,7 +70,7 @@ def malloc_effect(cases: Path, workers: int, out: Path) -> tuple[float, float]:
 
     def rate(address: str) -> float:
         start = time.perf_counter()
-        audit([cases], out, scheduler=address)
+        audit([cases], out, scheduler=address, overwrite=True)
         return count / (time.perf_counter() - start)
 
     with local_cluster(workers) as cluster:
@@ -89,7 +89,8 @@ def measure(count: int, workers: int) -> dict[str, Any]:
         write_cases(cases, count)
         write_cases(one, 1)
         out = str(Path(folder) / "out")
-        audit = [exe, "audit", "--out", out, "--workers", str(workers)]
+        # Each run replaces the last one's folder (a non-empty --out is refused without it).
+        audit = [exe, "audit", "--out", out, "--overwrite", "--workers", str(workers)]
         fixed = timed([*audit, str(one)])
         eval_s = timed([exe, "eval", "--jsonl", str(cases), "--jobs", str(workers)])
         audit_s = timed([*audit, str(cases)])
