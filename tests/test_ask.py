@@ -23,6 +23,9 @@ import pytest
 from kneerules import Engine
 from kneerules.output.patient import CLOT_TODAY, HEADLINE
 
+# Real terminals and browsers: the whole suite (make test), not the fast lane (make check).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 KNEERULES = str(Path(sys.executable).parent / "kneerules")
 SPRAIN = ROOT / "tests" / "data" / "ask" / "sprain-partial.json"

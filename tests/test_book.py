@@ -243,6 +243,7 @@ def test_docs_screenshots_are_pages_at_1280() -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
+@pytest.mark.slow
 def test_any_one_timeframe_moved_is_exactly_the_diff(kb: KnowledgeBase, data: st.DataObject
                                                     ) -> None:
     """Whichever rule's timeframe moves, to whichever other timeframe, the diff lists that

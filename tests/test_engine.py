@@ -95,6 +95,7 @@ def test_chained_rule_fires_before_lower_priority_rules(engine: Engine) -> None:
     assert "dvt.swollen_leg" in assessment.triage.because
 
 
+@pytest.mark.slow
 def test_four_threads_match_a_serial_run(engine: Engine) -> None:
     """Evaluations from 4 threads at once give exactly the serial results, case by case."""
     batch = cases(2000, seed=11)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -165,6 +166,7 @@ def test_mutated_json_text(engine: Engine, raw: bytes) -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(raw=mutated_text())
+@pytest.mark.slow
 def test_cli_never_shows_a_traceback(raw: bytes) -> None:
     """The command answers corrupted input with exit 0 or 1 and never a traceback."""
     result = CliRunner().invoke(main, ["eval", "-"], input=raw)

@@ -142,6 +142,7 @@ def test_a_jsonl_batch_goes_on_past_a_case_the_engine_fails(
 
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())
+@pytest.mark.slow
 def test_durable_rules_fires_what_python_chaining_fires(engine: Engine, data: st.DataObject,
                                                         ) -> None:
     """On random cases, the built-in rules fire in durable-rules exactly as in straight

@@ -101,6 +101,7 @@ def engine() -> Engine:
     return Engine()
 
 
+@pytest.mark.slow
 def test_replaying_every_vignette_gives_the_whole_cases_verdict(engine: Engine) -> None:
     """Timeframes equal (patient: whatever a patient can report), leading >= 95%, question
     counts within the issue's limits; the figures are printed and kept in docs."""
@@ -159,6 +160,7 @@ def possible(engine: Engine, case: Case) -> bool:
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=cases())
+@pytest.mark.slow
 def test_any_case_replayed_reaches_its_own_verdict(engine: Engine, data: dict[str, Any]) -> None:
     """A random case: the clinician's interview gets its timeframe and must-not-miss
     conditions; a patient's gets those of what a patient can report."""

@@ -17,7 +17,9 @@ import browser
 import pytest
 
 WHY_NOT = browser.missing()
-pytestmark = pytest.mark.skipif(WHY_NOT is not None, reason=f"no browser: {WHY_NOT}")
+# A real browser: the whole suite (make test), not the fast lane (make check).
+pytestmark = [pytest.mark.skipif(WHY_NOT is not None, reason=f"no browser: {WHY_NOT}"),
+              pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 KNEERULES = str(Path(sys.executable).parent / "kneerules")

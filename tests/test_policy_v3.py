@@ -196,6 +196,7 @@ def compare(engine: Engine, case: dict[str, Any]) -> list[str]:
     return wrong
 
 
+@pytest.mark.slow
 def test_twenty_thousand_random_cases_match_the_independent_policy(engine: Engine) -> None:
     """0 under-triage, 0 over-triage, same timeframe, named and leading conditions, 20,000 cases."""
     rng = random.Random(20261203)

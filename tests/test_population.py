@@ -438,6 +438,7 @@ def test_compare_report_lists_the_changes(compared: tuple[Path, Any]) -> None:
         assert f'<tr data-change="{change["input"]}:{change["position"]}">' in html
 
 
+@pytest.mark.slow
 def test_progress_on_a_terminal(cluster: str, engine: Engine, tmp_path: Path) -> None:
     """On a terminal `kneerules audit` draws eval --jsonl's progress line, ending with every
     case done, the rate and the workers; then its usual summary."""
@@ -463,6 +464,7 @@ def test_progress_on_a_terminal(cluster: str, engine: Engine, tmp_path: Path) ->
     assert "3000 cases (3000 assessed, 0 errors)" in seen.getvalue()
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
         cluster: str, engine: Engine, tmp_path: Path) -> None:
     """SIGKILL one worker while partitions run: every case is in the output exactly once."""
@@ -494,6 +496,7 @@ def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(
 
 
 @pytest.mark.parametrize("stop", ["ctrl-c", "kill"])
+@pytest.mark.slow
 def test_ctrl_c_stops_the_cluster_it_started(engine: Engine, tmp_path: Path, stop: str) -> None:
     """Ctrl-C (SIGINT to the process group) or `kill` (SIGTERM to the command) stops the
     audit and every process it started."""

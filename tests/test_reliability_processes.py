@@ -193,6 +193,7 @@ print(len(results), results[-1].case_id)
 """
 
 
+@pytest.mark.slow
 def test_a_script_with_a_busy_thread_and_no_main_guard_works(tmp_path: Path) -> None:
     """evaluate_many(jobs=2) in a script with another thread evaluating, and no
     `if __name__ == "__main__"`, finishes with every result."""
@@ -352,6 +353,7 @@ def test_a_line_longer_than_max_bytes_is_refused_and_the_rest_go_on(tmp_path: Pa
     assert out[1]["triage"]["timeframe"] == "today"  # policy v3: same-day DVT
 
 
+@pytest.mark.slow
 def test_jsonl_from_dev_zero_stays_small() -> None:
     """--jsonl /dev/zero (no newline, ever) reads on in bounded memory instead of growing
     without bound (it reached gigabytes in seconds)."""

@@ -108,6 +108,7 @@ def _case_lines(count: int) -> bytes:
                     for i in range(count))
 
 
+@pytest.mark.slow
 def test_kill_9_of_a_worker_loses_no_case(tmp_path: Path) -> None:
     """kill -9 of one worker of `eval --jsonl --jobs 2`: exit 0, every case exactly once,
     in input order (34,048 of 300,000 were written, exit 1)."""
@@ -193,6 +194,7 @@ def _stuck() -> Engine:
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.slow
 def test_a_hook_that_never_returns_costs_that_case_an_error(jobs: int) -> None:
     """The stuck case is a CaseError naming the plugin and the deadline; the 5 others are
     assessed (the batch stopped with a PluginError, 3 of 6 never assessed)."""
@@ -207,6 +209,7 @@ def test_a_hook_that_never_returns_costs_that_case_an_error(jobs: int) -> None:
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.slow
 def test_a_hook_that_never_returns_is_one_error_record_in_jsonl(jobs: int) -> None:
     """--jsonl: the stuck line is an error record, the others are assessed in order."""
     lines = [json.dumps({**DVT, "case_id": str(i)}).encode() for i in range(6)]

@@ -272,6 +272,7 @@ def _forged(service: Service, iss: str) -> str:
     return f"{head}.{payload}.{signature[::-1]}"
 
 
+@pytest.mark.slow
 def test_hanging_key_set_stalls_no_one(service: Service, engine: Engine) -> None:
     """Expired cache + a hanging JWKS server + 60 forged tokens: at most one refetch per
     worker per interval (not one per token), and another issuer's valid calls are answered
@@ -347,6 +348,7 @@ def test_huge_header_is_refused_unparsed(service: Service) -> None:
     assert service.client.get("/cds-services").status_code == 401  # still serving
 
 
+@pytest.mark.slow
 def test_slow_loris_cannot_crowd_out_a_call(service: Service, engine: Engine) -> None:
     """120 connections sending headers slowly (2 workers x 40 allowed): a real call is
     answered, and each slow connection is closed (oldest first, or after 2 s)."""
@@ -609,6 +611,7 @@ plugin = FailingAtEvaluation()
 """
 
 
+@pytest.mark.slow
 def test_engine_failure_is_the_unavailable_card_with_200(tmp_path: Path, service: Service,
                                                          engine: Engine) -> None:
     """A plugin failing inside the running service: 'assess manually' with HTTP 200 (the
