@@ -43,7 +43,8 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-component-update", "--disable-sync")
 SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
 PATIENT = "knee-1"
-SUMMARY = "Emergency knee triage: Deep vein thrombosis likely"
+# Policy v3: a suspected DVT is the same-day pathway (urgent), not an emergency.
+SUMMARY = "Urgent knee triage: Deep vein thrombosis likely"
 DVT_CASE = {"format": "kneerules.case/1", "side": "left", "onset": "gradual",
             "findings": {"pain.behind_knee": True, "pain.calf": True,
                          "sign.calf_swelling": True, "sign.redness": True,
@@ -263,7 +264,7 @@ def browser() -> Iterator[Any]:
 
 def test_sandbox_renders_the_kneerules_card(sandbox: str, kneerules_service: str,
                                             browser: Any) -> None:
-    """patient-view in the real sandbox: the critical kneerules card is on the page."""
+    """patient-view in the real sandbox: the kneerules DVT card is on the page."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
