@@ -325,3 +325,32 @@ def test_a_field_the_book_does_not_know_is_shown_and_diffed(book: dict[str, Any]
     assert [c["id"] for c in diff["advice"]["changed"]] == [book["advice"][0]["id"]]
     page = render_book(later)
     assert "see the leaflet" in page
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"format": "kneerules.rule-book/1", "format": "x"}', "given more than once"),
+    ('[' * 100_000 + ']' * 100_000, "not JSON"),
+])
+def test_an_earlier_book_is_read_as_strictly_as_a_case(tmp_path: Path, content: str,
+                                                        message: str) -> None:
+    """--diff OLD_DIR reads book.json with the case reader's rules: a duplicate key or
+    deep nesting is a clear error (exit 1), never last-wins or a traceback."""
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "book.json").write_text(content)
+    result = CliRunner().invoke(main, ["book", "--out", str(tmp_path / "new"),
+                                       "--diff", str(tmp_path / "old")])
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_earlier_book_that_is_not_a_file_is_refused(tmp_path: Path) -> None:
+    """A FIFO where book.json should be is refused at once, not waited on."""
+    import os
+
+    (tmp_path / "old").mkdir()
+    os.mkfifo(tmp_path / "old" / "book.json")
+    result = CliRunner().invoke(main, ["book", "--out", str(tmp_path / "new"),
+                                       "--diff", str(tmp_path / "old")])
+    assert result.exit_code == 1
+    assert "not a regular file" in result.output

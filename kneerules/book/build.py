@@ -12,6 +12,7 @@ from kneerules.book.data import (
     book_data,
     docstrings_of_tests,
     find_hazard_log,
+    read_capped,
     read_hazard_log,
 )
 from kneerules.book.diff import diff_books
@@ -67,18 +68,16 @@ def write_book(book: dict[str, Any], out: Path) -> Path:
 
 def read_book(folder: Path) -> dict[str, Any]:
     """An earlier book's data (its folder's book.json)."""
+    from kneerules.cases.validation import parse_json
+    from kneerules.model.errors import CaseError
+
     path = folder / BOOK_JSON
+    raw = read_capped(path, MAX_BOOK_BYTES, "an earlier rule book")
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_BOOK_BYTES + 1)
-    except OSError as error:
-        raise BookError(f"{path}: cannot read an earlier rule book: {error.strerror}") from None
-    if len(raw) > MAX_BOOK_BYTES:
-        raise BookError(f"{path}: more than {MAX_BOOK_BYTES} bytes")
-    try:
-        data = json.loads(raw)
-    except ValueError as error:
-        raise BookError(f"{path}: not JSON: {error}") from None
+        # Strict, as a case is read: duplicate keys, NaN and deep nesting are refused.
+        data = parse_json(raw, str(path), MAX_BOOK_BYTES)
+    except CaseError as error:
+        raise BookError(f"{path}: not JSON: {error.problems[0]}") from None
     if not isinstance(data, dict) or data.get("format") != BOOK_FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise BookError(f"{path}: $.format: expected {BOOK_FORMAT!r}, got {found!r}")

@@ -140,21 +140,34 @@ def find_hazard_log(start: Path) -> Path | None:
     return None
 
 
-def read_hazard_log(path: Path) -> list[dict[str, Any]]:
-    """The hazards of a DCB0129 hazard log (docs/safety/hazard-log.yaml's format)."""
-    import yaml
+def read_capped(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them, read as a case
+    file is (no device, FIFO or folder); a :class:`BookError` naming ``what`` it is."""
+    from kneerules.cases.validation import read_limited
+    from kneerules.model.errors import CaseError
 
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_HAZARD_LOG_BYTES + 1)
-    except OSError as error:
-        raise BookError(f"{path}: cannot read the hazard log: {error.strerror}") from None
-    if len(raw) > MAX_HAZARD_LOG_BYTES:
-        raise BookError(f"{path}: a hazard log of more than {MAX_HAZARD_LOG_BYTES} bytes")
+        raw = read_limited(str(path), limit)
+    except CaseError as error:
+        raise BookError(f"{path}: cannot read {what}: {error.problems[0].message}") from None
+    if len(raw) > limit:
+        raise BookError(f"{path}: {what} of more than {limit} bytes")
+    return raw
+
+
+def read_hazard_log(path: Path) -> list[dict[str, Any]]:
+    """The hazards of a DCB0129 hazard log (docs/safety/hazard-log.yaml's format), read with
+    the rule files' guarded YAML reader (plain data, no alias bombs)."""
+    from kneerules.knowledge.loading import read_yaml
+    from kneerules.model.errors import RuleDataError
+
+    raw = read_capped(path, MAX_HAZARD_LOG_BYTES, "a hazard log")
     try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as error:
-        raise BookError(f"{path}: not YAML: {error}") from None
+        data = read_yaml(raw.decode("utf-8"), str(path))
+    except UnicodeDecodeError as error:
+        raise BookError(f"{path}: not UTF-8: {error}") from None
+    except RuleDataError as error:
+        raise BookError(f"{path}: not YAML: {error.problems[0].message}") from None
     hazards = data.get("hazards") if isinstance(data, dict) else None
     if not isinstance(hazards, list):
         raise BookError(f"{path}: $.hazards: expected a list of hazards")
