@@ -224,21 +224,26 @@ def test_replay_is_refused_by_another_worker(service: Service, engine: Engine) -
     port = int(service.base.rsplit(":", 1)[1])
     first, first_pid = _open_on_worker(service, port, workers, lambda pid: True)
     second, second_pid = _open_on_worker(service, port, workers, lambda pid: pid != first_pid)
-    token = service.token(PATH)
-    body = json.dumps(hook_request(engine, ROUTINE_FINDINGS))
-    headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
-    first.request("POST", PATH, body=body, headers=headers)
-    accepted = first.getresponse()
-    assert accepted.status == 200, accepted.read()
-    accepted.read()
-    second.request("POST", PATH, body=body, headers=headers)
-    replayed = second.getresponse()
-    replayed.read()
-    assert replayed.status == 401
-    assert _worker_of(second, port, workers) == second_pid != first_pid
-    first.close()
-    second.close()
-
+    # Never reconnect: each request goes over the connection its worker accepted (a new
+    # connection could land on the other worker). Checked up front, not after the 401, when
+    # the worker may already have closed its side.
+    first.auto_open = second.auto_open = 0
+    try:
+        token = service.token(PATH)
+        body = json.dumps(hook_request(engine, ROUTINE_FINDINGS))
+        headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+        first.request("POST", PATH, body=body, headers=headers)
+        accepted = first.getresponse()
+        assert accepted.status == 200, accepted.read()
+        accepted.read()
+        second.request("POST", PATH, body=body, headers=headers)
+        replayed = second.getresponse()
+        replayed.read()
+        assert replayed.status == 401
+        assert second_pid != first_pid
+    finally:  # a failure must not leave sockets for the next test's warnings check
+        first.close()
+        second.close()
 
 
 def test_unusable_jti_store_fails_closed(service: Service, tmp_path: Path) -> None:
