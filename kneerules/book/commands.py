@@ -9,6 +9,7 @@ import pathlib
 
 import click
 
+from kneerules.cli.params import engine_options
 from kneerules.hookspecs import hookimpl
 
 
@@ -16,10 +17,7 @@ from kneerules.hookspecs import hookimpl
 @click.option("--out", "out", required=True, metavar="DIR",
               type=click.Path(file_okay=False, path_type=pathlib.Path),
               help="Where to write index.html (the book) and book.json (its data).")
-@click.option("--ruleset", default="posterior-knee", show_default=True,
-              help="A shipped rule set's name, or the path of a rule-set file.")
-@click.option("--disable", multiple=True, metavar="PLUGIN",
-              help="Switch a plugin off by name (repeatable; also KNEERULES_DISABLE).")
+@engine_options
 @click.option("--hazard-log", "hazard_log", metavar="FILE",
               type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path),
               help="The hazard log (DCB0129 YAML). [default: docs/safety/hazard-log.yaml "

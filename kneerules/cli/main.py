@@ -12,7 +12,7 @@ import click
 import pluggy
 
 from kneerules.cli.params import DISABLE_HELP as _DISABLE_HELP
-from kneerules.cli.params import build_engine
+from kneerules.cli.params import build_engine, engine_options
 from kneerules.cli.params import disabled as _disabled
 from kneerules.cli.params import fail as _fail
 from kneerules.model.version import __version__
@@ -147,9 +147,7 @@ def main() -> None:
               help="Say whether a rule fired and, if not, the first condition that failed or "
                    "the conclusion it waited on (repeatable; a plugin name stands for all its "
                    "rules); implies --explain.")
-@click.option("--ruleset", default="posterior-knee", show_default=True,
-              help="A shipped rule set's name, or the path of a rule-set file.")
-@click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
+@engine_options
 @click.option("--max-bytes", "max_bytes", type=click.IntRange(min=1, max=MAX_BYTES_LIMIT),
               default=None,
               metavar="N", help="Refuse a case larger than N bytes (a --fhir record: 16 N, "
@@ -458,9 +456,7 @@ def new_plugin_command(name: str, directory: pathlib.Path, title: str | None) ->
               help="Answer every question from this case file (a fact it does not record is "
               "\"don't know\") and print one JSON object: the questions asked with their "
               "answers, and the assessment.")
-@click.option("--ruleset", default="posterior-knee", show_default=True,
-              help="A shipped rule set's name, or the path of a rule-set file.")
-@click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
+@engine_options
 def ask_command(case_file: str | None, save: pathlib.Path | None, force: bool,
                 clinician: bool, replay_file: str | None, ruleset: str,
                 disable: tuple[str, ...]) -> None:
@@ -618,9 +614,7 @@ def _ask_replay(engine: Engine, path: str, clinician: bool) -> None:
 @click.option("--robustness", is_flag=True, help="Also drop each recorded finding of every "
               "vignette in turn, and flip it, and report how often the leading condition "
               "changes and which findings it hinges on.")
-@click.option("--ruleset", default="posterior-knee", show_default=True,
-              help="A shipped rule set's name, or the path of a rule-set file.")
-@click.option("--disable", multiple=True, metavar="PLUGIN", help=_DISABLE_HELP)
+@engine_options
 def validate_command(folders: tuple[str, ...], output_format: str, robustness: bool,
                      ruleset: str, disable: tuple[str, ...]) -> None:
     """Score the vignettes in each FOLDER (JSON files with "case" and "expect").

@@ -4,9 +4,9 @@ A small module of its own, so that an integration's commands import it and not t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -15,6 +15,18 @@ if TYPE_CHECKING:
 
 DISABLE_HELP = ("Switch a plugin off by name (repeatable; also KNEERULES_DISABLE, comma-"
                  "separated). The safety plugin refuses.")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def engine_options(command: F) -> F:
+    """``--ruleset`` and ``--disable``, as every command that builds one engine from them
+    takes them (passed on as ``ruleset`` and ``disable``, for :func:`build_engine`)."""
+    command = click.option("--disable", multiple=True, metavar="PLUGIN",
+                           help=DISABLE_HELP)(command)
+    return click.option("--ruleset", default="posterior-knee", show_default=True,
+                        help="A shipped rule set's name, or the path of a rule-set file."
+                        )(command)
 
 
 

@@ -13,7 +13,7 @@ import time
 
 import click
 
-from kneerules.cli.params import parse_index_time
+from kneerules.cli.params import engine_options, parse_index_time
 from kneerules.hookspecs import hookimpl
 
 _PARQUET = (".parquet", ".pq")
@@ -42,10 +42,7 @@ def _require(module: str, extra: str, why: str) -> None:
 @click.option("--compare", "compare", metavar="OTHER_RULESET", help="Also evaluate every "
               "case with this rule set (name or file) and list each case whose timeframe "
               "or leading condition changes (changes/ and the report).")
-@click.option("--ruleset", default="posterior-knee", show_default=True,
-              help="A shipped rule set's name, or the path of a rule-set file.")
-@click.option("--disable", multiple=True, metavar="PLUGIN",
-              help="Switch a plugin off by name (repeatable; also KNEERULES_DISABLE).")
+@engine_options
 @click.option("--format", "output_format", type=click.Choice(["parquet", "jsonl"]),
               default="parquet", show_default=True, help="Format of the output tables.")
 @click.option("--at", "at", metavar="DATETIME", help="The index time FHIR Bundles are read "
