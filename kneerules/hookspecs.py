@@ -141,7 +141,9 @@ def kneerules_questions() -> Sequence[QuestionSpec]:
     names the fact asked (or, with ``items``, a checklist of related findings asked
     as one question), its ``section`` (where, about, red_flags, history,
     examination), its ``audience`` (patient or clinician), an ``order`` within the
-    section, lay ``text`` and a ``gate`` that must hold before it is asked.
+    section, lay ``text``, a ``gate`` that must hold before it is asked, and for a
+    finding answered in its own words (a test result: raised, normal, not had one) its
+    ``answers``.
     ``kneerules check`` refuses a question without a section or audience, one on a
     fact that is not asked (a score, a conclusion) and a fact asked twice.
     """

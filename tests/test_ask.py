@@ -5,7 +5,7 @@ footballer's sprain is asked where it hurts and which leg first, then age and se
 done in 15 questions; a patient who answers "don't know" to everything gets the
 verdict of a case with nothing in it, every answer kept unknown; a partial case is not
 asked again what it records; Ctrl-C leaves cleanly with the answers so far saved; a wrong
-answer is asked again.
+answer is asked again; a D-dimer is typed as raised, normal or not had one, never yes or no.
 """
 
 from __future__ import annotations
@@ -197,3 +197,34 @@ def test_an_answer_that_is_not_one_is_asked_again(typed: str, again: bool) -> No
     child.sendintr()
     child.expect(pexpect.EOF)
     child.close()
+
+
+def test_a_raised_d_dimer_is_typed_in_its_own_words(tmp_path: Path) -> None:
+    """Both legs after a flight at 63: "n" at the D-dimer is asked again (it would not say
+    whether the test was normal or never done); "r" (raised) makes it today."""
+    saved = tmp_path / "case.json"
+    child = spawn("--save", str(saved))
+    answers = {"back of the knee": "y", "in the calf": "y", "Which leg": "b", "How old": "63",
+               "sex": "m", "suddenly": "g", "long journey": "y"}
+    typed_at_d_dimer = iter(["n", "r"])
+    asked_d_dimer, log = 0, ""
+    while child.expect([PROMPT, DONE]) == 0:
+        log += child.before + child.after
+        text, hint = child.match.group(2), child.match.group(3)
+        if "blood test for clots" in text:
+            asked_d_dimer += 1
+            assert hint == "raised / normal / not had one, or d = don't know"
+            reply = next(typed_at_d_dimer)
+        else:
+            reply = next((r for phrase, r in answers.items() if phrase in text),
+                         "n" if hint.startswith("y = yes") else "d")
+        child.sendline(reply)
+        assert len(log) < 100_000, "the interview does not end"
+    headline = child.match.group(1)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert asked_d_dimer == 2
+    assert "Please answer: raised / normal / not had one" in log
+    assert headline == CLOT_TODAY[0]
+    assert json.loads(saved.read_text())["findings"]["test.d_dimer_positive"] is True

@@ -123,6 +123,9 @@ MALFORMED: list[tuple[str, bytes, str, int]] = [
      '$.findings["sign.redness"]: expected true or false, got null', 1),
     ("misspelt finding", _case(findings={"sign.redess": True}),
      '$.findings["sign.redess"]: unknown finding name (did you mean "sign.redness"?)\n', 1),
+    ("a vignette, not a case", _case(case={"findings": {}}, expect={"triage": "routine"}),
+     '$: a vignette ("case" and "expect"), not a case: `kneerules validate FOLDER` scores '
+     "vignettes", 1),
     ("unknown finding", _case(findings={"xyzzy": True}),
      '$.findings.xyzzy: unknown finding name\n', 1),
     ("a measurement among findings", _case(findings={"calf_swelling_cm": True}),

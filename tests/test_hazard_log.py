@@ -87,6 +87,8 @@ def test_hazards_have_the_dcb0129_fields() -> None:
         if hazard["residual"]["risk"] >= 4:
             assert hazard.get("actions"), f"{hazard['id']}: an unacceptable residual risk " \
                 "needs a further action"
+    # A hazard indented one level too far lands among the common controls, unchecked.
+    assert all(isinstance(c, str) for c in DATA["common_controls"])
 
 
 @pytest.mark.parametrize("words", ISSUE_HAZARDS)

@@ -16,6 +16,8 @@ from kneerules.cli.interview import (
     DONT_KNOW,
     Interview,
     InterviewError,
+    InterviewQuestion,
+    ItemAsking,
     case_dict,
     parse_answer,
     prompt_hint,
@@ -24,18 +26,19 @@ from kneerules.cli.interview import (
 )
 from kneerules.cli.main import main
 from kneerules.model.converter import to_dict
-from kneerules.model.records import Case, Question
+from kneerules.model.records import Case
 from kneerules.model.rules import FactSpec, FactTest, QuestionSpec, Rule
 from kneerules.reasoning.conditions import holds
 from kneerules.reasoning.settle import Settler, gate_leaks
 from kneerules.testing import make_test_engine
 
 
-def question(engine: Engine, fact: str) -> Question:
-    spec = engine.vocabulary[fact]
-    return Question(fact=fact, text=spec.question, kind=spec.kind, changes="timeframe",
-                    outcomes=(), unit=spec.unit,
-                    choices=tuple(c for c in spec.choices if c != "unknown"))
+def question(engine: Engine, fact: str) -> InterviewQuestion | ItemAsking:
+    """What the terminal asks for ``fact``: its question, or its checklist item."""
+    asked = engine.knowledge.questions.get(fact) or QuestionSpec(fact, "history", "patient")
+    if asked.items:
+        return ItemAsking(next(i for i in asked.items if i.fact == fact).answers)
+    return Interview(engine, clinician=True)._put(asked)
 
 
 @pytest.mark.parametrize(("fact", "typed", "expected"), [
@@ -57,6 +60,15 @@ def question(engine: Engine, fact: str) -> Question:
     ("temperature_c", "38", 38),
     ("temperature_c", "20", None),
     ("calf_swelling_cm", "?", DONT_KNOW),
+    # A test result is answered in its own words: never a bare yes or no.
+    ("test.d_dimer_positive", "raised", "raised"),
+    ("test.d_dimer_positive", "r", "raised"),
+    ("test.d_dimer_positive", "NORMAL", "normal"),
+    ("test.d_dimer_positive", "not", "not had one"),
+    ("test.d_dimer_positive", "d", DONT_KNOW),
+    ("test.d_dimer_positive", "n", None),
+    ("test.d_dimer_positive", "no", None),
+    ("test.d_dimer_positive", "y", None),
 ])
 def test_answers_are_read_strictly(engine: Engine, fact: str, typed: str,
                                    expected: Any) -> None:
@@ -69,6 +81,7 @@ def test_answers_are_read_strictly(engine: Engine, fact: str, typed: str,
     ("sign.fever", "y = yes, n = no, d = don't know"),
     ("side", "left / right / both, or d = don't know"),
     ("patient.age", "a whole number from 0 to 120, or d = don't know"),
+    ("test.d_dimer_positive", "raised / normal / not had one, or d = don't know"),
 ])
 def test_the_prompt_says_what_may_be_typed(engine: Engine, fact: str, hint: str) -> None:
     """Each question tells the person the answers it takes."""
@@ -269,6 +282,28 @@ def test_replay_takes_no_other_case(tmp_path: Path, args: list[str]) -> None:
     assert "--replay" in result.output
 
 
+def test_replay_takes_a_vignette_and_replays_its_case(tmp_path: Path) -> None:
+    """A vignette file ({"case", "expect"}) replays as its case: the raised D-dimer a
+    patient reports reaches the vignette's "today"; a problem names the case's field."""
+    vignette = {"case": {"side": "both", "patient": {"age": 63, "sex": "male"},
+                         "findings": {"pain.calf": True, "test.d_dimer_positive": True}},
+                "expect": {"timeframe": "today"}}
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps(vignette), encoding="utf-8")
+    result = CliRunner().invoke(main, ["ask", "--replay", str(path)])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["assessment"]["triage"]["timeframe"] == "today"
+    items = [i for q in out["questions"] for i in q.get("items", ())]
+    assert {"id": "test.d_dimer_positive", "answer": True} in items
+    vignette["case"]["findings"]["sign.fevr"] = True
+    path.write_text(json.dumps(vignette), encoding="utf-8")
+    result = CliRunner().invoke(main, ["ask", "--replay", str(path)])
+    assert result.exit_code == 1
+    assert 'its "case"' in result.output
+    assert 'did you mean "sign.fever"' in result.output
+
+
 def test_questions_show_in_the_default_text_view() -> None:
     """eval --questions lists the questions in the default text view too (issue 26.5)."""
     path = ROOT / "examples" / "ligament-sprain.json"
@@ -323,7 +358,8 @@ def first_red_flag_question(engine: Engine, clinician: bool = False) -> list[str
     asked = []
     while (question := interview.next_question()) is not None:
         asked.append(question.id)
-        interview.answer(question.id, {i.fact: False for i in question.items}
+        interview.answer(question.id, {i.fact: DONT_KNOW if i.answers else False
+                                       for i in question.items}
                          if question.kind == "checklist" else DONT_KNOW)
     return asked
 
@@ -360,6 +396,15 @@ def test_a_gated_question_waits_for_its_gate() -> None:
     ("{id: demo.list, section: history, audience: patient, items: [{fact: temperature_c, "
      "label: t}]}", "only findings"),
     ("{id: sign.fever, section: history, audience: patient}", "already asked"),
+    # Answer words: a word for true and for false, none the start of another, findings only.
+    ("{id: demo.list, section: history, audience: patient, items: [{fact: sign.fever, "
+     "label: t, answers: [{label: raised, value: true}, {label: unsure, value: null}]}]}",
+     "needs a word for true and one for false"),
+    ("{id: demo.list, section: history, audience: patient, items: [{fact: sign.fever, "
+     "label: t, answers: [{label: norm, value: false}, {label: normal, value: null}, "
+     "{label: raised, value: true}]}]}", '"norm" is also the start of another answer'),
+    ("{id: patient.age, section: about, audience: patient, answers: [{label: old, "
+     "value: true}, {label: young, value: false}]}", "only a finding takes answer words"),
 ])
 def test_check_flags_a_question_it_cannot_place(tmp_path: Path, entry: str,
                                                message: str) -> None:
@@ -447,21 +492,63 @@ def test_no_built_in_gate_hides_what_a_rule_needs(engine: Engine) -> None:
         ("risk.pregnancy", "general.pregnancy_both_legs_swollen")]
 
 
+def answer_all(interview: Interview, d_dimer: object, other: object = DONT_KNOW) -> list[
+        InterviewQuestion]:
+    """Answers every question ``other`` (a checklist: each item) and the D-dimer
+    ``d_dimer``; returns the questions put."""
+    put: list[InterviewQuestion] = []
+    while (question := interview.next_question()) is not None:
+        put.append(question)
+        if question.kind == "checklist":
+            interview.answer(question.id, {
+                i.fact: d_dimer if i.fact == "test.d_dimer_positive" else other
+                for i in question.items})
+        else:
+            interview.answer(question.id, other if question.kind == "finding" else DONT_KNOW)
+    return put
+
+
+CALF_AFTER_FLIGHT = {"side": "left", "patient": {"age": 58, "sex": "male"}, "onset": "gradual",
+                     "findings": {"pain.calf": True, "sign.calf_swelling": True,
+                                  "risk.long_haul_travel": True}}
+BOTH_LEGS_AFTER_FLIGHT = {"side": "both", "patient": {"age": 63, "sex": "male"},
+                          "onset": "gradual",
+                          "findings": {"pain.calf": True, "risk.long_haul_travel": True}}
+
+
 def test_a_patient_who_says_no_to_everything_records_no_negative_d_dimer(
         engine: Engine) -> None:
-    """A swollen calf after a flight, "no" to every yes-or-no question: the D-dimer (a test
-    result, asked only of a clinician) stays unknown, so the DVT is not excluded: today."""
-    interview = Interview(engine, case=engine.parse(
-        {"side": "left", "patient": {"age": 58, "sex": "male"}, "onset": "gradual",
-         "findings": {"pain.calf": True, "sign.calf_swelling": True,
-                      "risk.long_haul_travel": True}}))
-    while (question := interview.next_question()) is not None:
-        if question.kind == "checklist":
-            interview.answer(question.id, {i.fact: False for i in question.items})
-        else:
-            interview.answer(question.id, False if question.kind == "finding" else DONT_KNOW)
+    """A swollen calf after a flight, "no" to every yes-or-no question and "not had one" to
+    the D-dimer (answered in its own words, never yes or no): no normal result is recorded,
+    so the DVT is not excluded: today."""
+    interview = Interview(engine, case=engine.parse(CALF_AFTER_FLIGHT))
+    put = answer_all(interview, "not had one", other=False)
+    d_dimer = next(i for q in put for i in q.items if i.fact == "test.d_dimer_positive")
+    assert [a.label for a in d_dimer.answers] == ["raised", "normal", "not had one"]
+    assert all(q.audience == "patient" for q in put)
     assert "test.d_dimer_positive" not in interview.case.facts()
     assert interview.assessment().triage.timeframe == "today"
-    assert "test.d_dimer_positive" in {
-        i.fact for q in interview.still_to_examine() for i in q.items} | {
-        q.id for q in interview.still_to_examine()}
+
+
+def test_a_patient_who_was_told_the_d_dimer_result_can_report_it(engine: Engine) -> None:
+    """Both legs after a flight at 63: a raised D-dimer the patient was told of makes it
+    today; a normal one is recorded as the known negative result the format allows."""
+    results = {}
+    for said in ("raised", "normal", "not had one"):
+        interview = Interview(engine, case=engine.parse(BOTH_LEGS_AFTER_FLIGHT))
+        answer_all(interview, said)
+        results[said] = (interview.case.findings.get("test.d_dimer_positive"),
+                         interview.assessment().triage.timeframe)
+    assert results["raised"] == (True, "today")
+    assert results["normal"][0] is False
+    assert results["not had one"][0] is None
+    assert "today" not in (results["normal"][1], results["not had one"][1])
+
+
+@pytest.mark.parametrize("given", [True, False, "yes", "no", 1])
+def test_a_d_dimer_is_answered_only_in_its_own_words(engine: Engine, given: object) -> None:
+    """The library API refuses a bare yes or no (or True, False) for the D-dimer: a form's
+    default "no" must never record a normal result."""
+    interview = Interview(engine, case=engine.parse(BOTH_LEGS_AFTER_FLIGHT))
+    with pytest.raises(InterviewError, match="raised / normal / not had one"):
+        answer_all(interview, given)

@@ -470,6 +470,9 @@ def _in_range(value: int | float, spec: FactSpec) -> bool:
         spec.maximum is None or value <= spec.maximum)
 
 
+_CASE_KEYS = {field.name for field in attrs.fields(Case)}
+
+
 def parse_case(data: Any, vocabulary: Mapping[str, FactSpec], source: str | None = None) -> Case:
     """A validated case from decoded JSON (or a :class:`Case` built in Python);
     raises :class:`CaseError` listing every problem, each once."""
@@ -481,6 +484,12 @@ def parse_case(data: Any, vocabulary: Mapping[str, FactSpec], source: str | None
         data = case_data(data)
     if not isinstance(data, Mapping):
         raise CaseError([Problem("$", f"expected a JSON object, got {describe(data)}")], source)
+    if {"case", "expect"} <= data.keys() and not _CASE_KEYS & data.keys():
+        # A vignette's unknown fields would each get a misleading "did you mean" instead.
+        raise CaseError([Problem("$", 'a vignette ("case" and "expect"), not a case: '
+                                 "`kneerules validate FOLDER` scores vignettes and "
+                                 "`kneerules ask --replay FILE` replays one; its \"case\" "
+                                 "object is the case")], source)
     problems: list[Problem] = []
     data = plain_data(data, "$", problems)
     if problems:

@@ -42,6 +42,7 @@ from kneerules.model.records import Assessment, Case, FactValue
 from kneerules.model.rules import (
     ASKED_KINDS,
     SECTION_RANK,
+    AnswerChoice,
     ChecklistItem,
     FactSpec,
     QuestionAudience,
@@ -100,11 +101,13 @@ class _Asking(Protocol):
     def kind(self) -> str: ...
     @property
     def choices(self) -> tuple[str, ...]: ...
+    @property
+    def answers(self) -> tuple[AnswerChoice, ...]: ...
 
 
 def prompt_hint(question: _Asking, spec: FactSpec) -> str:
     """What the person may type for ``question``."""
-    if question.kind == "finding":
+    if question.kind == "finding" and not question.answers:
         return "y = yes, n = no, d = don't know"
     if question.choices:
         return f"{' / '.join(question.choices)}, or d = don't know"
@@ -116,15 +119,18 @@ def prompt_hint(question: _Asking, spec: FactSpec) -> str:
 
 
 def parse_answer(text: str, question: _Asking, spec: FactSpec) -> FactValue | object | None:
-    """The value typed (or :data:`DONT_KNOW`); None when it is not a valid answer."""
+    """The value typed (or :data:`DONT_KNOW`; for a finding with its own answer words, the
+    word); None when it is not a valid answer."""
     said = text.strip().lower()
     if said in _DONT_KNOW:
         return DONT_KNOW
-    if question.kind == "finding":
+    if question.kind == "finding" and not question.answers:
         return True if said in _YES else False if said in _NO else None
     if question.choices:
         # A choice may be typed in full or by its first letters ("l" for left).
         found = [c for c in question.choices if c == said or (said and c.startswith(said))]
+        # A finding's own answer words stay words: the interview takes them, not True or
+        # False, for such a finding.
         return found[0] if len(found) == 1 else None
     try:
         number = float(said.replace(",", "."))
@@ -164,17 +170,29 @@ class InterviewQuestion:
     unit: str | None = None
     items: tuple[ChecklistItem, ...] = ()
     """For a checklist: the findings still to answer, in order."""
+    answers: tuple[AnswerChoice, ...] = ()
+    """For a finding asked in its own words (``choices``): the value each records."""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "text": self.text, "kind": self.kind,
                                 "section": self.section, "audience": self.audience}
         if self.choices:
             data["choices"] = list(self.choices)
+        if self.answers:
+            data["answers"] = {a.label: a.value for a in self.answers}
         if self.unit:
             data["unit"] = self.unit
         if self.items:
-            data["items"] = [{"id": i.fact, "text": i.label} for i in self.items]
+            data["items"] = [_item_dict(i) for i in self.items]
         return data
+
+
+def _item_dict(item: ChecklistItem) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": item.fact, "text": item.label}
+    if item.answers:
+        data["choices"] = [a.label for a in item.answers]
+        data["answers"] = {a.label: a.value for a in item.answers}
+    return data
 
 
 @attrs.frozen
@@ -305,11 +323,13 @@ class Interview:
             return InterviewQuestion(spec.id, spec.text or spec.id, "checklist", spec.section,
                                      spec.audience, items=items)
         fact = self._vocabulary[spec.id]
+        choices = (tuple(a.label for a in spec.answers) if spec.answers
+                   else tuple(c for c in fact.choices if c != "unknown"))
         return InterviewQuestion(
             spec.id, spec.text or fact.question or fact.meaning,
             fact.kind,  # type: ignore[arg-type]
-            spec.section, spec.audience,
-            choices=tuple(c for c in fact.choices if c != "unknown"), unit=fact.unit)
+            spec.section, spec.audience, choices=choices, unit=fact.unit,
+            answers=spec.answers)
 
     def still_to_examine(self) -> list[InterviewQuestion]:
         """In a patient's interview: the clinician's questions (an examination, a test)
@@ -342,16 +362,14 @@ class Interview:
             unknown = [k for k in value if k not in {i.fact for i in question.items}]
             if unknown:
                 raise InterviewError(f"{question_id}: no item {unknown[0]!r}")
-            items = []
-            for item in question.items:
-                given = _plain(value.get(item.fact, DONT_KNOW))
-                if given is not None and not isinstance(given, bool):
-                    raise InterviewError(f"{item.fact}: expected yes, no or don't know")
-                items.append((item.fact, given))
+            items = [(item.fact, item_value(item, value.get(item.fact, DONT_KNOW)))
+                     for item in question.items]
             for fact, given in items:
                 self._record(fact, given)
             self.asked.append(Asked(question, items=tuple(items)))
         else:
+            if question.answers:
+                value = _in_own_words(question.id, question.answers, value)
             given = _plain(value)
             if given is not None:
                 self._check(question, given)
@@ -389,6 +407,53 @@ class Interview:
     def transcript(self) -> list[dict[str, Any]]:
         """Every question put and its answer, as ``kneerules ask --replay`` prints them."""
         return [asked.to_dict() for asked in self.asked]
+
+
+def answer_value(answers: tuple[AnswerChoice, ...], label: str) -> bool | None:
+    """The value a finding's answer word records (None: unknown)."""
+    return next(a.value for a in answers if a.label == label)
+
+
+@attrs.frozen
+class ItemAsking:
+    """A checklist item as it is typed: a finding, yes / no / don't know, or its own words."""
+
+    answers: tuple[AnswerChoice, ...] = ()
+    kind: str = "finding"
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(a.label for a in self.answers)
+
+
+def item_value(item: ChecklistItem, value: object) -> FactValue | None:
+    """An item's answer as the value it records: True, False, or None for don't know (one
+    of its own words for an item that has them); InterviewError for anything else."""
+    if item.answers:
+        return _in_own_words(item.fact, item.answers, value)
+    given = _plain(value)
+    if given is not None and not isinstance(given, bool):
+        raise InterviewError(f"{item.fact}: expected yes, no or don't know")
+    return given
+
+
+def _in_own_words(fact: str, answers: tuple[AnswerChoice, ...],
+                  value: object) -> bool | None:
+    """The value one of a finding's own answer words records. A bare True or False is
+    refused: False would be "normal", which a form's "no" must never record by default."""
+    if _plain(value) is None:
+        return None
+    words = tuple(a.label for a in answers)
+    if not isinstance(value, str) or value not in words:
+        raise InterviewError(f"{fact}: {value!r} is not an answer (one of "
+                             f"{' / '.join(words)}, or don't know)")
+    return answer_value(answers, value)
+
+
+def words_for(answers: tuple[AnswerChoice, ...], value: FactValue | None) -> object:
+    """The answer word that records ``value`` (don't know when none does)."""
+    return next((a.label for a in answers if a.value is value and value is not None),
+                DONT_KNOW)
 
 
 def _plain(value: object) -> FactValue | None:
@@ -472,15 +537,33 @@ def replay(engine: Engine, case: Case, *, clinician: bool = False) -> Interview:
     fact the case does not record is "don't know"."""
     interview = Interview(engine, clinician=clinician)
     facts = case.facts()
+    def said(fact: str, answers: tuple[AnswerChoice, ...]) -> object:
+        value = facts.get(fact)
+        if answers:
+            return words_for(answers, value)
+        return DONT_KNOW if value is None else value
+
     while (question := interview.next_question()) is not None:
         if question.kind == "checklist":
-            interview.answer(question.id, {i.fact: facts.get(i.fact, DONT_KNOW)
+            interview.answer(question.id, {i.fact: said(i.fact, i.answers)
                                            for i in question.items})
         else:
-            interview.answer(question.id, facts.get(question.id, DONT_KNOW))
+            interview.answer(question.id, said(question.id, question.answers))
     return interview
 
 __all__ = [
-    "DONT_KNOW", "LEADING_BUDGET", "Asked", "Interview", "InterviewError", "InterviewQuestion",
-    "case_dict", "parse_answer", "prompt_hint", "replay", "save_case", "why",
+    "DONT_KNOW",
+    "LEADING_BUDGET",
+    "Asked",
+    "Interview",
+    "InterviewError",
+    "InterviewQuestion",
+    "ItemAsking",
+    "case_dict",
+    "item_value",
+    "parse_answer",
+    "prompt_hint",
+    "replay",
+    "save_case",
+    "why",
 ]

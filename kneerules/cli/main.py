@@ -449,13 +449,13 @@ def new_plugin_command(name: str, directory: pathlib.Path, title: str | None) ->
               "unless --force is given.")
 @click.option("--force", is_flag=True, help="With --save: replace the file if it exists.")
 @click.option("--clinician", is_flag=True, help="Also ask what only a clinician can answer "
-              "(foot pulses, passive stretch, the Ottawa knee rule, the measured calf, a "
-              "D-dimer).")
+              "(foot pulses, passive stretch, the Ottawa knee rule, the measured calf, "
+              "another diagnosis as likely as a DVT).")
 @click.option("--replay", "replay_file", metavar="CASE",
               type=click.Path(exists=True, dir_okay=False, allow_dash=True),
-              help="Answer every question from this case file (a fact it does not record is "
-              "\"don't know\") and print one JSON object: the questions asked with their "
-              "answers, and the assessment.")
+              help="Answer every question from this case file, or a vignette's case (a fact "
+              "it does not record is \"don't know\"), and print one JSON object: the questions "
+              "asked with their answers, and the assessment.")
 @engine_options
 def ask_command(case_file: str | None, save: pathlib.Path | None, force: bool,
                 clinician: bool, replay_file: str | None, ruleset: str,
@@ -470,7 +470,7 @@ def ask_command(case_file: str | None, save: pathlib.Path | None, force: bool,
     or from a partial CASE file. Ctrl-C stops at once, keeping the answers so far in
     the --save file.
     """
-    from kneerules.cli.interview import DONT_KNOW, Interview, save_case
+    from kneerules.cli.interview import DONT_KNOW, Interview, ItemAsking, save_case
     from kneerules.model.errors import CaseError, KneerulesError
 
     if save is not None and not force and (save.exists() or save.is_symlink()):
@@ -511,7 +511,7 @@ def ask_command(case_file: str | None, save: pathlib.Path | None, force: bool,
                 click.echo(f"{number}. {question.text}")
                 answers: dict[str, object] = {}
                 for item in question.items:
-                    answers[item.fact] = _ask_one(f"   - {item.label}", question,
+                    answers[item.fact] = _ask_one(f"   - {item.label}", ItemAsking(item.answers),
                                                   engine.vocabulary[item.fact])
                 interview.answer(question.id, answers)
             else:
@@ -539,23 +539,14 @@ def _ask_one(prompt: str, question: Any, spec: Any) -> object:
     """Prompts until the answer typed is one (yes / no / don't know, a choice, a number)."""
     from kneerules.cli.interview import parse_answer, prompt_hint
 
-    kind = "finding" if question.kind == "checklist" else question.kind
-    asking = question if kind == question.kind else _Finding()
-    hint = prompt_hint(asking, spec)
+    hint = prompt_hint(question, spec)
     while True:
         text = click.prompt(f"{prompt} ({hint})", default="", show_default=False,
                             prompt_suffix=" > ")
-        answer = parse_answer(text, asking, spec)
+        answer = parse_answer(text, question, spec)
         if answer is not None:
             return answer
         click.echo(f"   Please answer: {hint}.")
-
-
-class _Finding:
-    """A checklist item is asked as a finding: yes, no or don't know."""
-
-    kind = "finding"
-    choices: tuple[str, ...] = ()
 
 
 def _say_verdict(interview: Any) -> None:
@@ -586,6 +577,7 @@ def _say_verdict(interview: Any) -> None:
 def _ask_replay(engine: Engine, path: str, clinician: bool) -> None:
     import json
 
+    from kneerules.cases.validation import parse_json
     from kneerules.cli.interview import replay
     from kneerules.model.converter import to_dict
     from kneerules.model.errors import CaseError, KneerulesError
@@ -593,7 +585,11 @@ def _ask_replay(engine: Engine, path: str, clinician: bool) -> None:
 
     source, raw = _read_input(path, engine.max_bytes)
     try:
-        case = engine.parse(raw, source)
+        data = parse_json(raw, source, engine.max_bytes)
+        if isinstance(data, dict) and {"case", "expect"} <= data.keys():
+            # A vignette (the format `validate` scores) is replayed from its case.
+            data, source = data["case"], f"{source} (its \"case\")"
+        case = engine.parse(data, source)
         interview = replay(engine, case, clinician=clinician)
         result = {"questions": interview.transcript(),
                   "assessment": to_dict(interview.assessment())}

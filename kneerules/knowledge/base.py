@@ -36,6 +36,7 @@ from kneerules.model.rules import (
     MAX_PRIORITY,
     SAFETY_PRIORITY_LIMIT,
     AdviceSpec,
+    AnswerChoice,
     AnyOf,
     Condition,
     ConditionInfo,
@@ -284,11 +285,42 @@ def check_question(question: QuestionSpec, facts: Mapping[str, FactSpec]) -> lis
                                  "don't know, so only findings"))
     if question.items and question.id in facts:
         found.append(Problem(where, "a checklist's id must not be a fact's name"))
+    if question.answers:
+        if question.items or facts.get(question.id, None) is None:
+            found.append(Problem(f"{where}.answers",
+                                 "only a finding's question takes answer words"))
+        else:
+            found += _check_answers(question.answers, facts[question.id], f"{where}.answers")
+    for index, item in enumerate(question.items):
+        if item.answers and item.fact in facts:
+            found += _check_answers(item.answers, facts[item.fact],
+                                    f"{where}.items[{index}].answers")
     if question.gated:
         for test in walk_tests(question.gate):
             found += check_test(test, facts, f"{where}.gate")
     return found
 
+
+
+def _check_answers(answers: Sequence[AnswerChoice], spec: FactSpec,
+                   where: str) -> list[Problem]:
+    """A finding's own answer words: one for true and one for false at least (else the
+    finding could never be recorded one way), none twice, and none the start of another
+    (a person may type the first letters of an answer)."""
+    if spec.kind != "finding":
+        return [Problem(where, f'"{spec.name}" is a {spec.kind}: only a finding takes '
+                        "answer words")]
+    found: list[Problem] = []
+    labels = [a.label.strip().lower() for a in answers]
+    if not {True, False} <= {a.value for a in answers}:
+        found.append(Problem(where, "needs a word for true and one for false"))
+    for index, label in enumerate(labels):
+        if not label:
+            found.append(Problem(f"{where}[{index}].label", "must not be empty"))
+        elif any(other.startswith(label) for other in labels[:index] + labels[index + 1:]):
+            found.append(Problem(f"{where}[{index}].label",
+                                 f'"{label}" is also the start of another answer'))
+    return found
 
 
 def plugin_contributions(pm: pluggy.PluginManager, plugin: LoadedPlugin, hook: str,

@@ -382,11 +382,23 @@ QuestionAudience = Literal["patient", "clinician"]
 
 
 @attrs.frozen
+class AnswerChoice:
+    """A word a finding question may be answered with, and the value it records (None:
+    unknown). A test result is asked as "raised / normal / not had one", so that someone
+    never tested does not answer "no" and record a normal result."""
+
+    label: str
+    value: bool | None
+
+
+@attrs.frozen
 class ChecklistItem:
-    """One line of a checklist question: the finding it records and its lay words."""
+    """One line of a checklist question: the finding it records and its lay words (and,
+    for a test result, the words it is answered with instead of yes and no)."""
 
     fact: str
     label: str
+    answers: tuple[AnswerChoice, ...] = ()
 
 
 @attrs.frozen
@@ -413,6 +425,8 @@ class QuestionSpec:
     without the gate ("a man is not pregnant"); ``kneerules check`` flags such a gate
     otherwise (:func:`kneerules.reasoning.settle.gate_leaks`)."""
     items: tuple[ChecklistItem, ...] = ()
+    answers: tuple[AnswerChoice, ...] = ()
+    """For a finding: the words it is answered with instead of yes and no."""
     always: bool = False
     plugin: str = ""
 
