@@ -66,6 +66,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not GuardedHttpToolsProtocol.limits:
             GuardedHttpToolsProtocol.limits = _limits()
         self._in_headers = True
+        """The next bytes are a request's headers: from the connection's start, and from
+        the end of each request's body (not of its response: a call answered before its
+        body has arrived must not have the rest of its body counted as headers)."""
+        self._busy = False
+        """Between a request's headers and the end of its response: never closed to make
+        room for another connection."""
         self._header_bytes = 0
         self._tail = b""
         self._started: float | None = None
@@ -78,7 +84,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._started = time.monotonic()
         if len(self.connections) > self.limits["max_connections"]:
             waiting = [c for c in self.connections if c is not self
-                       and isinstance(c, GuardedHttpToolsProtocol) and c._in_headers]
+                       and isinstance(c, GuardedHttpToolsProtocol) and c._in_headers
+                       and not c._busy]
             victim = min(waiting, key=lambda c: c._started or 0.0) if waiting else self
             log.warning("more than %d connections: closing %s", self.limits["max_connections"],
                         "the oldest one still sending headers" if victim is not self
@@ -126,16 +133,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_headers = False
+        self._busy = True
         self._arm(self.limits["body_timeout_seconds"], "body")
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._disarm()
-        super().on_message_complete()
-
-    def on_response_complete(self) -> None:
         self._in_headers = True
         self._header_bytes = 0
         self._tail = b""
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        self._busy = False
         self._started = time.monotonic()
         super().on_response_complete()

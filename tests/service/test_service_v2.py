@@ -691,3 +691,38 @@ def test_keys_inline_or_from_a_local_file(
                         timeout=30).json()["services"]
     assert [(s["hook"], s["id"]) for s in offered] == [("patient-view", SERVICE_ID)]
 
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    """One HTTP response's status line and headers (and its body, by content-length)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head
+
+
+def test_a_body_left_unread_is_not_counted_as_the_next_requests_headers(
+        service: Service) -> None:
+    """A refused call answered before its 40 KB body arrives, then a plain GET on the same
+    kept-alive connection: the GET gets its own answer (401), never a 431 for headers it
+    did not send (the body's bytes counted as the next request's headers)."""
+    port = int(service.base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(f"POST {PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: 40000\r\n\r\n".encode())
+        first = _read_response(sock)
+        sock.sendall(b" " * 40000)
+        sock.sendall(b"GET /cds-services HTTP/1.1\r\nHost: x\r\n\r\n")
+        second = _read_response(sock) if first.startswith(b"HTTP/1.1 401") else b""
+    assert first.startswith(b"HTTP/1.1 401"), first
+    assert second.startswith(b"HTTP/1.1 401"), second
