@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -30,8 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import httpx
 import pytest
+from serving import serving
 
 from kneerules import Engine
 from kneerules.fhir.questionnaire import case_to_response
@@ -218,26 +215,11 @@ security:
       jwks_file: sandbox-jwks.json
 """)
     log = folder / "serve.log"
-    kneerules = str(Path(sys.executable).with_name("kneerules"))
-    with log.open("w") as out:
-        process = subprocess.Popen([kneerules, "serve", "--config",
-                                    str(folder / "service.yaml"), "--log-level", "info"],
-                                   stdout=out, stderr=out,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        for _ in range(600):  # bounded: 60 s
-            assert process.poll() is None, log.read_text()
-            if re.search(f"listening on {re.escape(base)}", log.read_text()):
-                try:
-                    if httpx.get(base + "/cds-services", timeout=2).status_code == 401:
-                        break
-                except httpx.TransportError:
-                    pass
-            time.sleep(0.1)
-        yield base
+        with serving(folder / "service.yaml", log) as (listening, _):
+            assert listening == base
+            yield base
     finally:
-        process.terminate()
-        process.wait(timeout=20)
         print(log.read_text()[-4000:])
         shutil.rmtree(folder, ignore_errors=True)
 

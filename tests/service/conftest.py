@@ -26,6 +26,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from serving import stop
 
 from kneerules import Engine
 from tests.service.cardcheck import check_response
@@ -301,11 +302,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, keys: Keys, key_sets: KeyS
         yield running
         running.client.close()
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         log.close()
 
 

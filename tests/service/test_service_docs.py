@@ -4,16 +4,11 @@ written, `kneerules serve` started (two workers, real HTTP), a signed call, the 
 from __future__ import annotations
 
 import importlib.util
-import os
-import re
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from types import ModuleType
 
-import httpx
+from serving import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "service" / "first_card.py"
@@ -38,26 +33,8 @@ def test_the_worked_example_reaches_a_first_card(tmp_path: Path) -> None:
     folder = tmp_path / "first-card"
     first_card.keys(folder, port)
     assert (folder / "ehr-private.pem").stat().st_mode & 0o077 == 0
-    log = tmp_path / "serve.log"
-    kneerules = str(Path(sys.executable).with_name("kneerules"))
-    with log.open("w") as out:
-        process = subprocess.Popen([kneerules, "serve", "--config", str(folder / "service.yaml"),
-                                    "--log-level", "info"], stdout=out, stderr=out,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):  # bounded: 60 s
-            if re.search(rf"listening on {re.escape(base)}", log.read_text()):
-                try:
-                    if httpx.get(base + "/cds-services", timeout=2).status_code == 401:
-                        break
-                except httpx.TransportError:
-                    pass
-            assert process.poll() is None, log.read_text()
-            time.sleep(0.1)
+    with serving(folder / "service.yaml", tmp_path / "serve.log") as (base, _):
+        assert base == f"http://127.0.0.1:{port}"
         cards = first_card.call(base, folder)["cards"]
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
     assert [card["indicator"] for card in cards] == ["warning"]
     assert cards[0]["summary"].startswith("Urgent knee triage: Deep vein thrombosis")

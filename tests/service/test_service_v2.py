@@ -7,7 +7,6 @@ operator sees."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import re
@@ -38,6 +37,7 @@ from conftest import (
     Service,
 )
 from hook_requests import DVT_FINDINGS, PATIENT_ID, ROUTINE_FINDINGS, _searchset, hook_request
+from serving import serving
 
 from kneerules import Engine
 from tests.service.cardcheck import check_response
@@ -558,41 +558,8 @@ security:
     - iss: https://inline.example.org
       jwks: {json.dumps({"keys": [keys.ec_jwk]})}
 """)
-    with _serving(config, port, tmp_path / "serve.log") as (base, process):
+    with serving(config, tmp_path / "serve.log", "--port", str(port)) as (base, process):
         yield base, process, tmp_path / "serve.log"
-
-
-@contextlib.contextmanager
-def _serving(config: Path, port: int, log: Path, env: dict[str, str] | None = None
-             ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`kneerules serve --config CONFIG --log-level info` on ``port``, until it answers."""
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [KNEERULES, "serve", "--config", str(config), "--port", str(port), "--log-level",
-             "info"], stdout=out, stderr=out, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
-    try:
-        base = None
-        for _ in range(600):  # bounded: 60 s
-            found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", log.read_text())
-            if found:
-                base = found.group(1)
-                try:
-                    if httpx.get(base + "/cds-services", timeout=2).status_code == 401:
-                        break
-                except httpx.TransportError:
-                    pass
-            if process.poll() is not None:
-                raise RuntimeError(log.read_text())
-            time.sleep(0.1)
-        assert base is not None, log.read_text()
-        yield base, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 _FAILING_PLUGIN = """\
@@ -632,7 +599,8 @@ def test_engine_failure_is_the_unavailable_card_with_200(tmp_path: Path, service
                       f"store: {tmp_path / 'store.sqlite'}\nsecurity:\n  issuers:\n"
                       f"    - iss: {ISSUER}\n      jwks_file: keys.json\n")
     path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
-    with _serving(config, port, tmp_path / "serve.log", {"PYTHONPATH": path}) as (base, _):
+    with serving(config, tmp_path / "serve.log", "--port", str(port),
+                 env={"PYTHONPATH": path}) as (base, _):
         now = int(time.time())
         token = service.signer.sign({"alg": "ES384", "typ": "JWT", "kid": "ec-1"},
                                     {"iss": ISSUER, "aud": base + PATH, "iat": now,
