@@ -27,7 +27,7 @@ from kneerules.cli.interview import (
 from kneerules.cli.main import main
 from kneerules.model.converter import to_dict
 from kneerules.model.records import Case
-from kneerules.model.rules import FactSpec, FactTest, QuestionSpec, Rule
+from kneerules.model.rules import AnswerChoice, FactSpec, FactTest, QuestionSpec, Rule
 from kneerules.reasoning.conditions import holds
 from kneerules.reasoning.settle import Settler, gate_leaks
 from kneerules.testing import make_test_engine
@@ -321,9 +321,11 @@ class AsksAboutASign:
 
     name = "demo_sign"
 
-    def __init__(self, audience: str = "patient", gate: Any = None) -> None:
+    def __init__(self, audience: str = "patient", gate: Any = None,
+                 answers: tuple[AnswerChoice, ...] = ()) -> None:
         self.audience = audience
         self.gate = gate
+        self.answers = answers
 
     @hookimpl
     def kneerules_facts(self) -> list[FactSpec]:
@@ -341,7 +343,36 @@ class AsksAboutASign:
     def kneerules_questions(self) -> list[QuestionSpec]:
         extra = {} if self.gate is None else {"gate": self.gate}
         return [QuestionSpec("demo_sign.lump", "red_flags", self.audience,  # type: ignore[arg-type]
-                             order=1, **extra)]
+                             order=1, answers=self.answers, **extra)]
+
+
+SCAN_WORDS = (AnswerChoice("shows a lump", True), AnswerChoice("clear", False),
+              AnswerChoice("no scan", None))
+
+
+@pytest.mark.parametrize(("said", "recorded"), [
+    ("shows a lump", True), ("clear", False), ("no scan", None), (DONT_KNOW, None)])
+def test_a_question_of_its_own_is_answered_in_its_own_words(said: object,
+                                                             recorded: bool | None) -> None:
+    """A plugin's question (not a checklist item) with answer words: put with those words as
+    its choices, each recording its value; a bare True is refused; replay uses the words."""
+    engine = make_test_engine([AsksAboutASign(answers=SCAN_WORDS)])
+    interview = Interview(engine)
+    while (question := interview.next_question()) is not None:
+        if question.id == "demo_sign.lump":
+            assert question.choices == ("shows a lump", "clear", "no scan")
+            assert question.to_dict()["answers"] == {"shows a lump": True, "clear": False,
+                                                     "no scan": None}
+            with pytest.raises(InterviewError, match="shows a lump / clear / no scan"):
+                interview.answer(question.id, True)
+            interview.answer(question.id, said)
+            break
+        interview.answer(question.id, {} if question.kind == "checklist" else DONT_KNOW)
+    assert interview.case.facts().get("demo_sign.lump") is recorded
+    if recorded is not None:
+        case = engine.parse({"findings": {"demo_sign.lump": recorded}})
+        asked = {q["id"]: q for q in replay(engine, case).transcript()}
+        assert asked["demo_sign.lump"]["answer"] is recorded
 
 
 def structure_rule(data: dict[str, Any]) -> Rule:
@@ -405,6 +436,9 @@ def test_a_gated_question_waits_for_its_gate() -> None:
      "{label: raised, value: true}]}]}", '"norm" is also the start of another answer'),
     ("{id: patient.age, section: about, audience: patient, answers: [{label: old, "
      "value: true}, {label: young, value: false}]}", "only a finding takes answer words"),
+    ("{id: demo.list, section: history, audience: patient, items: [{fact: sign.fever, "
+     "label: t}], answers: [{label: hot, value: true}, {label: cold, value: false}]}",
+     "a checklist's answer words go on its items"),
 ])
 def test_check_flags_a_question_it_cannot_place(tmp_path: Path, entry: str,
                                                message: str) -> None:

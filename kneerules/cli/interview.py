@@ -362,7 +362,7 @@ class Interview:
             unknown = [k for k in value if k not in {i.fact for i in question.items}]
             if unknown:
                 raise InterviewError(f"{question_id}: no item {unknown[0]!r}")
-            items = [(item.fact, item_value(item, value.get(item.fact, DONT_KNOW)))
+            items = [(item.fact, _item_value(item, value.get(item.fact, DONT_KNOW)))
                      for item in question.items]
             for fact, given in items:
                 self._record(fact, given)
@@ -409,11 +409,6 @@ class Interview:
         return [asked.to_dict() for asked in self.asked]
 
 
-def answer_value(answers: tuple[AnswerChoice, ...], label: str) -> bool | None:
-    """The value a finding's answer word records (None: unknown)."""
-    return next(a.value for a in answers if a.label == label)
-
-
 @attrs.frozen
 class ItemAsking:
     """A checklist item as it is typed: a finding, yes / no / don't know, or its own words."""
@@ -426,7 +421,7 @@ class ItemAsking:
         return tuple(a.label for a in self.answers)
 
 
-def item_value(item: ChecklistItem, value: object) -> FactValue | None:
+def _item_value(item: ChecklistItem, value: object) -> FactValue | None:
     """An item's answer as the value it records: True, False, or None for don't know (one
     of its own words for an item that has them); InterviewError for anything else."""
     if item.answers:
@@ -443,11 +438,11 @@ def _in_own_words(fact: str, answers: tuple[AnswerChoice, ...],
     refused: False would be "normal", which a form's "no" must never record by default."""
     if _plain(value) is None:
         return None
-    words = tuple(a.label for a in answers)
-    if not isinstance(value, str) or value not in words:
+    recorded = {a.label: a.value for a in answers}
+    if not isinstance(value, str) or value not in recorded:
         raise InterviewError(f"{fact}: {value!r} is not an answer (one of "
-                             f"{' / '.join(words)}, or don't know)")
-    return answer_value(answers, value)
+                             f"{' / '.join(recorded)}, or don't know)")
+    return recorded[value]
 
 
 def words_for(answers: tuple[AnswerChoice, ...], value: FactValue | None) -> object:
@@ -560,7 +555,6 @@ __all__ = [
     "InterviewQuestion",
     "ItemAsking",
     "case_dict",
-    "item_value",
     "parse_answer",
     "prompt_hint",
     "replay",

@@ -285,12 +285,10 @@ def check_question(question: QuestionSpec, facts: Mapping[str, FactSpec]) -> lis
                                  "don't know, so only findings"))
     if question.items and question.id in facts:
         found.append(Problem(where, "a checklist's id must not be a fact's name"))
-    if question.answers:
-        if question.items or facts.get(question.id, None) is None:
-            found.append(Problem(f"{where}.answers",
-                                 "only a finding's question takes answer words"))
-        else:
-            found += _check_answers(question.answers, facts[question.id], f"{where}.answers")
+    if question.answers and question.items:
+        found.append(Problem(f"{where}.answers", "a checklist's answer words go on its items"))
+    elif question.answers and question.id in facts:  # an unknown fact is reported above
+        found += _check_answers(question.answers, facts[question.id], f"{where}.answers")
     for index, item in enumerate(question.items):
         if item.answers and item.fact in facts:
             found += _check_answers(item.answers, facts[item.fact],
