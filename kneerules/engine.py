@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import weakref
@@ -51,6 +52,7 @@ from kneerules.reasoning.scores import score_case
 if TYPE_CHECKING:
     from kneerules.output.assessment_json import AssessmentWriter
     from kneerules.reasoning.lookahead import Escalation
+    from kneerules.reasoning.settle import Settler
 
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
@@ -166,6 +168,22 @@ class Engine:
         firing = self._runner.run(facts, case.case_id)
         return build_assessment(self.knowledge, self.plan, case, facts, scores, firing,
                                 self.info)
+
+    @functools.cached_property
+    def settler(self) -> Settler:
+        """What an interview's answers so far settle (:mod:`kneerules.reasoning.settle`),
+        worked out from this engine's rules once, when the first interview needs it."""
+        from kneerules.reasoning.settle import Settler
+
+        return Settler(self.knowledge)
+
+    @functools.cached_property
+    def answer_thresholds(self) -> dict[str, set[float]]:
+        """Every bound a rule or score compares each measurement with: the answers worth
+        trying when looking for one that changes the result."""
+        from kneerules.reasoning.questions import thresholds
+
+        return thresholds(self.knowledge.rules, self.knowledge.scores)
 
     def questions(self, case: Case | Mapping[str, Any],
                   skip: Iterable[str] = ()) -> tuple[Question, ...]:

@@ -51,8 +51,8 @@ from kneerules.model.rules import (
     walk_tests,
 )
 from kneerules.reasoning.conditions import holds
-from kneerules.reasoning.questions import candidate_answers, leading, thresholds, with_answer
-from kneerules.reasoning.settle import Outlook, Settler
+from kneerules.reasoning.questions import candidate_answers, leading, with_answer
+from kneerules.reasoning.settle import Outlook
 
 if TYPE_CHECKING:
     from kneerules.engine import Engine
@@ -233,8 +233,8 @@ class Interview:
         knowledge = engine.knowledge
         self._vocabulary = knowledge.facts
         self._specs = _question_specs(knowledge.questions, knowledge.facts)
-        self._settler = _settler(engine)
-        self._bounds = _bounds(engine)
+        self._settler = engine.settler
+        self._bounds = engine.answer_thresholds
 
     # --- what is asked ------------------------------------------------------------------
 
@@ -467,28 +467,6 @@ def _question_specs(questions: Mapping[str, QuestionSpec],
         if fact.kind in ASKED_KINDS and name not in questions:
             found.append(QuestionSpec(name, DEFAULT_SECTION, "patient", DEFAULT_ORDER))
     return sorted(found, key=lambda s: (SECTION_RANK[s.section], s.order, s.id))
-
-
-_SETTLERS: dict[int, tuple[object, Settler, dict[str, set[float]]]] = {}
-
-
-def _cached(engine: Engine) -> tuple[Settler, dict[str, set[float]]]:
-    knowledge = engine.knowledge
-    hit = _SETTLERS.get(id(knowledge))
-    if hit is None or hit[0] is not knowledge:
-        if len(_SETTLERS) > 16:
-            _SETTLERS.clear()
-        hit = _SETTLERS[id(knowledge)] = (knowledge, Settler(knowledge),
-                                          thresholds(knowledge.rules, knowledge.scores))
-    return hit[1], hit[2]
-
-
-def _settler(engine: Engine) -> Settler:
-    return _cached(engine)[0]
-
-
-def _bounds(engine: Engine) -> dict[str, set[float]]:
-    return _cached(engine)[1]
 
 
 def why(interview: Interview, assessment: Assessment) -> list[str]:
