@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kneerules import Engine
+from kneerules import Engine, Interview
 from kneerules.cases.validation import fast_case, parse_case, quick_case
 from kneerules.model.converter import structure
 from kneerules.model.records import Case
@@ -174,7 +174,9 @@ def test_a_dropped_engine_takes_its_compiled_plan_with_it() -> None:
     held by that engine alone: nothing process-wide keeps it after the engine is gone."""
     built = Engine()
     built.json_writer.write(built.evaluate({"findings": {"pain.behind_knee": True}}))
+    Interview(built).next_question()  # an interview's settler, held by the engine
     plan, writer = weakref.ref(built.plan), weakref.ref(built.json_writer)
+    settler = weakref.ref(built.settler)
     del built
     gc.collect()
-    assert (plan(), writer()) == (None, None)
+    assert (plan(), writer(), settler()) == (None, None, None)

@@ -3,6 +3,8 @@ and said so; conflicts are reported, never guessed; refusals name their JSON pat
 
 from __future__ import annotations
 
+import gc
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -349,3 +351,24 @@ def test_only_the_standard_interpretation_flags_are_read(interpretation: dict[st
     """HL7 interpretation codes (or codes without a system) are read; a local H is not."""
     result = obs("48058-2", **qty(900, "ng/mL"), interpretation=[interpretation])
     assert facts([result]) == expected
+
+
+def test_an_engine_used_for_fhir_is_freed_when_dropped() -> None:
+    """The FHIR reader keeps each engine's checked mappings only while the engine lives,
+    and map_fhir's own by vocabulary a bounded few: engines built and dropped, after
+    reading FHIR, do not pile up in memory."""
+    from kneerules.fhir.mapper import _compiled
+
+    built = Engine()
+    built.evaluate_fhir([PATIENT, obs("72514-3", valueInteger=7, **BODY_LEFT),
+                         {"resourceType": "QuestionnaireResponse",
+                          "questionnaire": QUESTIONNAIRE_URL, "status": "completed",
+                          "subject": {"reference": "Patient/p1"}, "authored": AT.isoformat(),
+                          "item": [{"linkId": "pain.behind_knee",
+                                    "answer": [{"valueBoolean": True}]}]}], at=AT)
+    map_fhir([PATIENT], at=AT, vocabulary=built.vocabulary)
+    gone = weakref.ref(built)
+    del built
+    gc.collect()
+    assert gone() is None
+    assert _compiled.cache_info().maxsize == 8

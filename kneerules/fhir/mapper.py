@@ -98,17 +98,16 @@ def map_with(resources: Any, rules: Sequence[FhirMapping], vocabulary: Mapping[s
     return mapper.run(resources)
 
 
-_CACHE: dict[int, tuple[Mapping[str, FactSpec], tuple[FhirMapping, ...]]] = {}
-
-
 def _builtin_for(vocabulary: Mapping[str, FactSpec]) -> tuple[FhirMapping, ...]:
-    # An engine's vocabulary lives as long as the engine: compile its mappings once.
-    hit = _CACHE.get(id(vocabulary))
-    if hit is not None and hit[0] is vocabulary:
-        return hit[1]
-    compiled = load_mappings(vocabulary)
-    _CACHE[id(vocabulary)] = (vocabulary, compiled)
-    return compiled
+    # Checking the mappings against a vocabulary costs ~1.5 ms, more than mapping a small
+    # record: done once per vocabulary, keyed by its facts (hashable, so equal vocabularies
+    # share; bounded, so engines built and dropped do not pile up here).
+    return _compiled(tuple(vocabulary.values()))
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(facts: tuple[FactSpec, ...]) -> tuple[FhirMapping, ...]:
+    return load_mappings({fact.name: fact for fact in facts})
 
 
 class Mapper:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from datetime import datetime
 from typing import Any
 
@@ -9,16 +10,18 @@ from kneerules.fhir.mapper import map_with
 from kneerules.fhir.mappings import FhirMapping, load_mappings, plugin_mappings
 from kneerules.fhir.model import FhirCase
 
-_ENGINE_MAPPINGS: dict[int, tuple[Any, tuple[FhirMapping, ...]]] = {}
+# Weak: a dropped engine takes its mappings with it (the core engine cannot hold them, as
+# it names no integration).
+_ENGINE_MAPPINGS: weakref.WeakKeyDictionary[Any, tuple[FhirMapping, ...]] = (
+    weakref.WeakKeyDictionary())
 
 
 def engine_mappings(engine: Any) -> tuple[FhirMapping, ...]:
     """The built-in mappings and those the engine's plugins add, checked once per engine."""
-    hit = _ENGINE_MAPPINGS.get(id(engine))
-    if hit is not None and hit[0] is engine:
-        return hit[1]
-    mappings = load_mappings(engine.vocabulary, plugin_mappings(engine.plugin_manager))
-    _ENGINE_MAPPINGS[id(engine)] = (engine, mappings)
+    mappings = _ENGINE_MAPPINGS.get(engine)
+    if mappings is None:
+        mappings = _ENGINE_MAPPINGS[engine] = load_mappings(
+            engine.vocabulary, plugin_mappings(engine.plugin_manager))
     return mappings
 
 
