@@ -19,6 +19,12 @@ from kneerules.batch.pool import cpu_count
 from kneerules.knowledge.config import EngineConfig
 from kneerules.model.errors import EngineError, KneerulesError
 from kneerules.population import inputs, output
+
+# Imported with the module, not when the report is written: that moment falls while Dask's
+# client threads are live, and a first import there (parsed afresh under pytest's
+# assertion rewriting) once failed with CPython 3.11's "AST constructor recursion depth
+# mismatch", its parser's depth counter being shared between threads.
+from kneerules.population.report import render_report
 from kneerules.population.summary import PartResult, names, summarise
 
 if TYPE_CHECKING:
@@ -169,8 +175,6 @@ def _audit_into(target: Path, paths: Sequence[str | Path], engines: list[Engine]
     (target / SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
                                   encoding="utf-8")
     result = AuditResult(target, summary)
-    from kneerules.population.report import render_report
-
     changes = list(_first(result.changes(), REPORT_CHANGES)) if compare is not None else []
     errors = list(_first(output.read_rows(target, output.ASSESSMENTS, status="error"),
                          REPORT_ERRORS)) if summary["errors"] else []
